@@ -1,0 +1,1 @@
+//! The `imagegen` command-line tool (filled by the CLI issue).

@@ -1,0 +1,525 @@
+//! What a user asks for: [`GenerationRequest`] and its parts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::InvalidInput;
+use crate::ids::{ModelId, ProviderId};
+use crate::shape::ImageShape;
+
+/// The most images one request may ask for across all calls to providers.
+pub const MAX_IMAGES_PER_REQUEST: u32 = 64;
+
+/// A prompt: non-empty after trimming, stored trimmed.
+///
+/// ```
+/// use imagegen_core::Prompt;
+/// assert_eq!(Prompt::new("  a lighthouse  ")?.as_str(), "a lighthouse");
+/// assert!(Prompt::new(" \n ").is_err());
+/// # Ok::<(), imagegen_core::InvalidInput>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Prompt(String);
+
+impl Prompt {
+    /// A prompt from text; an error when nothing but white space is left.
+    pub fn new(text: impl Into<String>) -> Result<Self, InvalidInput> {
+        let text = text.into();
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidInput::new(
+                "prompt",
+                "the prompt is empty: describe the image to generate",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The prompt text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Prompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Prompt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::new(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A quality setting: a provider-neutral tier, or a provider's own quality name.
+///
+/// Providers name qualities differently (KoalaImages: `fast`/`medium`/`high`/`turbo`;
+/// Kolbo: `low`/`medium`/`high`/`auto`). A tier matches any quality a catalog entry maps to
+/// that tier; a name matches only that name.
+///
+/// ```
+/// use imagegen_core::Quality;
+/// assert_eq!("HIGH".parse::<Quality>(), Ok(Quality::High));
+/// assert_eq!("turbo".parse::<Quality>(), Ok(Quality::Named("turbo".into())));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Quality {
+    /// The cheapest, quickest setting a model has.
+    Low,
+    /// The middle setting.
+    Medium,
+    /// The best setting a model has.
+    High,
+    /// A provider's own quality name, matched exactly (lower case).
+    Named(String),
+}
+
+impl FromStr for Quality {
+    type Err = InvalidInput;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim().to_ascii_lowercase();
+        Ok(match text.as_str() {
+            "" => {
+                return Err(InvalidInput::new(
+                    "quality",
+                    "the quality is empty: use low, medium, high or a model's own quality name",
+                ));
+            }
+            "low" => Self::Low,
+            "medium" => Self::Medium,
+            "high" => Self::High,
+            _ => Self::Named(text),
+        })
+    }
+}
+
+impl fmt::Display for Quality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Named(n) => n,
+        })
+    }
+}
+
+/// Provider-specific options, keyed by provider, each typed by its wire crate.
+///
+/// Core knows no provider, so it stores each provider's options as JSON; the wire crates
+/// define the typed structs (for example Kolbo's moodboard and visual DNA ids) and read
+/// them back with [`ProviderExtras::get`].
+///
+/// ```
+/// use imagegen_core::{ProviderExtras, ProviderId};
+/// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+/// struct Options { moodboard_id: String }
+///
+/// let mut extras = ProviderExtras::default();
+/// extras.set(ProviderId::new("kolbo"), &Options { moodboard_id: "m1".into() })?;
+/// let back: Option<Options> = extras.get(&ProviderId::new("kolbo"))?;
+/// assert_eq!(back.unwrap().moodboard_id, "m1");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderExtras(BTreeMap<ProviderId, serde_json::Value>);
+
+impl ProviderExtras {
+    /// Stores `options` for `provider`, replacing what was there.
+    pub fn set<T: Serialize>(
+        &mut self,
+        provider: ProviderId,
+        options: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.0.insert(provider, serde_json::to_value(options)?);
+        Ok(())
+    }
+
+    /// The options stored for `provider`, read as `T`.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        provider: &ProviderId,
+    ) -> Result<Option<T>, serde_json::Error> {
+        self.0
+            .get(provider)
+            .map(|v| serde_json::from_value(v.clone()))
+            .transpose()
+    }
+
+    /// The raw JSON stored for `provider`.
+    pub fn raw(&self, provider: &ProviderId) -> Option<&serde_json::Value> {
+        self.0.get(provider)
+    }
+
+    /// Whether no provider has options.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A request for images, independent of any provider.
+///
+/// Build it with [`GenerationRequest::builder`]; `build` checks everything that can be
+/// checked without a catalog, so a bad request fails before any credit is at stake.
+///
+/// ```
+/// use imagegen_core::{GenerationRequest, Quality};
+/// let request = GenerationRequest::builder("a lighthouse at dusk, watercolor")
+///     .count(2)
+///     .shape("16:9".parse()?)
+///     .quality(Quality::High)
+///     .reference_image("https://example.com/style.jpg")
+///     .build()?;
+/// assert_eq!(request.count(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedRequest")]
+pub struct GenerationRequest {
+    prompt: Prompt,
+    count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shape: Option<ImageShape>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    style: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quality: Option<Quality>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reference_images: Vec<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enhance_prompt: Option<bool>,
+    #[serde(default, skip_serializing_if = "ProviderExtras::is_empty")]
+    extras: ProviderExtras,
+}
+
+impl GenerationRequest {
+    /// Starts a request for `prompt`; one image, provider defaults for everything else.
+    pub fn builder(prompt: impl Into<String>) -> GenerationRequestBuilder {
+        GenerationRequestBuilder {
+            prompt: prompt.into(),
+            count: 1,
+            shape: None,
+            style: None,
+            quality: None,
+            reference_images: Vec::new(),
+            enhance_prompt: None,
+            extras: ProviderExtras::default(),
+        }
+    }
+
+    /// The prompt.
+    pub fn prompt(&self) -> &Prompt {
+        &self.prompt
+    }
+
+    /// How many images, 1 to [`MAX_IMAGES_PER_REQUEST`].
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The requested shape; `None` leaves it to the provider (usually square).
+    pub fn shape(&self) -> Option<ImageShape> {
+        self.shape
+    }
+
+    /// The requested style (`watercolor`, `photo`, …), if any.
+    pub fn style(&self) -> Option<&str> {
+        self.style.as_deref()
+    }
+
+    /// The requested quality, if any.
+    pub fn quality(&self) -> Option<&Quality> {
+        self.quality.as_ref()
+    }
+
+    /// Reference image URLs guiding style or content.
+    pub fn reference_images(&self) -> &[Url] {
+        &self.reference_images
+    }
+
+    /// Whether the provider may rewrite the prompt; `None` keeps the provider default.
+    pub fn enhance_prompt(&self) -> Option<bool> {
+        self.enhance_prompt
+    }
+
+    /// Provider-specific options.
+    pub fn extras(&self) -> &ProviderExtras {
+        &self.extras
+    }
+
+    /// The same request asking for `count` images (used when a request is split across
+    /// calls); the count is checked like in the builder.
+    pub fn with_count(&self, count: u32) -> Result<Self, InvalidInput> {
+        check_count(count)?;
+        Ok(Self {
+            count,
+            ..self.clone()
+        })
+    }
+}
+
+/// A request as read from JSON, before the checks `build` makes.
+#[derive(Deserialize)]
+struct UncheckedRequest {
+    prompt: String,
+    count: u32,
+    #[serde(default)]
+    shape: Option<ImageShape>,
+    #[serde(default)]
+    style: Option<String>,
+    #[serde(default)]
+    quality: Option<Quality>,
+    #[serde(default)]
+    reference_images: Vec<String>,
+    #[serde(default)]
+    enhance_prompt: Option<bool>,
+    #[serde(default)]
+    extras: ProviderExtras,
+}
+
+impl TryFrom<UncheckedRequest> for GenerationRequest {
+    type Error = InvalidInput;
+
+    fn try_from(raw: UncheckedRequest) -> Result<Self, Self::Error> {
+        GenerationRequestBuilder {
+            prompt: raw.prompt,
+            count: raw.count,
+            shape: raw.shape,
+            style: raw.style,
+            quality: raw.quality,
+            reference_images: raw.reference_images,
+            enhance_prompt: raw.enhance_prompt,
+            extras: raw.extras,
+        }
+        .build()
+    }
+}
+
+/// Builds a [`GenerationRequest`]; see there.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct GenerationRequestBuilder {
+    prompt: String,
+    count: u32,
+    shape: Option<ImageShape>,
+    style: Option<String>,
+    quality: Option<Quality>,
+    reference_images: Vec<String>,
+    enhance_prompt: Option<bool>,
+    extras: ProviderExtras,
+}
+
+impl GenerationRequestBuilder {
+    /// Number of images (default 1).
+    pub fn count(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// The image shape.
+    pub fn shape(mut self, shape: ImageShape) -> Self {
+        self.shape = Some(shape);
+        self
+    }
+
+    /// A style name, passed to providers that take one.
+    pub fn style(mut self, style: impl Into<String>) -> Self {
+        self.style = Some(style.into());
+        self
+    }
+
+    /// A quality.
+    pub fn quality(mut self, quality: Quality) -> Self {
+        self.quality = Some(quality);
+        self
+    }
+
+    /// Adds a reference image URL (http or https).
+    pub fn reference_image(mut self, url: impl Into<String>) -> Self {
+        self.reference_images.push(url.into());
+        self
+    }
+
+    /// Turns provider-side prompt enhancement on or off.
+    pub fn enhance_prompt(mut self, on: bool) -> Self {
+        self.enhance_prompt = Some(on);
+        self
+    }
+
+    /// Provider-specific options.
+    pub fn extras(mut self, extras: ProviderExtras) -> Self {
+        self.extras = extras;
+        self
+    }
+
+    /// Checks the request and builds it.
+    pub fn build(self) -> Result<GenerationRequest, InvalidInput> {
+        let prompt = Prompt::new(self.prompt)?;
+        check_count(self.count)?;
+        let style = match self.style {
+            Some(s) if s.trim().is_empty() => {
+                return Err(InvalidInput::new(
+                    "style",
+                    "the style is empty: name a style or leave it out",
+                ));
+            }
+            other => other.map(|s| s.trim().to_owned()),
+        };
+        let reference_images = self
+            .reference_images
+            .iter()
+            .map(|text| parse_reference_url(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(GenerationRequest {
+            prompt,
+            count: self.count,
+            shape: self.shape,
+            style,
+            quality: self.quality,
+            reference_images,
+            enhance_prompt: self.enhance_prompt,
+            extras: self.extras,
+        })
+    }
+}
+
+fn check_count(count: u32) -> Result<(), InvalidInput> {
+    if (1..=MAX_IMAGES_PER_REQUEST).contains(&count) {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(
+            "count",
+            format!("{count} images: ask for between 1 and {MAX_IMAGES_PER_REQUEST}"),
+        ))
+    }
+}
+
+fn parse_reference_url(text: &str) -> Result<Url, InvalidInput> {
+    let bad = |why: &str| {
+        InvalidInput::new(
+            "reference_images",
+            format!("`{text}` is not a usable reference image URL: {why}"),
+        )
+    };
+    let url = Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err(bad("use an http or https URL")),
+    }
+}
+
+/// Which model a provider should run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ModelChoice {
+    /// Exactly this model.
+    Exact(ModelId),
+    /// The provider picks (Kolbo's Smart Select; a provider's default model).
+    ProviderDefault,
+}
+
+/// A request addressed to one provider and model: what [`crate::Provider::submit`] takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The model to run.
+    pub model: ModelChoice,
+    /// What to generate.
+    pub request: GenerationRequest,
+}
+
+impl Submission {
+    /// A submission of `request` to `model`.
+    pub fn new(model: ModelChoice, request: GenerationRequest) -> Self {
+        Self { model, request }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_validates_every_field() {
+        let err = GenerationRequest::builder("   ").build().unwrap_err();
+        assert_eq!(err.field(), "prompt");
+        let err = GenerationRequest::builder("x")
+            .count(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "count");
+        let err = GenerationRequest::builder("x")
+            .count(MAX_IMAGES_PER_REQUEST + 1)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("between 1 and"));
+        let err = GenerationRequest::builder("x")
+            .reference_image("ftp://example.com/a.png")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "reference_images");
+        assert!(err.to_string().contains("ftp://example.com/a.png"));
+        let err = GenerationRequest::builder("x")
+            .reference_image("not a url")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("`not a url`"));
+        let err = GenerationRequest::builder("x")
+            .style(" ")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "style");
+    }
+
+    #[test]
+    fn request_round_trips_through_json() {
+        let request = GenerationRequest::builder(" a fox ")
+            .count(3)
+            .shape("9:16".parse().unwrap())
+            .style("anime")
+            .quality(Quality::Named("turbo".into()))
+            .reference_image("https://example.com/r.png")
+            .enhance_prompt(false)
+            .build()
+            .unwrap();
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(json["prompt"], "a fox");
+        assert_eq!(json["shape"], "9:16");
+        let back: GenerationRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, request);
+        assert!(serde_json::from_str::<GenerationRequest>(r#"{"prompt":" ","count":1}"#).is_err());
+        assert!(serde_json::from_str::<GenerationRequest>(r#"{"prompt":"x","count":0}"#).is_err());
+    }
+
+    #[test]
+    fn with_count_rechecks() {
+        let request = GenerationRequest::builder("x").count(4).build().unwrap();
+        assert_eq!(request.with_count(2).unwrap().count(), 2);
+        assert!(request.with_count(0).is_err());
+    }
+
+    #[test]
+    fn submission_json_names_the_model_choice() {
+        let request = GenerationRequest::builder("x").build().unwrap();
+        let sub = Submission::new(ModelChoice::Exact("nano-banana-2".into()), request.clone());
+        let json = serde_json::to_value(&sub).unwrap();
+        assert_eq!(json["model"]["kind"], "exact");
+        assert_eq!(json["model"]["id"], "nano-banana-2");
+        let smart = Submission::new(ModelChoice::ProviderDefault, request);
+        let back: Submission =
+            serde_json::from_value(serde_json::to_value(&smart).unwrap()).unwrap();
+        assert_eq!(back, smart);
+    }
+}

@@ -1,0 +1,1 @@
+//! Credit-cost-aware routing (filled by the router issue).

@@ -1,0 +1,1 @@
+//! Local simulator of both provider APIs (filled by the simulator issue).

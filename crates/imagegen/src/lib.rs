@@ -1,0 +1,1 @@
+//! The imagegen facade (filled by the facade issue).

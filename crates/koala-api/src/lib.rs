@@ -1,0 +1,1 @@
+//! KoalaImages wire protocol (filled by the koala-api issue).

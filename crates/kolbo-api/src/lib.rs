@@ -1,0 +1,1 @@
+//! Kolbo wire protocol (filled by the kolbo-api issue).
