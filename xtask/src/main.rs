@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <task>\n\ntasks: none yet (fixtures and bench come with the xtask issue)";
+const USAGE: &str =
+    "usage: cargo xtask <task>\n\ntasks: none yet (fixtures and bench come with the xtask issue)";
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
