@@ -13,6 +13,7 @@
 //! - [`Error`]: one taxonomy every provider maps into, answering "was anything sent?" and
 //!   "could this have cost money?" without string matching.
 //! - [`Clock`]: time as a dependency; tests use [`ManualClock`] and never sleep.
+//! - [`fixture`]: the format of recorded HTTP exchanges in the workspace's `fixtures/`.
 //!
 //! ```
 //! use imagegen_core::{Credits, GenerationRequest, ImageShape, ShapeFit, ShapeSupport};
@@ -37,6 +38,7 @@ pub mod catalog;
 pub mod clock;
 pub mod credits;
 pub mod error;
+pub mod fixture;
 pub mod ids;
 pub mod provider;
 pub mod request;
