@@ -1,1 +1,4 @@
-//! The imagegen facade (filled by the facade issue).
+//! The imagegen facade (being filled by the facade issue).
+
+pub mod journal;
+pub mod naming;
