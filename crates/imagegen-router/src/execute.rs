@@ -1,0 +1,783 @@
+//! [`Router`]: picks the best candidate, reserves its worst case, submits, waits, and falls
+//! back only when nothing was spent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use imagegen_core::{
+    Credits, Error, GenerationRequest, JobHandle, JobOutput, ModelId, ProgressSink, Provider,
+    ProviderId, Refund, Refusal, SharedClock, Submission,
+};
+
+use crate::budget::{Budget, BudgetError, InMemoryBudget, Reservation};
+use crate::candidate::{Candidate, Estimate, Exclusion, RunView, build_estimate};
+use crate::catalog::{CatalogCache, MergedCatalog};
+use crate::cooldown::Cooldowns;
+use crate::error::RouteError;
+use crate::policy::RoutingPolicy;
+use crate::route::{Attempt, AttemptOutcome, NoObserver, RouteObserver, RoutedOutput};
+
+/// Weight of a new latency observation in the running average.
+const LATENCY_WEIGHT: f64 = 0.3;
+
+/// Builds a [`Router`].
+#[must_use]
+pub struct RouterBuilder {
+    clock: SharedClock,
+    providers: Vec<Arc<dyn Provider>>,
+    policy: RoutingPolicy,
+    budget: Option<Arc<dyn Budget>>,
+}
+
+impl std::fmt::Debug for RouterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterBuilder")
+            .field(
+                "providers",
+                &self.providers.iter().map(|p| p.id()).collect::<Vec<_>>(),
+            )
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouterBuilder {
+    /// Adds a provider. Providers added first win ties.
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.push(provider);
+        self
+    }
+
+    /// Sets the policy (default: [`RoutingPolicy::default`]).
+    pub fn policy(mut self, policy: RoutingPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses `budget` for the run instead of an [`InMemoryBudget`] made from the policy's
+    /// run budget.
+    pub fn budget(mut self, budget: Arc<dyn Budget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Builds the router.
+    pub fn build(self) -> Result<Router, RouteError> {
+        if self.providers.is_empty() {
+            return Err(RouteError::NoProviders);
+        }
+        let mut order: Vec<ProviderId> = Vec::new();
+        for provider in &self.providers {
+            let id = provider.id();
+            if order.contains(&id) {
+                return Err(RouteError::DuplicateProvider(id));
+            }
+            order.push(id);
+        }
+        let budget = self
+            .budget
+            .unwrap_or_else(|| match self.policy.run_budget_limit() {
+                Some(limit) => Arc::new(InMemoryBudget::new(limit)),
+                None => Arc::new(InMemoryBudget::unlimited()),
+            });
+        Ok(Router {
+            cooldowns: Cooldowns::new(Arc::clone(&self.clock), self.policy.cooldown_policy()),
+            catalog: CatalogCache::new(self.policy.catalog_time_to_live()),
+            providers: self.providers,
+            order,
+            policy: self.policy,
+            clock: self.clock,
+            budget,
+            run: Mutex::new(RunState::default()),
+        })
+    }
+}
+
+/// What the router learned in this run.
+#[derive(Debug, Default)]
+struct RunState {
+    exhausted: BTreeMap<ProviderId, String>,
+    unavailable: BTreeMap<(ProviderId, ModelId, Option<String>), String>,
+    latency: BTreeMap<(ProviderId, ModelId), Duration>,
+}
+
+/// Routes requests across providers for the fewest credits, within a policy and a run
+/// budget; see the [crate docs](crate) for an example.
+///
+/// A router is one *run*: what it learns (a provider out of credits, a model refused for
+/// the plan, observed latencies, cooldowns) holds for its lifetime. Share it with `Arc`;
+/// every method takes `&self`.
+pub struct Router {
+    providers: Vec<Arc<dyn Provider>>,
+    order: Vec<ProviderId>,
+    policy: RoutingPolicy,
+    clock: SharedClock,
+    budget: Arc<dyn Budget>,
+    cooldowns: Cooldowns,
+    catalog: CatalogCache,
+    run: Mutex<RunState>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("providers", &self.order)
+            .field("policy", &self.policy)
+            .field("budget", &self.budget.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do after a failed submission.
+enum Disposition {
+    /// Nothing was spent: learn, then try the next candidate.
+    MoveOn(Lesson),
+    /// Nothing was spent, but no other provider would do better: stop.
+    Stop,
+    /// It may have been charged: stop and report, never submit elsewhere.
+    MaybeCharged,
+}
+
+/// What a refusal teaches about the rest of the run.
+enum Lesson {
+    Nothing,
+    ProviderFailed,
+    ModelFailed,
+    ProviderUnusable(String),
+    ModelUnavailable { reason: String, this_quality: bool },
+}
+
+fn classify_submit_error(error: &Error) -> Disposition {
+    if error.may_have_been_charged() {
+        return Disposition::MaybeCharged;
+    }
+    match error {
+        Error::NotDelivered { .. } => Disposition::MoveOn(Lesson::ProviderFailed),
+        Error::Refused { reason, .. } => match reason {
+            Refusal::InsufficientCredits => {
+                Disposition::MoveOn(Lesson::ProviderUnusable("out of credits".into()))
+            }
+            Refusal::Auth => {
+                Disposition::MoveOn(Lesson::ProviderUnusable("the API key was refused".into()))
+            }
+            Refusal::PlanRequired => Disposition::MoveOn(Lesson::ModelUnavailable {
+                reason: "needs a higher plan".into(),
+                this_quality: true,
+            }),
+            Refusal::ModelNotFound => Disposition::MoveOn(Lesson::ModelUnavailable {
+                reason: "model not found".into(),
+                this_quality: false,
+            }),
+            Refusal::RateLimited { .. } | Refusal::ServerError => {
+                Disposition::MoveOn(Lesson::ProviderFailed)
+            }
+            Refusal::ContentPolicy => Disposition::Stop,
+            _ => Disposition::MoveOn(Lesson::ModelFailed),
+        },
+        Error::InvalidInput(_) => Disposition::MoveOn(Lesson::Nothing),
+        Error::Config(message) => Disposition::MoveOn(Lesson::ProviderUnusable(message.clone())),
+        Error::Unsupported { operation, .. } => Disposition::MoveOn(Lesson::ProviderUnusable(
+            format!("{operation} is not supported"),
+        )),
+        Error::UnreadableResponse { .. } => Disposition::MoveOn(Lesson::ProviderFailed),
+        Error::GenerationFailed { .. } => Disposition::MoveOn(Lesson::ModelFailed),
+        Error::Cancelled { .. } => Disposition::Stop,
+        // A kind this version does not know: assume the worst.
+        _ => Disposition::MaybeCharged,
+    }
+}
+
+fn outcome_of(error: &Error) -> AttemptOutcome {
+    if error.may_have_been_charged() {
+        return AttemptOutcome::MaybeCharged;
+    }
+    match error {
+        Error::Refused { reason, .. } => AttemptOutcome::Refused {
+            reason: reason.clone(),
+        },
+        Error::NotDelivered { .. } => AttemptOutcome::NotDelivered,
+        Error::GenerationFailed { .. } => AttemptOutcome::FailedRefunded,
+        Error::Cancelled { .. } => AttemptOutcome::Cancelled,
+        _ => AttemptOutcome::Rejected,
+    }
+}
+
+/// Why a candidate's run ended the request.
+enum Halt {
+    Stopped(Error),
+    MaybeCharged(Error, Vec<JobHandle>),
+}
+
+/// The state of one routed request.
+struct Progress {
+    output: RoutedOutput,
+    remaining: u32,
+}
+
+/// One accepted call awaiting its result.
+struct Accepted {
+    job: JobHandle,
+    images: u32,
+    share: Credits,
+    accepted_at: Duration,
+}
+
+impl Router {
+    /// Starts a router on `clock` (a `ManualClock` in tests, `TokioClock` in programs).
+    pub fn builder(clock: SharedClock) -> RouterBuilder {
+        RouterBuilder {
+            clock,
+            providers: Vec::new(),
+            policy: RoutingPolicy::default(),
+            budget: None,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RoutingPolicy {
+        &self.policy
+    }
+
+    /// The run budget.
+    pub fn budget(&self) -> &Arc<dyn Budget> {
+        &self.budget
+    }
+
+    /// The cooldowns.
+    pub fn cooldowns(&self) -> &Cooldowns {
+        &self.cooldowns
+    }
+
+    /// The providers, in tie-break order.
+    pub fn provider_ids(&self) -> &[ProviderId] {
+        &self.order
+    }
+
+    /// The merged catalog, from the cache while it is fresh.
+    pub async fn catalog(&self) -> Arc<MergedCatalog> {
+        self.catalog.get(&self.providers, &self.clock, false).await
+    }
+
+    /// The merged catalog, fetched again now.
+    pub async fn refresh_catalog(&self) -> Arc<MergedCatalog> {
+        self.catalog.get(&self.providers, &self.clock, true).await
+    }
+
+    /// The ranked, explained candidates for `request`, spending nothing.
+    pub async fn estimate(&self, request: &GenerationRequest) -> Estimate {
+        let catalog = self.catalog().await;
+        self.estimate_in(&catalog, request, Credits::ZERO)
+    }
+
+    fn estimate_in(
+        &self,
+        catalog: &MergedCatalog,
+        request: &GenerationRequest,
+        committed: Credits,
+    ) -> Estimate {
+        let view = {
+            let run = self.lock_run();
+            RunView {
+                exhausted: run.exhausted.clone(),
+                unavailable: run.unavailable.clone(),
+                cooling: self.cooldowns.active(),
+                latency: run.latency.clone(),
+                budget: Some(self.budget.status()).filter(|s| s.limit.is_some()),
+                committed,
+            }
+        };
+        build_estimate(catalog, request, &self.policy, &view, &self.order)
+    }
+
+    /// Generates `request` on the best candidate, falling back when a candidate refuses
+    /// without spending; see [`Router::generate_observed`].
+    pub async fn generate(
+        &self,
+        request: &GenerationRequest,
+        progress: &dyn ProgressSink,
+    ) -> Result<RoutedOutput, RouteError> {
+        self.generate_observed(request, progress, &NoObserver).await
+    }
+
+    /// Generates `request`, telling `observer` about every accepted job before waiting
+    /// for it (the place for a journal) and about every attempt.
+    ///
+    /// The route:
+    /// 1. rank the candidates ([`Router::estimate`]);
+    /// 2. reserve the best one's worst-case cost in the run budget (a candidate the budget
+    ///    cannot cover is skipped);
+    /// 3. submit its calls (a request above the model's per-call maximum is split),
+    ///    waiting out short rate limits;
+    /// 4. on a refusal that spent nothing, learn from it (out of credits: the provider is
+    ///    done for the run; plan required or model not found: the model is) and try the
+    ///    next candidate for the images still missing;
+    /// 5. wait for accepted jobs; a failure the provider refunded lets the next candidate
+    ///    try; anything that may have been charged stops the route at once
+    ///    ([`RouteError::MaybeCharged`], with the job handles), and nothing is submitted
+    ///    elsewhere;
+    /// 6. settle the reservation to what was charged.
+    pub async fn generate_observed(
+        &self,
+        request: &GenerationRequest,
+        progress: &dyn ProgressSink,
+        observer: &dyn RouteObserver,
+    ) -> Result<RoutedOutput, RouteError> {
+        let catalog = self.catalog().await;
+        if catalog.entries.is_empty() && !catalog.failures.is_empty() {
+            return Err(RouteError::CatalogUnavailable {
+                failures: catalog.failures.clone(),
+            });
+        }
+        let mut run = Progress {
+            output: RoutedOutput {
+                images_requested: request.count(),
+                ..RoutedOutput::default()
+            },
+            remaining: request.count(),
+        };
+        let mut tried: BTreeSet<(ProviderId, Option<ModelId>)> = BTreeSet::new();
+        let mut over_budget: Option<(Credits, Credits)> = None;
+        while run.remaining > 0 {
+            let sub_request = request.with_count(run.remaining)?;
+            let estimate = self.estimate_in(&catalog, &sub_request, run.output.credits_charged);
+            let next = estimate
+                .eligible()
+                .find(|c| !tried.contains(&(c.provider.clone(), c.model.clone())))
+                .cloned();
+            let Some(candidate) = next else {
+                return Err(self.no_candidate(estimate, run, over_budget));
+            };
+            tried.insert((candidate.provider.clone(), candidate.model.clone()));
+            let total = candidate.total_credits.unwrap_or_default();
+            let reservation = match Reservation::take(&self.budget, total) {
+                Ok(reservation) => reservation,
+                Err(BudgetError::Exceeded { needed, remaining }) => {
+                    let mut attempt = Attempt::new(
+                        candidate.provider.clone(),
+                        candidate.model.clone(),
+                        run.remaining,
+                        AttemptOutcome::OverBudget,
+                    );
+                    attempt.credits_reserved = needed;
+                    attempt.message = Some(format!(
+                        "needs up to {needed} credits, {remaining} left in the run budget"
+                    ));
+                    observer.attempted(&attempt);
+                    run.output.attempts.push(attempt);
+                    over_budget = Some((needed, remaining));
+                    continue;
+                }
+                Err(other) => return Err(RouteError::Budget(other)),
+            };
+            run.output.warnings.extend(
+                candidate
+                    .warnings
+                    .iter()
+                    .map(|w| format!("{}: {w}", candidate.label())),
+            );
+            if let Err(halt) = self
+                .run_candidate(
+                    &candidate,
+                    &sub_request,
+                    reservation,
+                    progress,
+                    observer,
+                    &mut run,
+                )
+                .await
+            {
+                let partial = Box::new(run.output);
+                return Err(match halt {
+                    Halt::Stopped(error) => RouteError::Stopped {
+                        error: Box::new(error),
+                        partial,
+                    },
+                    Halt::MaybeCharged(error, jobs) => RouteError::MaybeCharged {
+                        error: Box::new(error),
+                        jobs,
+                        partial,
+                    },
+                });
+            }
+        }
+        Ok(run.output)
+    }
+
+    /// Waits for a job accepted earlier (resuming after a crash, from a journal); never
+    /// submits anything.
+    pub async fn wait(
+        &self,
+        job: &JobHandle,
+        progress: &dyn ProgressSink,
+    ) -> Result<JobOutput, RouteError> {
+        let provider = self
+            .provider(&job.provider)
+            .ok_or_else(|| RouteError::UnknownProvider(job.provider.clone()))?;
+        provider
+            .wait(job, progress)
+            .await
+            .map_err(|e| RouteError::Provider(Box::new(e)))
+    }
+
+    fn provider(&self, id: &ProviderId) -> Option<&Arc<dyn Provider>> {
+        self.providers.iter().find(|p| &p.id() == id)
+    }
+
+    fn lock_run(&self) -> MutexGuard<'_, RunState> {
+        // Each critical section is a map update; a panic cannot tear it.
+        self.run.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records what a refusal teaches.
+    fn learn(&self, candidate: &Candidate, lesson: Lesson) {
+        let provider = &candidate.provider;
+        match lesson {
+            Lesson::Nothing => {}
+            Lesson::ProviderFailed => self.cooldowns.record_failure(provider, None),
+            Lesson::ModelFailed => self
+                .cooldowns
+                .record_failure(provider, candidate.model.as_ref()),
+            Lesson::ProviderUnusable(reason) => {
+                self.lock_run().exhausted.insert(provider.clone(), reason);
+            }
+            Lesson::ModelUnavailable {
+                reason,
+                this_quality,
+            } => match &candidate.model {
+                Some(model) => {
+                    let quality = if this_quality {
+                        candidate.quality.clone()
+                    } else {
+                        None
+                    };
+                    self.lock_run()
+                        .unavailable
+                        .insert((provider.clone(), model.clone(), quality), reason);
+                }
+                None => self.cooldowns.record_failure(provider, None),
+            },
+        }
+    }
+
+    fn observe_latency(&self, provider: &ProviderId, model: &ModelId, took: Duration) {
+        let mut run = self.lock_run();
+        let entry = run
+            .latency
+            .entry((provider.clone(), model.clone()))
+            .or_insert(took);
+        *entry = entry
+            .mul_f64(1.0 - LATENCY_WEIGHT)
+            .saturating_add(took.mul_f64(LATENCY_WEIGHT));
+    }
+
+    /// Submits, waiting out rate limits the policy allows; each wait is recorded.
+    async fn submit(
+        &self,
+        provider: &Arc<dyn Provider>,
+        submission: &Submission,
+        candidate: &Candidate,
+        run: &mut Progress,
+        observer: &dyn RouteObserver,
+    ) -> Result<JobHandle, Error> {
+        let limits = self.policy.rate_limit_policy();
+        let mut waits = 0;
+        loop {
+            match provider.submit(submission).await {
+                Err(error) if matches!(error.refusal(), Some(Refusal::RateLimited { .. })) => {
+                    let wait = error.retry_after().unwrap_or(limits.default_wait);
+                    if waits >= limits.max_retries || wait > limits.max_wait {
+                        return Err(error);
+                    }
+                    waits += 1;
+                    let mut attempt = Attempt::new(
+                        candidate.provider.clone(),
+                        candidate.model.clone(),
+                        submission.request.count(),
+                        AttemptOutcome::RateLimitWaited {
+                            waited_secs: wait.as_secs(),
+                        },
+                    );
+                    attempt.message = Some(error.to_string());
+                    attempt.error = Some(error);
+                    observer.attempted(&attempt);
+                    run.output.attempts.push(attempt);
+                    self.clock.sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs one candidate: submit its calls, wait for them, settle the reservation.
+    async fn run_candidate(
+        &self,
+        candidate: &Candidate,
+        request: &GenerationRequest,
+        mut reservation: Reservation,
+        progress: &dyn ProgressSink,
+        observer: &dyn RouteObserver,
+        run: &mut Progress,
+    ) -> Result<(), Halt> {
+        let Some(provider) = self.provider(&candidate.provider).cloned() else {
+            return Ok(());
+        };
+        let per_image = candidate.credits_per_image.unwrap_or_default();
+        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut halt: Option<Halt> = None;
+        let mut doubtful = Credits::ZERO;
+        let mut refused = false;
+
+        for &images in &candidate.calls {
+            if halt.is_some() || refused {
+                break;
+            }
+            let share = per_image
+                .checked_mul(images)
+                .unwrap_or(reservation.amount());
+            let call_request = match request.with_count(images) {
+                Ok(r) => r,
+                Err(e) => {
+                    halt = Some(Halt::Stopped(Error::InvalidInput(e)));
+                    break;
+                }
+            };
+            let submission = Submission::new(candidate.choice(), call_request);
+            match self
+                .submit(&provider, &submission, candidate, run, observer)
+                .await
+            {
+                Ok(job) => {
+                    reservation.mark_accepted();
+                    observer.accepted(&job, share);
+                    accepted.push(Accepted {
+                        job,
+                        images,
+                        share,
+                        accepted_at: self.clock.now(),
+                    });
+                }
+                Err(error) => {
+                    let mut attempt = Attempt::new(
+                        candidate.provider.clone(),
+                        candidate.model.clone(),
+                        images,
+                        outcome_of(&error),
+                    );
+                    attempt.credits_reserved = share;
+                    attempt.message = Some(error.to_string());
+                    match classify_submit_error(&error) {
+                        Disposition::MoveOn(lesson) => {
+                            tracing::info!(candidate = %candidate.label(), %error, "refused; trying the next candidate");
+                            self.learn(candidate, lesson);
+                            refused = true;
+                        }
+                        Disposition::Stop => halt = Some(Halt::Stopped(error.clone())),
+                        Disposition::MaybeCharged => {
+                            reservation.mark_accepted();
+                            attempt.credits_charged = share;
+                            doubtful = doubtful.checked_add(share).unwrap_or(doubtful);
+                            halt = Some(Halt::MaybeCharged(error.clone(), Vec::new()));
+                        }
+                    }
+                    attempt.error = Some(error);
+                    observer.attempted(&attempt);
+                    run.output.attempts.push(attempt);
+                }
+            }
+        }
+
+        if accepted.is_empty() && doubtful.is_zero() {
+            if let Err(e) = reservation.release() {
+                tracing::warn!(%e, "could not release a reservation");
+            }
+            return halt.map_or(Ok(()), Err);
+        }
+        // Give back what was never sent, so concurrent requests can use it.
+        let held = accepted
+            .iter()
+            .map(|a| a.share)
+            .fold(doubtful, |acc, s| acc.checked_add(s).unwrap_or(acc));
+        if held < reservation.amount()
+            && let Err(e) = reservation.shrink_to(held)
+        {
+            tracing::warn!(%e, "could not shrink a reservation");
+        }
+
+        let results = join_all(accepted.iter().map(|a| provider.wait(&a.job, progress))).await;
+        let mut charged = doubtful;
+        let mut doubtful_jobs = Vec::new();
+        for (call, result) in accepted.into_iter().zip(results) {
+            let mut attempt = Attempt::new(
+                candidate.provider.clone(),
+                candidate.model.clone(),
+                call.images,
+                AttemptOutcome::Delivered { images: 0 },
+            );
+            attempt.job_id = Some(call.job.job_id.clone());
+            attempt.credits_reserved = call.share;
+            match result {
+                Ok(output) => {
+                    let cost = output
+                        .credits_charged
+                        .or(call.job.credits_charged)
+                        .unwrap_or(call.share);
+                    let delivered = u32::try_from(output.images.len()).unwrap_or(u32::MAX);
+                    if delivered < call.images {
+                        run.output.warnings.push(format!(
+                            "{} job {} delivered {delivered} of {} images; it was paid for, so it is not submitted again",
+                            candidate.provider, call.job.job_id, call.images
+                        ));
+                    }
+                    self.cooldowns
+                        .record_success(&candidate.provider, candidate.model.as_ref());
+                    if let Some(model) = output.model.as_ref().or(candidate.model.as_ref()) {
+                        let took = self.clock.now().saturating_sub(call.accepted_at);
+                        self.observe_latency(&candidate.provider, model, took);
+                    }
+                    attempt.outcome = AttemptOutcome::Delivered { images: delivered };
+                    attempt.credits_charged = cost;
+                    attempt.model = output.model.clone().or(attempt.model);
+                    charged = charged.checked_add(cost).unwrap_or(charged);
+                    run.output.images_delivered =
+                        run.output.images_delivered.saturating_add(delivered);
+                    run.remaining = run.remaining.saturating_sub(call.images);
+                    run.output.warnings.extend(
+                        output
+                            .warnings
+                            .iter()
+                            .map(|w| format!("{}: {w}", candidate.provider)),
+                    );
+                    run.output.outputs.push(output);
+                }
+                Err(error) => {
+                    attempt.outcome = outcome_of(&error);
+                    attempt.message = Some(error.to_string());
+                    match &error {
+                        Error::GenerationFailed {
+                            refund: Refund::Refunded,
+                            ..
+                        } => {
+                            self.learn(candidate, Lesson::ModelFailed);
+                        }
+                        Error::Cancelled { .. } => {
+                            if halt.is_none() {
+                                halt = Some(Halt::Stopped(error.clone()));
+                            }
+                        }
+                        _ => {
+                            // Accepted, and the outcome is unknown or unrefunded: count
+                            // the reservation as spent and keep the handle.
+                            attempt.outcome = AttemptOutcome::MaybeCharged;
+                            attempt.credits_charged = call.share;
+                            charged = charged.checked_add(call.share).unwrap_or(charged);
+                            doubtful_jobs.push(call.job.clone());
+                            match &mut halt {
+                                Some(Halt::MaybeCharged(_, jobs)) => jobs.push(call.job.clone()),
+                                _ => {
+                                    halt = Some(Halt::MaybeCharged(
+                                        error.clone(),
+                                        vec![call.job.clone()],
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    attempt.error = Some(error);
+                }
+            }
+            observer.attempted(&attempt);
+            run.output.attempts.push(attempt);
+        }
+
+        match reservation.settle(charged) {
+            Ok(settlement) => {
+                if let Some(over) = settlement.overshoot {
+                    run.output.warnings.push(format!(
+                        "{} charged {} credits, {over} more than the {} reserved",
+                        candidate.label(),
+                        settlement.charged,
+                        settlement.reserved
+                    ));
+                }
+            }
+            Err(e) => run.output.warnings.push(format!(
+                "the budget could not record {charged} credits: {e}"
+            )),
+        }
+        run.output.credits_charged = run
+            .output
+            .credits_charged
+            .checked_add(charged)
+            .unwrap_or(run.output.credits_charged);
+        halt.map_or(Ok(()), Err)
+    }
+
+    /// The error when no untried candidate is left.
+    fn no_candidate(
+        &self,
+        estimate: Estimate,
+        run: Progress,
+        over_budget: Option<(Credits, Credits)>,
+    ) -> RouteError {
+        let only = |c: &Candidate, f: fn(&Exclusion) -> bool| {
+            !c.exclusions.is_empty() && c.exclusions.iter().all(f)
+        };
+        let budget_blocked = estimate
+            .candidates
+            .iter()
+            .filter(|c| only(c, Exclusion::is_budget))
+            .filter_map(|c| c.total_credits)
+            .min();
+        let budget = over_budget.or_else(|| {
+            let remaining = estimate.budget.and_then(|b| b.remaining)?;
+            budget_blocked.map(|needed| (needed, remaining))
+        });
+        if let Some((needed, remaining)) = budget {
+            return RouteError::BudgetExceeded {
+                needed,
+                remaining,
+                partial: Box::new(run.output),
+            };
+        }
+        if !run.output.attempts.is_empty() {
+            let attempts = run
+                .output
+                .attempts
+                .iter()
+                .filter(|a| !matches!(a.outcome, AttemptOutcome::Delivered { .. }))
+                .cloned()
+                .collect();
+            return RouteError::AllCandidatesRefused {
+                attempts,
+                partial: Box::new(run.output),
+            };
+        }
+        let capped = estimate
+            .candidates
+            .iter()
+            .filter(|c| only(c, |e| e.is_price_cap() || e.is_budget()))
+            .min_by_key(|c| c.total_credits.map_or(u64::MAX, Credits::micros));
+        if let Some(cheapest) = capped {
+            return RouteError::PriceCapExceeded {
+                cheapest: format!(
+                    "{} at {} credits per image ({})",
+                    cheapest.label(),
+                    cheapest.credits_per_image.unwrap_or_default(),
+                    cheapest.reason
+                ),
+                estimate: Box::new(estimate),
+            };
+        }
+        let reasons = estimate
+            .candidates
+            .iter()
+            .map(|c| format!("{}: {}", c.label(), c.reason))
+            .collect();
+        RouteError::NoEligibleCandidate {
+            reasons,
+            estimate: Box::new(estimate),
+        }
+    }
+}

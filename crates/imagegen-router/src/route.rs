@@ -1,0 +1,170 @@
+//! The route a request took: every attempt, what it cost, and what came back.
+
+use imagegen_core::{Credits, Error, JobHandle, JobOutput, ModelId, ProviderId, Refusal};
+use serde::Serialize;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// The job finished with images.
+    Delivered {
+        /// Images received.
+        images: u32,
+    },
+    /// The provider refused before accepting; nothing was spent.
+    Refused {
+        /// Why.
+        reason: Refusal,
+    },
+    /// A rate limit was waited out on the same candidate; nothing was spent.
+    RateLimitWaited {
+        /// Seconds waited.
+        waited_secs: u64,
+    },
+    /// The request never left; nothing was spent.
+    NotDelivered,
+    /// Our side or the provider's client rejected it before sending, or the provider's
+    /// error answer was unreadable; nothing was accepted.
+    Rejected,
+    /// The provider accepted the job, it failed, and the credits were refunded.
+    FailedRefunded,
+    /// The job was cancelled.
+    Cancelled,
+    /// The provider may have accepted and charged it; nothing else was submitted.
+    MaybeCharged,
+    /// The run budget could not cover the worst case; nothing was sent.
+    OverBudget,
+}
+
+/// One call to one provider (or one budget refusal), in the order they happened.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The provider.
+    pub provider: ProviderId,
+    /// The model, or `None` when the provider picked.
+    pub model: Option<ModelId>,
+    /// Images asked for in this call.
+    pub images: u32,
+    /// The provider's job id, once accepted.
+    pub job_id: Option<String>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Credits reserved for it (worst case).
+    pub credits_reserved: Credits,
+    /// Credits it cost: the provider's figure, the price table's, or the reservation when
+    /// it may have been charged and nobody says how much.
+    pub credits_charged: Credits,
+    /// The provider's or router's message.
+    pub message: Option<String>,
+    /// The typed error, when there was one.
+    #[serde(skip)]
+    pub error: Option<Error>,
+}
+
+impl Attempt {
+    pub(crate) fn new(
+        provider: ProviderId,
+        model: Option<ModelId>,
+        images: u32,
+        outcome: AttemptOutcome,
+    ) -> Self {
+        Self {
+            provider,
+            model,
+            images,
+            job_id: None,
+            outcome,
+            credits_reserved: Credits::ZERO,
+            credits_charged: Credits::ZERO,
+            message: None,
+            error: None,
+        }
+    }
+
+    /// `provider/model`.
+    pub fn label(&self) -> String {
+        match &self.model {
+            Some(m) => format!("{}/{m}", self.provider),
+            None => format!("{}/(provider's choice)", self.provider),
+        }
+    }
+
+    /// One line: where, how it ended and why.
+    pub fn summary(&self) -> String {
+        let outcome = match &self.outcome {
+            AttemptOutcome::Delivered { images } => format!("delivered {images} image(s)"),
+            AttemptOutcome::Refused { reason } => format!("refused: {reason}"),
+            AttemptOutcome::RateLimitWaited { waited_secs } => {
+                format!("rate limited, waited {waited_secs}s")
+            }
+            AttemptOutcome::NotDelivered => "not delivered".into(),
+            AttemptOutcome::Rejected => "rejected before acceptance".into(),
+            AttemptOutcome::FailedRefunded => "failed and refunded".into(),
+            AttemptOutcome::Cancelled => "cancelled".into(),
+            AttemptOutcome::MaybeCharged => "may have been charged".into(),
+            AttemptOutcome::OverBudget => "over the run budget".into(),
+        };
+        format!("{}: {outcome}", self.label())
+    }
+}
+
+/// Images a routed request produced, with the route that produced them.
+///
+/// `Ok` from the router means every image asked for was delivered; when a request stops
+/// short, the [`RouteError`](crate::RouteError) carries a `RoutedOutput` with whatever was
+/// paid for and delivered (see [`RouteError::partial`](crate::RouteError::partial)).
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct RoutedOutput {
+    /// The finished jobs, each with its images.
+    pub outputs: Vec<JobOutput>,
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
+    /// Images asked for.
+    pub images_requested: u32,
+    /// Images received.
+    pub images_delivered: u32,
+    /// Credits charged in all (including charges that may have happened).
+    pub credits_charged: Credits,
+    /// Things the caller should know (a snapped shape, a charge above its reservation,
+    /// fewer images than asked in a paid job).
+    pub warnings: Vec<String>,
+}
+
+impl RoutedOutput {
+    /// Job handles that may have been charged and did not deliver: resume or check them.
+    pub fn unresolved_jobs(&self) -> Vec<&str> {
+        self.attempts
+            .iter()
+            .filter(|a| a.outcome == AttemptOutcome::MaybeCharged)
+            .filter_map(|a| a.job_id.as_deref())
+            .collect()
+    }
+}
+
+/// Hears about a routed request as it runs: the place to write a journal.
+///
+/// [`RouteObserver::accepted`] is called as soon as a provider accepts a job, **before**
+/// the router waits for it, so a durable record of the [`JobHandle`] exists before the
+/// first poll; after a crash the job can be resumed with
+/// [`Router::wait`](crate::Router::wait) instead of being submitted (and paid for) again.
+pub trait RouteObserver: Send + Sync {
+    /// A provider accepted `job`; `reserved` credits are held for it.
+    fn accepted(&self, job: &JobHandle, reserved: Credits) {
+        let _ = (job, reserved);
+    }
+
+    /// An attempt ended.
+    fn attempted(&self, attempt: &Attempt) {
+        let _ = attempt;
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl RouteObserver for NoObserver {}
