@@ -137,6 +137,18 @@ impl Exclusion {
         )
     }
 
+    /// Whether the model cannot do what is asked (shape, references, quality, plan).
+    pub fn is_capability(&self) -> bool {
+        matches!(
+            self,
+            Self::ShapeUnsupported { .. }
+                | Self::TooManyReferenceImages { .. }
+                | Self::QualityUnavailable { .. }
+                | Self::PlanInsufficient { .. }
+                | Self::PriceUnknown { .. }
+        )
+    }
+
     /// Whether it is the run budget.
     pub fn is_budget(&self) -> bool {
         matches!(self, Self::OverBudget { .. })
@@ -492,7 +504,9 @@ pub(crate) fn evaluate_model(
             remaining_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
         });
     }
-    c.capable = c.exclusions.is_empty();
+    // Whether the model can take the request at all, whatever the policy says: the
+    // basis of a provider's-choice reservation, since the provider may pick it anyway.
+    c.capable = !c.exclusions.iter().any(Exclusion::is_capability);
 
     // How many calls, and what it costs.
     let (calls, billed, warning) = split_calls(request.count(), caps);
