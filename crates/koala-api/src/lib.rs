@@ -1,1 +1,93 @@
-//! KoalaImages wire protocol (filled by the koala-api issue).
+//! # koala-api
+//!
+//! The KoalaImages API (`POST https://koala.sh/api/image-generation/`) in Rust: exact wire
+//! types, the documented model and price table, local validation so no credit is spent on
+//! a request that could only fail, an HTTP client that keeps the API key to itself, a
+//! patient image downloader, and an [`imagegen_core::Provider`] implementation.
+//!
+//! ## What Koala does, and what this crate does about it
+//!
+//! - **Billing per image.** Every image of every request Koala receives is charged:
+//!   gpt-image-2 costs 1 (`fast`), 8 (`medium`) or 20 (`high`) credits, ideogram-3.0 3,
+//!   nano-banana-2 5, the deprecated standard 1 and premium 5 ([`ModelSpec`]). The response
+//!   carries no cost, so the charge is computed from the table ([`Preflight::credits`]).
+//!   The POST is retried only when nothing can have been charged: after a `429` and when
+//!   the connection failed before the request left ([`SubmitRetryPolicy`]).
+//! - **Plans.** ideogram-3.0, nano-banana-2, premium and gpt-image-2 at `medium`/`high`
+//!   need the Professional Plan. Tell the client the plan ([`KoalaPlan`]) and such a
+//!   request is refused before sending instead of answered with a `403`.
+//! - **Sizes.** 11 pixel sizes, 9 ratio shorthands and `square`/`portrait`/`landscape` are
+//!   documented ([`Size`]). gpt-image-2 snaps any size to one of five native sizes; the
+//!   snap is reported as a warning ([`size`]).
+//! - **URLs before images.** Koala answers at once with URLs that block until the images
+//!   exist (usually 8–15 s, rarely hours). [`ImageDownloader`] waits with a long read
+//!   timeout, retries under a deadline, never sends credentials, and decides the format
+//!   from the bytes: a `.jpg` URL may serve PNG.
+//! - **Errors.** `400/401/402/403/429/500` and everything else map into
+//!   [`KoalaError`] and from there into [`imagegen_core::Error`] (see [`error`]).
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use koala_api::{ImageDownloader, ImageGenerationRequest, KoalaClient, KoalaPlan, Model, Quality};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = KoalaClient::builder(std::env::var("KOALA_API_KEY")?)
+//!     .plan(KoalaPlan::Professional)
+//!     .build()?;
+//! let request = ImageGenerationRequest::new("a watercolor fox in the snow")
+//!     .with_model(Model::GptImage2)
+//!     .with_quality(Quality::Medium)
+//!     .with_size("16:9")
+//!     .with_num_images(2)
+//!     .with_generate_alt_text(true);
+//!
+//! // What it will cost, before anything is sent.
+//! let preflight = client.preflight(&request)?;
+//! println!("{} credits", preflight.credits.unwrap_or_default());
+//!
+//! let generation = client.generate(&request).await?;
+//! let downloader = ImageDownloader::new()?;
+//! for (i, image) in generation.images.iter().enumerate() {
+//!     let url = image.parsed_url().ok_or("Koala sent an unusable URL")?;
+//!     // Blocks until the image is ready; writes fox-0.png or fox-0.jpg.
+//!     let saved = downloader
+//!         .download_with_extension(&url, format!("fox-{i}").as_ref())
+//!         .await?;
+//!     println!("{:?}: {} bytes, {:?}x{:?}", saved.path, saved.bytes, saved.width, saved.height);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Behind the provider-neutral trait, use [`KoalaProvider`].
+
+pub mod client;
+pub mod download;
+pub mod error;
+pub mod models;
+pub mod plan;
+pub mod provider;
+pub mod size;
+pub mod types;
+pub mod validate;
+
+pub use client::{Generation, KoalaClient, KoalaClientBuilder, SubmitRetryPolicy};
+pub use download::{
+    DownloadError, DownloadPolicy, DownloadedImage, ImageDownloader, ImageDownloaderBuilder,
+    ImageFormat,
+};
+pub use error::{ApiErrorKind, KoalaError};
+pub use models::{ModelSpec, QualitySpec};
+pub use plan::KoalaPlan;
+pub use provider::{KoalaJobState, KoalaOptions, KoalaProvider};
+pub use size::{SizeFit, SizeSnap};
+pub use types::{
+    EnhancePrompt, GeneratedImage, ImageGenerationRequest, Model, Quality, Size, Style,
+};
+pub use validate::{InvalidRequest, Preflight, validate};
+
+/// The provider id: `koala`.
+pub const PROVIDER_ID: &str = "koala";
+
+/// The `User-Agent` this crate's HTTP clients send.
+pub(crate) const USER_AGENT: &str = concat!("imagegen-koala-api/", env!("CARGO_PKG_VERSION"));
