@@ -1,1 +1,75 @@
-//! Kolbo wire protocol (filled by the kolbo-api issue).
+//! Kolbo's image-generation API for Rust: exact wire types, a client that keeps the key
+//! safe and never pays twice, a poller that never re-submits, and the
+//! [`imagegen_core::Provider`] implementation.
+//!
+//! Kolbo (`https://api.kolbo.ai/api`) starts a generation with
+//! `POST /v1/generate/image`, charges it at once, and is polled at
+//! `GET /v1/generate/{id}/status` until the images are ready. This crate owns that
+//! protocol:
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`types`] | every request and response body of the image routes (generate, status, cancel, models, credits, moodboards, visual DNA, errors) |
+//! | [`client`] | [`KolboClient`]: one method per route; `X-API-Key` as a sensitive header, redirects refused, a POST retried only after a 429 or a failed connect |
+//! | [`poll`] | [`PollSchedule`](poll::PollSchedule) and [`KolboClient::wait_for_generation`]: polling on an injected clock, transient failures retried, a deadline that keeps the id |
+//! | [`validate`] | local checks from the catalog (prompt, counts, reference images, visual DNA, ratios, resolution, quality): invalid requests are never sent |
+//! | [`extras`] | [`KolboOptions`](extras::KolboOptions): Kolbo-only options inside a neutral request |
+//! | [`provider`] | [`KolboProvider`]: `imagegen_core::Provider` with a cached, priced catalog and Smart Select |
+//! | [`endpoint`] | route URLs, and a tolerant reader for the `poll_url` Kolbo returns |
+//! | [`error`] | [`KolboError`], mapped into [`imagegen_core::Error`] by Kolbo's `code` first, the HTTP status second |
+//!
+//! Money rules this crate keeps:
+//! - Kolbo has no idempotency key, so `POST /v1/generate/image` is repeated only when Kolbo
+//!   answered 429 (its rate limiter rejects before anything starts) or the connection
+//!   failed before sending. A timeout after sending is
+//!   [`Error::MaybeDelivered`](imagegen_core::Error::MaybeDelivered), never a retry.
+//! - Once accepted, a job is only polled. Running out of time gives
+//!   [`Error::StillRunning`](imagegen_core::Error::StillRunning) with the id.
+//! - If an accepted generation's body arrives cut short, the id is recovered from what
+//!   did arrive.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use imagegen_core::{GenerationRequest, ModelChoice, NoProgress, Provider, Submission};
+//! use kolbo_api::{KolboClient, KolboProvider};
+//!
+//! # async fn run() -> Result<(), imagegen_core::Error> {
+//! let client = KolboClient::builder(std::env::var("KOLBO_API_KEY").unwrap_or_default())
+//!     .build()?;
+//! let kolbo = KolboProvider::new(client);
+//!
+//! // What does each model cost per image?
+//! for model in kolbo.catalog().await? {
+//!     println!("{}: {} credits", model.id, model.price.per_image);
+//! }
+//!
+//! // Smart Select picks the model; `wait` polls until the images are ready.
+//! let request = GenerationRequest::builder("a lighthouse at dusk, watercolor")
+//!     .shape("16:9".parse().map_err(|e| imagegen_core::InvalidInput::new("shape", format!("{e}")))?)
+//!     .build()?;
+//! let job = kolbo.submit(&Submission::new(ModelChoice::ProviderDefault, request)).await?;
+//! let output = kolbo.wait(&job, &NoProgress).await?;
+//! for image in &output.images {
+//!     println!("{}", image.url); // fetch without the API key: it is a CDN URL
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod client;
+pub mod endpoint;
+pub mod error;
+pub mod extras;
+pub mod poll;
+pub mod provider;
+pub mod types;
+pub mod validate;
+
+mod tolerant;
+
+pub use client::{KolboClient, KolboClientBuilder, RetryPolicy};
+pub use error::KolboError;
+pub use provider::KolboProvider;
+
+/// The provider id Kolbo is known by in imagegen (`kolbo`).
+pub const PROVIDER_ID: &str = "kolbo";
