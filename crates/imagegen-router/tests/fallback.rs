@@ -573,3 +573,39 @@ async fn the_route_serializes_for_a_sidecar() {
     assert_eq!(json["attempts"][1]["job_id"], "kolbo-job-0");
     assert_eq!(json["credits_charged"], 8);
 }
+
+#[tokio::test]
+async fn cancelling_a_run_after_acceptance_keeps_the_credits_counted() {
+    // The job is accepted, then the task is dropped while waiting (Ctrl-C, a timeout):
+    // the provider may still charge, so the reservation is counted as spent, not freed.
+    let stalled = ManualClock::manual();
+    let mut slow = koala();
+    slow.wait_delay = Some((stalled, Duration::from_secs(3600)));
+    let slow = Arc::new(slow);
+    let router = Arc::new(
+        Router::builder(ManualClock::new().shared())
+            .provider(slow.clone())
+            .policy(RoutingPolicy::default().run_budget(Credits::whole(100)))
+            .build()
+            .unwrap(),
+    );
+    let task = {
+        let router = Arc::clone(&router);
+        tokio::spawn(async move { router.generate(&request(2), &NoProgress).await })
+    };
+    while !slow
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.ends_with(":wait"))
+    {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(router.budget().status().reserved, Credits::whole(10));
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let status = router.budget().status();
+    assert_eq!(status.reserved, Credits::ZERO);
+    assert_eq!(status.spent, Credits::whole(10));
+}

@@ -429,6 +429,43 @@ async fn explicit_order_and_fastest() {
 }
 
 #[tokio::test]
+async fn fastest_learns_from_observed_latency() {
+    let clock = ManualClock::new();
+    let mut kolbo = Fake::new(
+        "kolbo",
+        vec![model_entry("kolbo", "quick-on-paper", 9).with_typical_seconds(5)],
+    );
+    kolbo.wait_delay = Some((clock.clone(), Duration::from_secs(30)));
+    let koala = Fake::new(
+        "koala",
+        vec![model_entry("koala", "steady", 1).with_typical_seconds(10)],
+    );
+    let router = Router::builder(clock.shared())
+        .provider(Arc::new(kolbo))
+        .provider(Arc::new(koala))
+        .policy(RoutingPolicy::default().preference(Preference::Fastest))
+        .build()
+        .unwrap();
+    assert_eq!(
+        router.estimate(&request(1)).await.best().unwrap().label(),
+        "kolbo/quick-on-paper"
+    );
+    router.generate(&request(1), &NoProgress).await.unwrap();
+    let estimate = router.estimate(&request(1)).await;
+    assert_eq!(estimate.best().unwrap().label(), "koala/steady");
+    let kolbo = estimate
+        .candidates
+        .iter()
+        .find(|c| c.provider == "kolbo")
+        .unwrap();
+    assert_eq!(
+        kolbo.expected_seconds,
+        Some(30),
+        "observed, not the catalog's 5"
+    );
+}
+
+#[tokio::test]
 async fn splits_above_the_per_call_maximum() {
     let estimate = router(nano_banana_pair(), RoutingPolicy::default())
         .estimate(&request(6))

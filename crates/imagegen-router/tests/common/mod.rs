@@ -5,11 +5,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegen_core::{
-    Capabilities, CreditWorth, Credits, Error, ImageRef, JobHandle, JobOutput, ModelChoice,
-    ModelEntry, Price, ProgressSink, Provider, ProviderId, Refund, Refusal, Submission,
+    Capabilities, Clock, CreditWorth, Credits, Error, ImageRef, JobHandle, JobOutput, ManualClock,
+    ModelChoice, ModelEntry, Price, ProgressSink, Provider, ProviderId, Refund, Refusal,
+    Submission,
 };
 
 /// What the next `submit` does.
@@ -39,6 +41,8 @@ pub struct Fake {
     pub reports_charge: bool,
     /// Yield to the scheduler inside submit and wait (for races).
     pub yields: bool,
+    /// Make `wait` take this long on this clock.
+    pub wait_delay: Option<(ManualClock, Duration)>,
     submit_script: Mutex<VecDeque<OnSubmit>>,
     wait_script: Mutex<VecDeque<OnWait>>,
     /// Every submit call.
@@ -65,6 +69,7 @@ impl Fake {
             smart_price: Credits::ZERO,
             reports_charge: true,
             yields: false,
+            wait_delay: None,
             submit_script: Mutex::new(VecDeque::new()),
             wait_script: Mutex::new(VecDeque::new()),
             submits: AtomicU32::new(0),
@@ -198,6 +203,9 @@ impl Provider for Fake {
         _progress: &dyn ProgressSink,
     ) -> Result<JobOutput, Error> {
         self.log.lock().unwrap().push(format!("{}:wait", self.id));
+        if let Some((clock, delay)) = &self.wait_delay {
+            clock.sleep(*delay).await;
+        }
         if self.yields {
             tokio::task::yield_now().await;
         }
