@@ -1,6 +1,6 @@
 //! Cooldowns: a provider or model that failed several times in a row rests for a while.
 //!
-//! Time comes from the injected [`Clock`], so tests move it with a
+//! Time comes from the injected [`Clock`](imagegen_core::Clock), so tests move it with a
 //! [`ManualClock`](imagegen_core::ManualClock):
 //!
 //! ```
