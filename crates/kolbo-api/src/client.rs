@@ -265,12 +265,19 @@ struct Call<'a> {
 pub(crate) struct Answer {
     status: u16,
     bytes: Vec<u8>,
-    json: Value,
+    /// `None` when the body is not JSON.
+    json: Option<Value>,
 }
 
 impl Answer {
     fn decode<T: DeserializeOwned>(&self) -> Result<T, KolboError> {
-        let mut json = self.json.clone();
+        let Some(mut json) = self.json.clone() else {
+            return Err(KolboError::Unreadable {
+                status: self.status,
+                detail: unreadable_detail(&self.bytes),
+                body_prefix: body_prefix(&self.bytes),
+            });
+        };
         normalize_keys(&mut json);
         serde_json::from_value(json).map_err(|e| KolboError::Unreadable {
             status: self.status,
@@ -530,7 +537,7 @@ impl KolboClient {
                         return Ok(Answer {
                             status: status.as_u16(),
                             bytes: partial,
-                            json,
+                            json: Some(json),
                         });
                     }
                 }
@@ -570,18 +577,13 @@ fn classify(
         .filter(|b| b.is_error() || b.code.is_some() || b.message().is_some());
     let says_error = envelope.as_ref().is_some_and(ErrorBody::is_error);
     if status.is_success() && !says_error {
-        return match json {
-            Some(json) => Ok(Answer {
-                status: code,
-                bytes,
-                json,
-            }),
-            None => Err(KolboError::Unreadable {
-                status: code,
-                detail: unreadable_detail(&bytes),
-                body_prefix: body_prefix(&bytes),
-            }),
-        };
+        // A body that is not JSON is reported when decoding, so that a billable call can
+        // still recover the generation id from it.
+        return Ok(Answer {
+            status: code,
+            bytes,
+            json,
+        });
     }
     match envelope {
         Some(body) if says_error || !status.is_success() => {
