@@ -39,7 +39,7 @@ async fn replay(fixture: &Fixture) -> String {
     let client = common::client_with(&server, &clock, RetryPolicy::none());
     let path = fixture.request.path.as_str();
     let method = fixture.request.method.as_str();
-    let outcome = match (method, path) {
+    match (method, path) {
         ("POST", "/api/v1/generate/image") => {
             let body = fixture.request.body.clone().unwrap();
             let request: GenerateImageRequest = serde_json::from_value(body.clone()).unwrap();
@@ -75,7 +75,7 @@ async fn replay(fixture: &Fixture) -> String {
                     .await,
             );
             mock.assert_async().await;
-            return format!("local check: {local}\nanswer to a valid request: {answer}");
+            format!("local check: {local}\nanswer to a valid request: {answer}")
         }
         ("GET", p) if p.ends_with("/status") => {
             let mock = common::fixture_mock(&mut server, fixture, 1)
@@ -83,7 +83,7 @@ async fn replay(fixture: &Fixture) -> String {
                 .await;
             let result = describe(client.generation_status(&id_in(p)).await);
             mock.assert_async().await;
-            return result;
+            result
         }
         ("POST", p) if p.ends_with("/cancel") => {
             let mock = common::fixture_mock(&mut server, fixture, 1)
@@ -92,7 +92,7 @@ async fn replay(fixture: &Fixture) -> String {
                 .await;
             let result = describe(client.cancel_generation(&id_in(p)).await);
             mock.assert_async().await;
-            return result;
+            result
         }
         _ => {
             let mock = common::fixture_mock(&mut server, fixture, 1)
@@ -118,8 +118,7 @@ async fn replay(fixture: &Fixture) -> String {
             mock.assert_async().await;
             result
         }
-    };
-    outcome
+    }
 }
 
 #[test]

@@ -1,0 +1,424 @@
+//! The client's money and security rules, against mockito and raw sockets, on a manual
+//! clock: what is retried, what never is, and where the key may go.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use imagegen_core::{Error, ManualClock, Refusal};
+use kolbo_api::types::GenerateImageRequest;
+use kolbo_api::{KolboClient, KolboError, RetryPolicy};
+use mockito::Matcher;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const STARTED: &str = r#"{"success":true,"generation_id":"abc123","type":"image","model":"auto","credits_charged":2,"poll_url":"/v1/generate/abc123/status","poll_interval_hint":3}"#;
+const RATE_LIMITED: &str =
+    r#"{"status":false,"message":"Too many requests, please try again later"}"#;
+
+fn request() -> GenerateImageRequest {
+    GenerateImageRequest::new("A futuristic cityscape at night")
+}
+
+#[tokio::test]
+async fn sends_the_key_header_and_json_body() {
+    let mut server = mockito::Server::new_async().await;
+    let mock = server
+        .mock("POST", "/api/v1/generate/image")
+        .match_header("x-api-key", common::TEST_KEY)
+        .match_header("content-type", "application/json")
+        .match_header("accept", "application/json")
+        .match_body(Matcher::Json(
+            serde_json::json!({"prompt": "A futuristic cityscape at night"}),
+        ))
+        .with_body(STARTED)
+        .expect(1)
+        .create_async()
+        .await;
+    let client = common::client(&server, &ManualClock::new());
+    let started = client.generate_image(&request()).await.unwrap();
+    assert_eq!(started.generation_id, "abc123");
+    assert_eq!(started.poll_interval(), Some(Duration::from_secs(3)));
+    mock.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_waited_out_then_sent_again() {
+    let mut server = mockito::Server::new_async().await;
+    let limited = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_status(429)
+        .with_header("retry-after", "7")
+        .with_body(RATE_LIMITED)
+        .expect(1)
+        .create_async()
+        .await;
+    let accepted = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_body(STARTED)
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new();
+    let client = common::client(&server, &clock);
+    let started = client.generate_image(&request()).await.unwrap();
+    assert_eq!(started.generation_id, "abc123");
+    assert_eq!(clock.sleeps(), [Duration::from_secs(7)]);
+    limited.assert_async().await;
+    accepted.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_is_retried_a_bounded_number_of_times() {
+    let mut server = mockito::Server::new_async().await;
+    let limited = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_status(429)
+        .with_body(RATE_LIMITED)
+        .expect(3)
+        .create_async()
+        .await;
+    let clock = ManualClock::new();
+    let client = common::client(&server, &clock);
+    let error = client.generate_image(&request()).await.unwrap_err();
+    assert!(error.is_rate_limited());
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(5), Duration::from_secs(5)]
+    );
+    let core = Error::from(error);
+    assert_eq!(
+        core.refusal(),
+        Some(&Refusal::RateLimited { retry_after: None })
+    );
+    assert!(!core.may_have_been_charged());
+    limited.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_returned_not_waited() {
+    let mut server = mockito::Server::new_async().await;
+    let limited = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_status(429)
+        .with_header("retry-after", "120")
+        .with_body(RATE_LIMITED)
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new();
+    let client = common::client(&server, &clock);
+    let error = Error::from(client.generate_image(&request()).await.unwrap_err());
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    assert!(clock.sleeps().is_empty());
+    limited.assert_async().await;
+}
+
+#[tokio::test]
+async fn server_errors_on_the_post_are_never_retried() {
+    let mut server = mockito::Server::new_async().await;
+    let envelope = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_status(500)
+        .with_body(
+            r#"{"success":false,"error":"Generation failed to start","code":"GENERATION_ERROR"}"#,
+        )
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new();
+    let client = common::client(&server, &clock);
+    let error = Error::from(client.generate_image(&request()).await.unwrap_err());
+    assert_eq!(error.refusal(), Some(&Refusal::ServerError));
+    envelope.assert_async().await;
+    envelope.remove_async().await;
+
+    // A gateway page instead of Kolbo's envelope: Kolbo may have started (and charged) it.
+    let gateway = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_status(524)
+        .with_header("content-type", "text/html")
+        .with_body("<html><body>A timeout occurred</body></html>")
+        .expect(1)
+        .create_async()
+        .await;
+    let error = Error::from(client.generate_image(&request()).await.unwrap_err());
+    assert!(matches!(error, Error::MaybeDelivered { .. }), "{error}");
+    assert!(error.may_have_been_charged());
+    assert!(clock.sleeps().is_empty());
+    gateway.assert_async().await;
+}
+
+#[tokio::test]
+async fn an_error_envelope_under_200_is_an_error() {
+    let mut server = mockito::Server::new_async().await;
+    let _mock = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_body(
+            r#"{"success":false,"error":"Insufficient credits","code":"INSUFFICIENT_CREDITS"}"#,
+        )
+        .create_async()
+        .await;
+    let client = common::client(&server, &ManualClock::new());
+    let error = client.generate_image(&request()).await.unwrap_err();
+    assert_eq!(error.code(), Some("INSUFFICIENT_CREDITS"));
+    assert_eq!(
+        Error::from(error).refusal(),
+        Some(&Refusal::InsufficientCredits)
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_the_key_never_reaches_the_other_host() {
+    let mut api = mockito::Server::new_async().await;
+    let mut elsewhere = mockito::Server::new_async().await;
+    let mut untouched = Vec::new();
+    for method in ["GET", "POST"] {
+        untouched.push(
+            elsewhere
+                .mock(method, Matcher::Any)
+                .match_header("x-api-key", Matcher::Any)
+                .expect(0)
+                .create_async()
+                .await,
+        );
+        untouched.push(
+            elsewhere
+                .mock(method, Matcher::Any)
+                .expect(0)
+                .create_async()
+                .await,
+        );
+    }
+    for (method, path) in [
+        ("POST", "/api/v1/generate/image"),
+        ("GET", "/api/v1/generate/abc123/status"),
+    ] {
+        api.mock(method, path)
+            .with_status(if method == "POST" { 307 } else { 302 })
+            .with_header("location", &format!("{}/steal{path}", elsewhere.url()))
+            .create_async()
+            .await;
+    }
+    let client = common::client(&api, &ManualClock::new());
+    let error = client.generate_image(&request()).await.unwrap_err();
+    assert!(
+        matches!(error, KolboError::Redirect { status: 307, .. }),
+        "{error}"
+    );
+    let error = client.generation_status("abc123").await.unwrap_err();
+    assert!(
+        matches!(error, KolboError::Redirect { status: 302, .. }),
+        "{error}"
+    );
+    assert!(matches!(Error::from(error), Error::Config(_)));
+    for mock in untouched {
+        mock.assert_async().await;
+    }
+}
+
+#[tokio::test]
+async fn status_urls_percent_encode_the_id() {
+    let mut server = mockito::Server::new_async().await;
+    let mock = server
+        .mock("GET", "/api/v1/generate/a%2Fb%20c/status")
+        .with_body(r#"{"success":true,"state":"processing","progress":10}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let client = common::client(&server, &ManualClock::new());
+    let status = client.generation_status("a/b c").await.unwrap();
+    assert_eq!(status.percent(), Some(10));
+    assert_eq!(
+        client.status_url("a/b c").unwrap().path(),
+        "/api/v1/generate/a%2Fb%20c/status"
+    );
+    mock.assert_async().await;
+    assert!(matches!(
+        client.generation_status("..").await,
+        Err(KolboError::InvalidInput(_))
+    ));
+}
+
+#[tokio::test]
+async fn local_validation_sends_nothing() {
+    let mut server = mockito::Server::new_async().await;
+    let nothing = server
+        .mock("POST", Matcher::Any)
+        .expect(0)
+        .create_async()
+        .await;
+    let client = common::client(&server, &ManualClock::new());
+    let bad = [
+        GenerateImageRequest::new(""),
+        request().num_images(5),
+        request().num_images(0),
+        request()
+            .visual_dna_id("a")
+            .visual_dna_id("b")
+            .visual_dna_id("c")
+            .visual_dna_id("d"),
+        request().reference_image("not a url"),
+        request().aspect_ratio("wide"),
+        request().extra("model", "sneaky"),
+    ];
+    for request in bad {
+        let error = client.generate_image(&request).await.unwrap_err();
+        assert!(matches!(error, KolboError::InvalidInput(_)), "{error}");
+        assert!(Error::from(error).nothing_sent());
+    }
+    nothing.assert_async().await;
+}
+
+/// A server that accepts connections, reads what arrives, and answers with `reply`
+/// (or never, when `None`). Returns its URL and a count of requests seen.
+async fn raw_server(reply: Option<&'static [u8]>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut got = Vec::new();
+                // Read until the end of the headers and the JSON body.
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") && got.ends_with(b"}") {
+                        break;
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                match reply {
+                    Some(bytes) => {
+                        let _ = socket.write_all(bytes).await;
+                        let _ = socket.shutdown().await;
+                    }
+                    None => {
+                        // Hold the connection open without answering.
+                        let _ = socket.read(&mut buf).await;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn raw_client(url: &str, clock: &ManualClock, timeout: Duration) -> KolboClient {
+    KolboClient::builder(common::TEST_KEY)
+        .base_url(format!("{url}/api"))
+        .clock(clock.shared())
+        .request_timeout(timeout)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_timeout_after_sending_is_maybe_delivered_and_never_retried() {
+    let (url, seen) = raw_server(None).await;
+    let clock = ManualClock::new();
+    let client = raw_client(&url, &clock, Duration::from_millis(300));
+    let error = client.generate_image(&request()).await.unwrap_err();
+    assert!(
+        matches!(error, KolboError::OutcomeUnknown { .. }),
+        "{error}"
+    );
+    let core = Error::from(error);
+    assert!(matches!(core, Error::MaybeDelivered { .. }));
+    assert!(core.may_have_been_charged() && !core.is_retryable());
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert!(clock.sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_not_delivered_and_retried_with_backoff() {
+    // Bind then drop: nothing listens on the port any more.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = ManualClock::new();
+    let client = raw_client(
+        &format!("http://127.0.0.1:{port}"),
+        &clock,
+        Duration::from_secs(5),
+    );
+    let error = client.generate_image(&request()).await.unwrap_err();
+    assert!(matches!(error, KolboError::NotSent { .. }), "{error}");
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(1), Duration::from_secs(2)]
+    );
+    let core = Error::from(error);
+    assert!(core.nothing_sent() && core.is_retryable());
+}
+
+#[tokio::test]
+async fn an_accepted_generation_cut_off_mid_body_keeps_its_id() {
+    // Promises 500 bytes, sends fewer, closes: the id has arrived, the rest has not.
+    static CUT: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"success\":true,\"generation_id\":\"gen_cut_1\",\"type\":\"ima";
+    let (url, seen) = raw_server(Some(CUT)).await;
+    let client = raw_client(&url, &ManualClock::new(), Duration::from_secs(5));
+    let started = client.generate_image(&request()).await.unwrap();
+    assert_eq!(started.generation_id, "gen_cut_1");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+    // Cut before the id: the charge may have happened, and the error says so.
+    static CUT_EARLY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"success\":tr";
+    let (url, seen) = raw_server(Some(CUT_EARLY)).await;
+    let client = raw_client(&url, &ManualClock::new(), Duration::from_secs(5));
+    let error = Error::from(client.generate_image(&request()).await.unwrap_err());
+    assert!(error.may_have_been_charged(), "{error}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn reads_retry_on_429_too() {
+    let mut server = mockito::Server::new_async().await;
+    let limited = server
+        .mock("GET", "/api/v1/account/credits")
+        .with_status(429)
+        .with_header("retry-after", "2")
+        .with_body(RATE_LIMITED)
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = server
+        .mock("GET", "/api/v1/account/credits")
+        .with_body(r#"{"success":true,"credits":{"total":1500.5,"plan_credits":1000}}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new();
+    let client = common::client(&server, &clock);
+    let credits = client.account_credits().await.unwrap();
+    assert_eq!(credits.credits.total, Some("1500.5".parse().unwrap()));
+    assert_eq!(clock.sleeps(), [Duration::from_secs(2)]);
+    limited.assert_async().await;
+    ok.assert_async().await;
+}
+
+#[test]
+fn debug_of_client_and_builder_never_prints_the_key() {
+    let builder = KolboClient::builder(common::TEST_KEY).retry_policy(RetryPolicy::none());
+    assert!(!format!("{builder:?}").contains(common::TEST_KEY));
+    let client = builder.build().unwrap();
+    let shown = format!("{client:?}{client:#?}");
+    assert!(!shown.contains(common::TEST_KEY), "{shown}");
+    let provider = kolbo_api::KolboProvider::new(client);
+    assert!(!format!("{provider:?}").contains(common::TEST_KEY));
+}
