@@ -192,7 +192,7 @@ impl From<bool> for EnhancePrompt {
 ///
 /// Parsing is lossless: text that would not be written back byte for byte (`"1024X1024"`,
 /// `" 16:9"`) is kept as [`Size::Other`], so what a caller writes is what is sent. Whether
-/// a size is *accepted* is for [`crate::validate`] to say: see [`Size::is_documented`].
+/// a size is *accepted* is for [`crate::validate()`] to say: see [`Size::is_documented`].
 ///
 /// ```
 /// use koala_api::Size;
