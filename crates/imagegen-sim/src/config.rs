@@ -289,6 +289,20 @@ pub struct KoalaConfig {
     /// Fraction of images (0–1) that take "much longer" (5–20× the usual time), as the docs
     /// warn happens under load.
     pub slow_image_fraction: f64,
+    /// How error bodies are written (KoalaImages documents none).
+    pub error_body: KoalaErrorBody,
+}
+
+/// The body of KoalaImages error responses, which the docs do not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KoalaErrorBody {
+    /// `{"error": "<message>"}` as `application/json` (the simulator's default).
+    #[default]
+    Json,
+    /// The message alone as `text/plain`, as the workspace's docs-transcribed fixtures
+    /// assume.
+    PlainText,
 }
 
 impl KoalaConfig {
@@ -297,6 +311,7 @@ impl KoalaConfig {
             accounts: vec![KoalaAccount::new(koala_key(seed), KoalaPlan::Professional)],
             generate_per_minute: None,
             slow_image_fraction: 0.0,
+            error_body: KoalaErrorBody::Json,
         }
     }
 }

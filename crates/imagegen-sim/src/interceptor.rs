@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::config::KoalaErrorBody;
 use crate::fault::{Fault, Route};
 use crate::listener::ConnectionControl;
 use crate::log::{AuthSeen, ListenerKind, LoggedRequest};
@@ -121,6 +122,7 @@ pub(crate) async fn intercept(
             Fault::HtmlErrorPage { status } => html_error_page(status),
             _ => redirect(sim, &path, query.as_deref()),
         };
+        let response = koala_plain_text(sim, route, response).await;
         sim.log.set_status(seq, response.status().as_u16());
         return response;
     }
@@ -148,8 +150,33 @@ pub(crate) async fn intercept(
             _ => response,
         };
     }
+    let response = koala_plain_text(sim, route, response).await;
     sim.log.set_status(seq, response.status().as_u16());
     response
+}
+
+/// Rewrites a KoalaImages `{error}` body as plain text when so configured.
+async fn koala_plain_text(sim: &SimState, route: Route, response: Response) -> Response {
+    let json_error = response.status().as_u16() >= 400
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !route.is_koala() || sim.config.koala.error_body != KoalaErrorBody::PlainText || !json_error
+    {
+        return response;
+    }
+    let (mut parts, bytes) = body_of(response).await;
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Response::from_parts(parts, Body::from(message))
 }
 
 fn auth_seen(sim: &SimState, headers: &HeaderMap) -> AuthSeen {

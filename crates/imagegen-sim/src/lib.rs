@@ -83,8 +83,8 @@ mod timing;
 mod wallclock;
 
 pub use config::{
-    ImageSize, KoalaAccount, KoalaConfig, KoalaPlan, KolboAccount, KolboConfig, KolboRateLimits,
-    PollUrlForm, SimConfig,
+    ImageSize, KoalaAccount, KoalaConfig, KoalaErrorBody, KoalaPlan, KolboAccount, KolboConfig,
+    KolboRateLimits, PollUrlForm, SimConfig,
 };
 pub use error::SimError;
 pub use fault::{Fault, FaultId, FaultRule, Faults, Route, Trigger};

@@ -15,6 +15,7 @@ pub(crate) struct KolboModel {
     /// Credits per image at the default quality and resolution.
     pub(crate) credit: f64,
     pub(crate) supported_aspect_ratios: Vec<&'static str>,
+    pub(crate) supported_aspect_ratios_by_type: BTreeMap<&'static str, Vec<&'static str>>,
     pub(crate) default_aspect_ratio: &'static str,
     pub(crate) supported_durations: Option<Vec<u32>>,
     pub(crate) supported_resolutions: Vec<&'static str>,
@@ -30,11 +31,16 @@ pub(crate) struct KolboModel {
     pub(crate) requires_prompt: bool,
     pub(crate) min_prompt_length: u32,
     pub(crate) max_prompt_length: u32,
+    pub(crate) max_file_size: u64,
     pub(crate) estimated_duration_seconds: u32,
     pub(crate) recommended: bool,
     pub(crate) new_model: bool,
     pub(crate) nsfw_only: bool,
     pub(crate) summary: &'static str,
+    #[serde(rename = "smartSelect_StrengthsSummary")]
+    pub(crate) smart_select_strengths_summary: &'static str,
+    pub(crate) description: String,
+    pub(crate) flat_credit_by_resolution: Option<BTreeMap<&'static str, f64>>,
     pub(crate) avatar: String,
 }
 
@@ -77,6 +83,7 @@ struct Spec {
     new_model: bool,
     editing: bool,
     summary: &'static str,
+    strengths: &'static str,
 }
 
 const SPECS: &[Spec] = &[
@@ -88,8 +95,8 @@ const SPECS: &[Spec] = &[
         ratios: RATIOS_WIDE,
         resolutions: &[("1K", 1.0), ("2K", 1.5), ("4K", 2.0)],
         default_resolution: Some("1K"),
-        qualities: &[],
-        default_quality: None,
+        qualities: &[("low", 0.5), ("medium", 1.0), ("high", 1.5), ("auto", 1.0)],
+        default_quality: Some("auto"),
         max_refs: 8,
         max_dna: 8,
         images_per_request: None,
@@ -99,6 +106,7 @@ const SPECS: &[Spec] = &[
         new_model: false,
         editing: true,
         summary: "Fast, faithful all-rounder with strong prompt following and references.",
+        strengths: "products, characters, faithful edits",
     },
     Spec {
         identifier: "nano-banana-2/4k",
@@ -119,6 +127,7 @@ const SPECS: &[Spec] = &[
         new_model: false,
         editing: false,
         summary: "Nano Banana 2 rendered at 4K.",
+        strengths: "large prints, fine detail",
     },
     Spec {
         identifier: "nano-banana-pro",
@@ -139,6 +148,7 @@ const SPECS: &[Spec] = &[
         new_model: true,
         editing: true,
         summary: "Highest fidelity, best text rendering and multi-reference composition.",
+        strengths: "text rendering, multi-reference scenes",
     },
     Spec {
         identifier: "gpt-image-2",
@@ -159,6 +169,7 @@ const SPECS: &[Spec] = &[
         new_model: true,
         editing: true,
         summary: "Strong layout and typography; quality tiers change the price.",
+        strengths: "layouts, typography, posters",
     },
     Spec {
         identifier: "flux-2/flash",
@@ -179,12 +190,13 @@ const SPECS: &[Spec] = &[
         new_model: false,
         editing: false,
         summary: "Quick drafts at a low price.",
+        strengths: "quick drafts, concept art",
     },
     Spec {
         identifier: "z-image/turbo",
         name: "Z-Image Turbo",
         provider: "fal",
-        credit: 1.0,
+        credit: 0.5,
         ratios: RATIOS_BASIC,
         resolutions: &[],
         default_resolution: None,
@@ -199,6 +211,7 @@ const SPECS: &[Spec] = &[
         new_model: false,
         editing: false,
         summary: "The cheapest and fastest model; no references.",
+        strengths: "cheap previews",
     },
     Spec {
         identifier: "midjourney-v7",
@@ -219,6 +232,7 @@ const SPECS: &[Spec] = &[
         new_model: false,
         editing: false,
         summary: "Artistic; always returns a grid of four images.",
+        strengths: "painterly, artistic styles",
     },
 ];
 
@@ -249,6 +263,9 @@ pub(crate) fn catalog(cdn_origin: &str) -> Vec<KolboModel> {
                 types,
                 credit: s.credit,
                 supported_aspect_ratios: s.ratios.to_vec(),
+                supported_aspect_ratios_by_type: [("text_to_img", s.ratios.to_vec())]
+                    .into_iter()
+                    .collect(),
                 default_aspect_ratio: "1:1",
                 supported_durations: None,
                 supported_resolutions: s.resolutions.iter().map(|(r, _)| *r).collect(),
@@ -264,11 +281,15 @@ pub(crate) fn catalog(cdn_origin: &str) -> Vec<KolboModel> {
                 requires_prompt: true,
                 min_prompt_length: 1,
                 max_prompt_length: s.max_prompt,
+                max_file_size: 25 << 20,
                 estimated_duration_seconds: s.seconds,
                 recommended: s.recommended,
                 new_model: s.new_model,
                 nsfw_only: false,
                 summary: s.summary,
+                smart_select_strengths_summary: s.strengths,
+                description: format!("{} ({}), simulated by imagegen-sim", s.name, s.provider),
+                flat_credit_by_resolution: None,
                 avatar: format!(
                     "{cdn_origin}/avatars/{}.png",
                     s.identifier.replace('/', "-")
@@ -287,6 +308,9 @@ pub(crate) fn smart_select_entry(cdn_origin: &str) -> KolboModel {
         types: vec!["text_to_img"],
         credit: 0.0,
         supported_aspect_ratios: RATIOS_WIDE.to_vec(),
+        supported_aspect_ratios_by_type: [("text_to_img", RATIOS_WIDE.to_vec())]
+            .into_iter()
+            .collect(),
         default_aspect_ratio: "1:1",
         supported_durations: None,
         supported_resolutions: Vec::new(),
@@ -302,11 +326,15 @@ pub(crate) fn smart_select_entry(cdn_origin: &str) -> KolboModel {
         requires_prompt: true,
         min_prompt_length: 1,
         max_prompt_length: 5000,
+        max_file_size: 25 << 20,
         estimated_duration_seconds: 20,
         recommended: true,
         new_model: false,
         nsfw_only: false,
         summary: "Kolbo picks the model for your prompt; the price is the chosen model's.",
+        smart_select_strengths_summary: "everything",
+        description: "Smart Select router, simulated by imagegen-sim".to_owned(),
+        flat_credit_by_resolution: None,
         avatar: format!("{cdn_origin}/avatars/smart-select.png"),
     }
 }

@@ -65,7 +65,7 @@ const MOODBOARDS: &[(&str, &str, &str, &str, &str)] = &[
 
 const DNAS: &[(&str, &str, &str, &str, bool)] = &[
     (
-        "65f0c0ffee0000000000a001",
+        "65f1a2b3c4d5e6f7a8b9c0d1",
         "Captain Mira",
         "character",
         "A red-haired starship captain in a navy uniform.",

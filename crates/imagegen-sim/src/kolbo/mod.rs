@@ -90,6 +90,10 @@ pub(crate) struct Job {
     pub(crate) refunded: bool,
     pub(crate) outcome: Outcome,
     pub(crate) urls: Vec<String>,
+    /// A small JPEG preview on the CDN, when there are images.
+    pub(crate) thumbnail_url: Option<String>,
+    /// The resolution tier the job ran at, for models that have tiers.
+    pub(crate) resolution: Option<String>,
     pub(crate) provider: &'static str,
 }
 

@@ -92,7 +92,12 @@ struct Started<'a> {
     credits_charged: Milli,
     poll_url: String,
     poll_interval_hint: u32,
+    session_id: String,
+    project_id: &'a str,
 }
+
+/// The project outputs land in when the request names none ("API Generations").
+const DEFAULT_PROJECT_ID: &str = "6601a1b2c3d4e5f6a7b8c9ff";
 
 /// A validated generation request.
 struct Order<'a> {
@@ -105,6 +110,8 @@ struct Order<'a> {
     resolution: Option<String>,
     cost_per_image: Milli,
     moodboard: Option<String>,
+    session_id: Option<String>,
+    project_id: Option<String>,
 }
 
 fn optional_str<'a>(
@@ -290,6 +297,8 @@ fn parse_order<'a>(
         resolution,
         cost_per_image: Milli::from_f64(model.credit).scale(factor),
         moodboard,
+        session_id: optional_str(&body, "session_id")?.map(str::to_owned),
+        project_id: optional_str(&body, "project_id")?.map(str::to_owned),
     })
 }
 
@@ -359,6 +368,7 @@ async fn generate(
             format!("{prompt_used}, highly detailed, balanced composition, soft natural lighting");
     }
     let mut urls = Vec::new();
+    let mut thumbnail_url = None;
     if outcome == Outcome::Images {
         let long = order.model.long_side(order.resolution.as_deref());
         let (w, h) = catalog::dimensions(&order.aspect_ratio, long);
@@ -374,7 +384,20 @@ async fn generate(
             );
             urls.push(format!("{}{path}", sim.cdn_origin));
         }
+        let thumb = format!("/thumbs/{id}.jpg");
+        let (tw, th) = catalog::dimensions(&order.aspect_ratio, 256);
+        let (tw, th) = sim.config.image_size.apply(tw, th);
+        let spec = ImageSpec::new(&order.prompt, 0, tw, th, ImageFormat::Jpeg);
+        sim.images.insert(
+            format!("cdn:{thumb}"),
+            StoredImage::new(spec, available, expires),
+        );
+        thumbnail_url = Some(format!("{}{thumb}", sim.cdn_origin));
     }
+    let resolution = order
+        .resolution
+        .clone()
+        .or_else(|| order.model.default_resolution.map(str::to_owned));
     let model_reported = if order.smart_select && !sim.config.kolbo.smart_select_reports_model {
         "auto".to_owned()
     } else {
@@ -396,6 +419,8 @@ async fn generate(
         refunded: false,
         outcome,
         urls,
+        thumbnail_url,
+        resolution,
         provider: order.model.provider,
     });
     drop(kolbo);
@@ -418,6 +443,10 @@ async fn generate(
             credits_charged: total,
             poll_url,
             poll_interval_hint: 3,
+            session_id: order
+                .session_id
+                .unwrap_or_else(|| format!("sess_{}", &id[..12])),
+            project_id: order.project_id.as_deref().unwrap_or(DEFAULT_PROJECT_ID),
         },
     )
 }
@@ -428,6 +457,8 @@ struct GenerationResult<'a> {
     model: &'a str,
     prompt_used: &'a str,
     created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail_url: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -446,6 +477,7 @@ struct Breakdown<'a> {
     base: Milli,
     #[serde(rename = "final")]
     final_: Milli,
+    resolution: Option<&'a str>,
     images: u32,
 }
 
@@ -526,6 +558,7 @@ async fn status(State(sim): Sim, Path(id): Path<String>, headers: HeaderMap) -> 
             model: &job.model_reported,
             prompt_used: &job.prompt_used,
             created_at: sim.wall(job.started_at),
+            thumbnail_url: job.thumbnail_url.as_deref(),
         }),
         credits_used: finished.then_some(job.charged),
         credits_breakdown: finished.then(|| {
@@ -533,6 +566,7 @@ async fn status(State(sim): Sim, Path(id): Path<String>, headers: HeaderMap) -> 
                 model: job.model_ran,
                 base: job.base_per_image,
                 final_: job.charged,
+                resolution: job.resolution.as_deref(),
                 images: images.max(u32::from(job.outcome == Outcome::ZeroUrls)),
             }]
         }),
@@ -570,12 +604,13 @@ async fn cancel(State(sim): Sim, Path(id): Path<String>, headers: HeaderMap) -> 
         };
         return kolbo_error(
             409,
-            "GENERATION_NOT_CANCELLABLE",
+            "GENERATION_CANCELLED",
             &format!("Cannot cancel a generation that is already {state}"),
         );
     }
     job.cancelled_at = Some(now);
-    let urls = std::mem::take(&mut job.urls);
+    let mut urls = std::mem::take(&mut job.urls);
+    urls.extend(job.thumbnail_url.take());
     let refunded = kolbo.refund(&id);
     drop(kolbo);
     for url in urls {
