@@ -18,11 +18,11 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// One status answer: HTTP status, body, extra headers.
+type Answer<'a> = (usize, &'a str, &'a [(&'a str, &'a str)]);
+
 /// Status answers in order; the last one repeats.
-async fn statuses(
-    server: &mut ServerGuard,
-    answers: &[(usize, &str, &[(&str, &str)])],
-) -> Vec<Mock> {
+async fn statuses(server: &mut ServerGuard, answers: &[Answer<'_>]) -> Vec<Mock> {
     let mut mocks = Vec::new();
     for (i, (status, body, headers)) in answers.iter().enumerate() {
         let mut mock = server
