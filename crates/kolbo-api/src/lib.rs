@@ -34,7 +34,7 @@
 //! use imagegen_core::{GenerationRequest, ModelChoice, NoProgress, Provider, Submission};
 //! use kolbo_api::{KolboClient, KolboProvider};
 //!
-//! # async fn run() -> Result<(), imagegen_core::Error> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = KolboClient::builder(std::env::var("KOLBO_API_KEY").unwrap_or_default())
 //!     .build()?;
 //! let kolbo = KolboProvider::new(client);
@@ -46,7 +46,7 @@
 //!
 //! // Smart Select picks the model; `wait` polls until the images are ready.
 //! let request = GenerationRequest::builder("a lighthouse at dusk, watercolor")
-//!     .shape("16:9".parse().map_err(|e| imagegen_core::InvalidInput::new("shape", format!("{e}")))?)
+//!     .shape("16:9".parse()?)
 //!     .build()?;
 //! let job = kolbo.submit(&Submission::new(ModelChoice::ProviderDefault, request)).await?;
 //! let output = kolbo.wait(&job, &NoProgress).await?;
