@@ -123,7 +123,7 @@ pub fn dimensions(bytes: &[u8]) -> (u32, u32) {
         assert_eq!(bytes[i], 0xFF);
         let marker = bytes[i + 1];
         let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-        if matches!(marker, 0xC0 | 0xC1 | 0xC2) {
+        if matches!(marker, 0xC0..=0xC2) {
             let h = u32::from(u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]));
             let w = u32::from(u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]));
             return (w, h);
