@@ -1,0 +1,795 @@
+//! [`Client`]: one object for estimating, generating, saving, batching and resuming.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use imagegen_core::{
+    Credits, GenerationRequest, InvalidInput, JobHandle, ModelId, NoProgress, ProgressSink,
+    Provider, ProviderId, SharedClock, TokioClock,
+};
+use imagegen_router::{
+    Budget, BudgetStatus, Estimate, InMemoryBudget, MergedCatalog, RouteError, Router,
+    RoutingPolicy,
+};
+use koala_api::{ImageDownloader, KoalaClient, KoalaPlan, KoalaProvider};
+use kolbo_api::poll::PollSchedule;
+use kolbo_api::{KolboClient, KolboProvider};
+use secrecy::ExposeSecret;
+
+use crate::config::ClientConfig;
+use crate::error::Error;
+use crate::gate::{GatedProvider, NOT_SUBMITTED, SubmitGate};
+use crate::generation::Generation;
+use crate::journal::Journal;
+use crate::run::RunObserver;
+
+/// How many images download at once by default.
+pub const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 4;
+
+/// The plans of KoalaImages, lowest first.
+const KOALA_PLAN_TIERS: [&str; 2] = ["basic", "professional"];
+
+/// Options for one request beyond the request itself.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct GenerateOptions {
+    /// Where progress events go (see [`crate::progress::channel`]).
+    pub progress: Option<Arc<dyn ProgressSink>>,
+    /// The journal that records every accepted job before it is waited on.
+    pub journal: Option<Arc<Journal>>,
+    /// Where the images will be saved (recorded in the journal for `resume`).
+    pub out_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for GenerateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateOptions")
+            .field("progress", &self.progress.is_some())
+            .field("journal", &self.journal.as_ref().map(|j| j.path()))
+            .field("out_dir", &self.out_dir)
+            .finish()
+    }
+}
+
+impl GenerateOptions {
+    /// Sends progress to `sink`.
+    #[must_use]
+    pub fn progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// Records accepted jobs in `journal`.
+    #[must_use]
+    pub fn journal(mut self, journal: Arc<Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The output directory recorded in the journal.
+    #[must_use]
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+}
+
+/// A provider's credit balance, from [`Client::credits`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Balance {
+    /// The provider.
+    pub provider: ProviderId,
+    /// Credits available, when the provider reports them.
+    pub credits: Option<Credits>,
+    /// What else there is to say (where the balance is visible, why it is unknown).
+    pub note: Option<String>,
+}
+
+type PolicyFn = Box<dyn FnOnce(RoutingPolicy) -> RoutingPolicy + Send>;
+
+/// Builds a [`Client`].
+///
+/// ```no_run
+/// use imagegen::{Client, ClientConfig, Credits};
+/// # fn run() -> Result<(), imagegen::Error> {
+/// let client = Client::builder()
+///     .config(ClientConfig::from_env()?)
+///     .policy(|p| p.max_credits_per_image(Credits::whole(10)))
+///     .download_concurrency(8)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    config: ClientConfig,
+    clock: Option<SharedClock>,
+    policy: Option<PolicyFn>,
+    providers: Vec<Arc<dyn Provider>>,
+    downloader: Option<ImageDownloader>,
+    download_concurrency: usize,
+    poll_schedule: Option<PollSchedule>,
+    #[cfg(feature = "simulator")]
+    simulator: Option<imagegen_sim::SimHandle>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("providers", &self.providers.len())
+            .field("download_concurrency", &self.download_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Keys, API roots, plan and credit worth (default: nothing configured).
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The clock for polls, backoff and cooldowns (default: the real clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Adjusts the routing policy; `f` receives the policy made from the configuration
+    /// (credit worth, plan) and returns the one to use.
+    pub fn policy(
+        mut self,
+        f: impl FnOnce(RoutingPolicy) -> RoutingPolicy + Send + 'static,
+    ) -> Self {
+        self.policy = Some(Box::new(f));
+        self
+    }
+
+    /// Adds a provider of your own (any [`Provider`] implementation).
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.push(provider);
+        self
+    }
+
+    /// The image downloader (default: [`ImageDownloader::new`] on the client's clock).
+    pub fn downloader(mut self, downloader: ImageDownloader) -> Self {
+        self.downloader = Some(downloader);
+        self
+    }
+
+    /// How many images download at once (default [`DEFAULT_DOWNLOAD_CONCURRENCY`]).
+    pub fn download_concurrency(mut self, n: usize) -> Self {
+        self.download_concurrency = n.max(1);
+        self
+    }
+
+    /// How Kolbo jobs are polled (default: Kolbo's adaptive schedule, or a fixed interval
+    /// from `IMAGEGEN_POLL_INTERVAL_MS`).
+    pub fn poll_schedule(mut self, schedule: PollSchedule) -> Self {
+        self.poll_schedule = Some(schedule);
+        self
+    }
+
+    /// Builds the client: Kolbo when its key is set, KoalaImages when its key is set, and
+    /// any providers added. Fails with [`Error::NoProvider`] when there is none.
+    pub fn build(self) -> Result<Client, Error> {
+        let clock = self.clock.unwrap_or_else(TokioClock::shared);
+        let config = &self.config;
+        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+        let mut kolbo_client = None;
+        if let Some(key) = &config.kolbo_api_key {
+            let mut builder = KolboClient::builder(key.expose_secret()).clock(Arc::clone(&clock));
+            if let Some(url) = &config.kolbo_base_url {
+                builder = builder.base_url(url.as_str());
+            }
+            let client = builder
+                .build()
+                .map_err(|e| Error::Provider(imagegen_core::Error::from(e)))?;
+            let schedule = self
+                .poll_schedule
+                .clone()
+                .or_else(|| config.poll_interval.map(fixed_schedule));
+            let mut provider = KolboProvider::new(client.clone());
+            if let Some(schedule) = schedule {
+                provider = provider.with_poll_schedule(schedule);
+            }
+            kolbo_client = Some(client);
+            providers.push(Arc::new(provider));
+        }
+        if let Some(key) = &config.koala_api_key {
+            let mut builder = KoalaClient::builder(key.clone())
+                .plan(config.koala_plan)
+                .clock(Arc::clone(&clock));
+            if let Some(url) = &config.koala_base_url {
+                builder = builder.base_url(url.as_str());
+            }
+            let client = builder
+                .build()
+                .map_err(|e| Error::Provider(imagegen_core::Error::from(e)))?;
+            providers.push(Arc::new(KoalaProvider::new(client)));
+        }
+        providers.extend(self.providers);
+        if providers.is_empty() {
+            return Err(Error::NoProvider);
+        }
+        let mut policy = RoutingPolicy::default().credit_worth("kolbo", config.kolbo_worth());
+        if let Some(worth) = config.koala_credit_usd {
+            policy = policy.credit_worth("koala", worth);
+        }
+        if config.koala_plan != KoalaPlan::Unknown {
+            policy = policy
+                .plan("koala", config.koala_plan.as_str())
+                .plan_tiers("koala", KOALA_PLAN_TIERS);
+        }
+        if let Some(f) = self.policy {
+            policy = f(policy);
+        }
+        let downloader = match self.downloader {
+            Some(d) => d,
+            None => ImageDownloader::builder()
+                .clock(Arc::clone(&clock))
+                .build()
+                .map_err(|e| Error::Provider(imagegen_core::Error::Config(e.to_string())))?,
+        };
+        let gate = Arc::new(SubmitGate::default());
+        let providers = providers
+            .into_iter()
+            .map(|p| Arc::new(GatedProvider::new(p, Arc::clone(&gate))) as Arc<dyn Provider>)
+            .collect();
+        let shared = Arc::new(Shared {
+            providers,
+            kolbo: kolbo_client,
+            clock,
+            downloader,
+            download_concurrency: self.download_concurrency,
+            gate,
+            #[cfg(feature = "simulator")]
+            simulator: self.simulator,
+        });
+        Client::with_shared(shared, policy, None)
+    }
+}
+
+/// A fixed poll schedule for simulators and local proxies.
+fn fixed_schedule(interval: Duration) -> PollSchedule {
+    let mut schedule = PollSchedule::fixed(interval);
+    schedule.min_interval = schedule.min_interval.min(interval);
+    schedule.backoff_initial = schedule.backoff_initial.min(interval.saturating_mul(2));
+    schedule
+}
+
+struct Shared {
+    providers: Vec<Arc<dyn Provider>>,
+    kolbo: Option<KolboClient>,
+    clock: SharedClock,
+    downloader: ImageDownloader,
+    download_concurrency: usize,
+    gate: Arc<SubmitGate>,
+    #[cfg(feature = "simulator")]
+    simulator: Option<imagegen_sim::SimHandle>,
+}
+
+/// The imagegen client: estimate, generate, save, batch and resume across the configured
+/// providers, for the fewest credits, never paying twice and never losing a paid image.
+///
+/// A client is one *run* of the router: what it learns (a provider out of credits, a
+/// model refused for the plan) and the run budget hold for its lifetime.
+/// [`Client::with_policy`] starts a new run with another policy on the same providers.
+/// Cheap to clone; clones share the run.
+///
+/// ```no_run
+/// use imagegen::{Client, GenerationRequest};
+/// # async fn run() -> Result<(), imagegen::Error> {
+/// let client = Client::from_env()?;
+/// let request = GenerationRequest::builder("a lighthouse at dusk, watercolor").build()?;
+/// println!("{}", client.estimate(&request).await?);
+/// let generation = client.generate(&request).await?;
+/// for saved in generation.save("imagegen-out").await? {
+///     println!("{} ({} via {})", saved.path.display(), saved.mime, saved.image.provider);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    router: Arc<Router>,
+    budget: Arc<dyn Budget>,
+    derived: Arc<Mutex<HashMap<String, Client>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("providers", &self.providers())
+            .field("policy", self.policy())
+            .field("budget", &self.budget.status())
+            .field("simulated", &self.is_simulated())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: ClientConfig::default(),
+            clock: None,
+            policy: None,
+            providers: Vec::new(),
+            downloader: None,
+            download_concurrency: DEFAULT_DOWNLOAD_CONCURRENCY,
+            poll_schedule: None,
+            #[cfg(feature = "simulator")]
+            simulator: None,
+        }
+    }
+
+    /// A client configured from the environment (see [`ClientConfig`]).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::builder().config(ClientConfig::from_env()?).build()
+    }
+
+    fn with_shared(
+        shared: Arc<Shared>,
+        policy: RoutingPolicy,
+        budget: Option<Arc<dyn Budget>>,
+    ) -> Result<Self, Error> {
+        let budget: Arc<dyn Budget> = budget.unwrap_or_else(|| match policy.run_budget_limit() {
+            Some(limit) => Arc::new(InMemoryBudget::new(limit)),
+            None => Arc::new(InMemoryBudget::unlimited()),
+        });
+        let mut builder = Router::builder(Arc::clone(&shared.clock))
+            .policy(policy)
+            .budget(Arc::clone(&budget));
+        for provider in &shared.providers {
+            builder = builder.provider(Arc::clone(provider));
+        }
+        let router = builder.build().map_err(|e| Error::Route {
+            error: Box::new(e),
+            partial: None,
+        })?;
+        Ok(Self {
+            shared,
+            router: Arc::new(router),
+            budget,
+            derived: Arc::default(),
+        })
+    }
+
+    /// A new run on the same providers, with the policy `f` makes from this client's.
+    /// The new run has its own budget (the policy's run budget).
+    ///
+    /// ```no_run
+    /// # fn run(client: imagegen::Client) -> Result<(), imagegen::Error> {
+    /// use imagegen::Credits;
+    /// let capped = client.with_policy(|p| p.max_credits_per_image(Credits::whole(5)).run_budget(Credits::whole(50)))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_policy(
+        &self,
+        f: impl FnOnce(RoutingPolicy) -> RoutingPolicy,
+    ) -> Result<Self, Error> {
+        Self::with_shared(Arc::clone(&self.shared), f(self.policy().clone()), None)
+    }
+
+    /// A client for the same run budget with other routing options (one batch line's
+    /// provider, model or price cap); cached per `key`.
+    pub(crate) fn derived(
+        &self,
+        key: &str,
+        f: impl FnOnce(RoutingPolicy) -> RoutingPolicy,
+    ) -> Result<Self, Error> {
+        let mut cache = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = cache.get(key) {
+            return Ok(client.clone());
+        }
+        let client = Self::with_shared(
+            Arc::clone(&self.shared),
+            f(self.policy().clone()),
+            Some(Arc::clone(&self.budget)),
+        )?;
+        cache.insert(key.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// The routing policy of this run.
+    pub fn policy(&self) -> &RoutingPolicy {
+        self.router.policy()
+    }
+
+    /// The configured providers, in tie-break order.
+    pub fn providers(&self) -> Vec<ProviderId> {
+        self.router.provider_ids().to_vec()
+    }
+
+    /// Whether `provider` is configured.
+    pub fn has_provider(&self, provider: &str) -> bool {
+        self.router.provider_ids().iter().any(|p| p == provider)
+    }
+
+    /// The run budget's figures (limit, spent, reserved, remaining).
+    pub fn budget(&self) -> BudgetStatus {
+        self.budget.status()
+    }
+
+    /// Whether this client talks to the in-process simulator.
+    pub fn is_simulated(&self) -> bool {
+        #[cfg(feature = "simulator")]
+        {
+            self.shared.simulator.is_some()
+        }
+        #[cfg(not(feature = "simulator"))]
+        {
+            false
+        }
+    }
+
+    /// The in-process simulator, when this client runs against one.
+    #[cfg(feature = "simulator")]
+    pub fn simulator(&self) -> Option<&imagegen_sim::SimHandle> {
+        self.shared.simulator.as_ref()
+    }
+
+    pub(crate) fn gate(&self) -> &SubmitGate {
+        &self.shared.gate
+    }
+
+    /// Every model of every provider, with prices and capabilities (fetched once and
+    /// cached); providers whose catalog failed are in `failures`.
+    pub async fn models(&self) -> Result<Arc<MergedCatalog>, Error> {
+        let catalog = self.router.catalog().await;
+        if catalog.entries.is_empty() && !catalog.failures.is_empty() {
+            return Err(Error::Route {
+                error: Box::new(RouteError::CatalogUnavailable {
+                    failures: catalog.failures.clone(),
+                }),
+                partial: None,
+            });
+        }
+        Ok(catalog)
+    }
+
+    /// Credit balances, where the provider reports one (KoalaImages has no balance API).
+    pub async fn credits(&self) -> Vec<Result<Balance, Error>> {
+        let mut balances = Vec::new();
+        for provider in self.providers() {
+            match provider.as_str() {
+                kolbo_api::PROVIDER_ID => {
+                    if let Some(client) = &self.shared.kolbo {
+                        balances.push(
+                            client
+                                .account_credits()
+                                .await
+                                .map(|r| Balance {
+                                    provider: provider.clone(),
+                                    credits: r.credits.total,
+                                    note: None,
+                                })
+                                .map_err(|e| Error::Provider(e.into())),
+                        );
+                    }
+                }
+                koala_api::PROVIDER_ID => balances.push(Ok(Balance {
+                    provider: provider.clone(),
+                    credits: None,
+                    note: Some(
+                        "KoalaImages has no balance API: see https://koala.sh/settings".into(),
+                    ),
+                })),
+                _ => balances.push(Ok(Balance {
+                    provider: provider.clone(),
+                    credits: None,
+                    note: Some("this provider reports no balance".into()),
+                })),
+            }
+        }
+        balances
+    }
+
+    /// The ranked, explained candidates for `request`, spending nothing.
+    pub async fn estimate(&self, request: &GenerationRequest) -> Result<Estimate, Error> {
+        let estimate = self.router.estimate(request).await;
+        if estimate.candidates.is_empty() && !estimate.catalog_failures.is_empty() {
+            return Err(Error::Route {
+                error: Box::new(RouteError::CatalogUnavailable {
+                    failures: estimate.catalog_failures.clone(),
+                }),
+                partial: None,
+            });
+        }
+        Ok(estimate)
+    }
+
+    /// Generates `request` on the cheapest capable model, falling back when a provider
+    /// refuses without charging. The images are not downloaded yet: call
+    /// [`Generation::save`] or [`Generation::download`].
+    ///
+    /// On an error after something was paid for, [`Error::partial`] holds what was
+    /// delivered: save it.
+    pub async fn generate(&self, request: &GenerationRequest) -> Result<Generation, Error> {
+        self.generate_with(request, &GenerateOptions::default())
+            .await
+    }
+
+    /// [`Client::generate`] with progress reporting and a journal.
+    pub async fn generate_with(
+        &self,
+        request: &GenerationRequest,
+        options: &GenerateOptions,
+    ) -> Result<Generation, Error> {
+        let out_dir = options
+            .out_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."));
+        let observer = RunObserver::new(
+            request.prompt().as_str(),
+            &out_dir,
+            options.journal.as_deref(),
+            self.gate(),
+        );
+        self.generate_observed(request, options, &observer).await
+    }
+
+    pub(crate) async fn generate_observed(
+        &self,
+        request: &GenerationRequest,
+        options: &GenerateOptions,
+        observer: &RunObserver<'_>,
+    ) -> Result<Generation, Error> {
+        if self.gate().is_stopped() {
+            return Err(Error::Interrupted);
+        }
+        let started = SystemTime::now();
+        let progress: &dyn ProgressSink = match &options.progress {
+            Some(sink) => sink.as_ref(),
+            None => &NoProgress,
+        };
+        let prompt = request.prompt().as_str();
+        let result = self
+            .router
+            .generate_observed(request, progress, observer)
+            .await;
+        match result {
+            Ok(routed) => {
+                let mut generation = Generation::from_routed(
+                    prompt,
+                    &routed,
+                    started,
+                    self.shared.downloader.clone(),
+                    self.shared.download_concurrency,
+                );
+                generation.warnings.extend(observer.journal_failures());
+                Ok(generation)
+            }
+            Err(error) => {
+                let partial = error
+                    .partial()
+                    .filter(|p| !p.outputs.is_empty())
+                    .map(|routed| {
+                        let mut generation = Generation::from_routed(
+                            prompt,
+                            routed,
+                            started,
+                            self.shared.downloader.clone(),
+                            self.shared.download_concurrency,
+                        );
+                        generation.warnings.extend(observer.journal_failures());
+                        Box::new(generation)
+                    });
+                let stopped_by_gate = matches!(
+                    &error,
+                    RouteError::Stopped { error, .. }
+                        if matches!(&**error, imagegen_core::Error::Cancelled { job_id, .. } if job_id == NOT_SUBMITTED)
+                );
+                if stopped_by_gate && partial.is_none() {
+                    return Err(Error::Interrupted);
+                }
+                Err(Error::Route {
+                    error: Box::new(error),
+                    partial,
+                })
+            }
+        }
+    }
+
+    /// Waits for a job accepted earlier (from a journal) and returns its images; never
+    /// submits anything.
+    pub async fn wait_for_job(
+        &self,
+        job: &JobHandle,
+        prompt: &str,
+        progress: &dyn ProgressSink,
+    ) -> Result<Generation, Error> {
+        let output = self
+            .router
+            .wait(job, progress)
+            .await
+            .map_err(|error| match error {
+                RouteError::Provider(e) => Error::Provider(*e),
+                other => Error::Route {
+                    error: Box::new(other),
+                    partial: None,
+                },
+            })?;
+        Ok(Generation::from_job(
+            prompt,
+            &output,
+            self.shared.downloader.clone(),
+            self.shared.download_concurrency,
+        ))
+    }
+
+    /// Stops sending new generation requests, in this client and every clone. Jobs already
+    /// accepted are still recorded in their journal; see [`Client::submissions_settled`].
+    pub fn stop_submitting(&self) {
+        self.shared.gate.stop();
+    }
+
+    /// Whether [`Client::stop_submitting`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.gate.is_stopped()
+    }
+
+    /// Waits until no generation request is on the wire and every accepted job has been
+    /// recorded: after [`Client::stop_submitting`], the moment it is safe to exit.
+    pub async fn submissions_settled(&self) {
+        self.shared.gate.settled().await;
+    }
+
+    /// Checks the routing options of a request against this client: the provider must be
+    /// configured. Returns the policy change they make.
+    pub fn routing(
+        &self,
+        provider: Option<&str>,
+        model: Option<&str>,
+        max_credits_per_image: Option<Credits>,
+    ) -> Result<Routing, InvalidInput> {
+        let provider = match provider {
+            Some(p) => {
+                let id = ProviderId::new(p);
+                if !self.has_provider(id.as_str()) {
+                    let configured = self
+                        .providers()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(InvalidInput::new(
+                        "provider",
+                        format!(
+                            "{id} is not configured (set {}_API_KEY); configured: {configured}",
+                            id.as_str().to_ascii_uppercase()
+                        ),
+                    ));
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        Ok(Routing {
+            provider,
+            model: model.map(ModelId::new),
+            max_credits_per_image,
+        })
+    }
+}
+
+/// Per-request routing options: only this provider, only this model, a price cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Routing {
+    /// Only this provider.
+    pub provider: Option<ProviderId>,
+    /// Only this model.
+    pub model: Option<ModelId>,
+    /// The most credits one image may cost.
+    pub max_credits_per_image: Option<Credits>,
+}
+
+impl Routing {
+    /// Whether nothing is restricted.
+    pub fn is_empty(&self) -> bool {
+        self.provider.is_none() && self.model.is_none() && self.max_credits_per_image.is_none()
+    }
+
+    /// A stable key for caching the client these options make.
+    pub(crate) fn key(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.provider.as_ref().map_or("", ProviderId::as_str),
+            self.model.as_ref().map_or("", ModelId::as_str),
+            self.max_credits_per_image
+                .map(|c| c.micros().to_string())
+                .unwrap_or_default()
+        )
+    }
+
+    /// The policy with these restrictions added.
+    pub fn apply(&self, mut policy: RoutingPolicy) -> RoutingPolicy {
+        if let Some(provider) = &self.provider {
+            policy = policy.allow_provider(provider.clone());
+        }
+        if let Some(model) = &self.model {
+            policy = match &self.provider {
+                Some(provider) => policy.allow_provider_model(provider.clone(), model.clone()),
+                None => policy.allow_model(model.clone()),
+            };
+        }
+        if let Some(cap) = self.max_credits_per_image {
+            policy = policy.max_credits_per_image(cap);
+        }
+        policy
+    }
+}
+
+#[cfg(feature = "simulator")]
+mod simulated {
+    use imagegen_sim::{ImageSize, SimConfig};
+
+    use super::*;
+
+    /// The simulator's speed for [`Client::simulated`]: generations take a tenth of their
+    /// real time.
+    pub const SIMULATED_SPEED: f64 = 0.1;
+
+    /// The poll interval against the simulator.
+    const SIMULATED_POLL: Duration = Duration::from_millis(150);
+
+    impl Client {
+        /// A client against a simulator of both APIs started in this process (on
+        /// `127.0.0.1`, ten times faster than the real services, real images). Needs a
+        /// Tokio runtime with I/O and time enabled. Everything else is the same as with
+        /// real keys: the same clients, the same HTTP.
+        ///
+        /// ```
+        /// # #[tokio::main]
+        /// # async fn main() -> Result<(), imagegen::Error> {
+        /// let client = imagegen::Client::simulated().await?;
+        /// let request = imagegen::GenerationRequest::builder("a lighthouse at dusk").build()?;
+        /// let generation = client.generate(&request).await?;
+        /// assert_eq!(generation.images.len(), 1);
+        /// # Ok(()) }
+        /// ```
+        pub async fn simulated() -> Result<Self, Error> {
+            Self::with_simulator(
+                SimConfig::default()
+                    .with_speed(SIMULATED_SPEED)
+                    .with_image_size(ImageSize::MaxSide(1024)),
+            )
+            .await
+        }
+
+        /// A client against a simulator started in this process with `config`.
+        pub async fn with_simulator(config: SimConfig) -> Result<Self, Error> {
+            Self::simulated_builder(config).await?.build()
+        }
+
+        /// A builder preset for a simulator started in this process with `config`: adjust
+        /// the policy or downloads, then build.
+        pub async fn simulated_builder(config: SimConfig) -> Result<ClientBuilder, Error> {
+            let sim = imagegen_sim::start(config).await?;
+            let config = ClientConfig {
+                kolbo_api_key: Some(sim.kolbo_api_key().to_owned().into()),
+                koala_api_key: Some(sim.koala_api_key().to_owned().into()),
+                kolbo_base_url: Some(base_url(&sim.kolbo_base_url())?),
+                koala_base_url: Some(base_url(&sim.koala_base_url())?),
+                poll_interval: Some(SIMULATED_POLL),
+                ..ClientConfig::default()
+            };
+            let mut builder = Self::builder().config(config);
+            builder.simulator = Some(sim);
+            Ok(builder)
+        }
+    }
+
+    fn base_url(text: &str) -> Result<url::Url, Error> {
+        url::Url::parse(text)
+            .map_err(|e| Error::Provider(imagegen_core::Error::Config(e.to_string())))
+    }
+}
+
+#[cfg(feature = "simulator")]
+pub use simulated::SIMULATED_SPEED;

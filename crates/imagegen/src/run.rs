@@ -1,0 +1,240 @@
+//! One request taken all the way to files on disk, journaled: [`Client::generate_to_dir`]
+//! and its [`RunReport`].
+//!
+//! The order of events is what keeps paid images safe:
+//!
+//! 1. the router submits; the moment a provider accepts a job, [`RunObserver`] writes an
+//!    `accepted` line (provider, job handle, prompt, output directory, reserved credits)
+//!    to the journal and syncs it to disk, before the first poll;
+//! 2. the job is waited on and every delivered image downloaded and saved, including
+//!    images delivered before a later failure;
+//! 3. a `finished` line closes each job whose images are all on disk, or which failed
+//!    for good. A job left open (a crash, Ctrl-C, a download that timed out) is finished
+//!    later by `resume`, which polls and downloads but never submits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use imagegen_core::{Credits, GenerationRequest, JobHandle};
+use imagegen_router::{Attempt, AttemptOutcome, RouteObserver};
+
+use crate::client::{Client, GenerateOptions};
+use crate::error::Error;
+use crate::gate::SubmitGate;
+use crate::generation::{Generation, SavedImage};
+use crate::journal::{Journal, Outcome};
+
+/// Hears about a routed request: journals accepted jobs and lets the gate know.
+pub(crate) struct RunObserver<'a> {
+    prompt: &'a str,
+    out_dir: &'a Path,
+    journal: Option<&'a Journal>,
+    gate: &'a SubmitGate,
+    state: Mutex<ObservedJobs>,
+}
+
+#[derive(Default)]
+struct ObservedJobs {
+    accepted: Vec<JobHandle>,
+    ended: BTreeMap<(String, String), AttemptOutcome>,
+    journal_failures: Vec<String>,
+}
+
+impl<'a> RunObserver<'a> {
+    pub(crate) fn new(
+        prompt: &'a str,
+        out_dir: &'a Path,
+        journal: Option<&'a Journal>,
+        gate: &'a SubmitGate,
+    ) -> Self {
+        Self {
+            prompt,
+            out_dir,
+            journal,
+            gate,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ObservedJobs> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Messages about journal writes that failed.
+    pub(crate) fn journal_failures(&self) -> Vec<String> {
+        self.lock().journal_failures.clone()
+    }
+
+    fn accepted_jobs(&self) -> Vec<JobHandle> {
+        self.lock().accepted.clone()
+    }
+
+    fn outcome_of(&self, job: &JobHandle) -> Option<AttemptOutcome> {
+        self.lock()
+            .ended
+            .get(&(job.provider.to_string(), job.job_id.clone()))
+            .cloned()
+    }
+}
+
+impl RouteObserver for RunObserver<'_> {
+    fn accepted(&self, job: &JobHandle, reserved: Credits) {
+        if let Some(journal) = self.journal
+            && let Err(e) = journal.accepted(job, self.prompt, self.out_dir, reserved)
+        {
+            let message = format!(
+                "the journal {} could not record {} job {}: {e}; note the id to resume it",
+                journal.path().display(),
+                job.provider,
+                job.job_id
+            );
+            tracing::error!("{message}");
+            self.lock().journal_failures.push(message);
+        }
+        tracing::info!(provider = %job.provider, job = %job.job_id, %reserved, "accepted");
+        self.lock().accepted.push(job.clone());
+        self.gate.end();
+    }
+
+    fn attempted(&self, attempt: &Attempt) {
+        tracing::debug!(attempt = %attempt.summary(), "attempt ended");
+        if let Some(job_id) = &attempt.job_id {
+            self.lock().ended.insert(
+                (attempt.provider.to_string(), job_id.clone()),
+                attempt.outcome.clone(),
+            );
+        }
+    }
+}
+
+/// What [`Client::generate_to_dir`] did: the images saved (also those paid for before a
+/// failure), what it cost and the error, if any.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The prompt.
+    pub prompt: String,
+    /// Where the images were saved.
+    pub out_dir: PathBuf,
+    /// The images saved, with their sidecars.
+    pub saved: Vec<SavedImage>,
+    /// What the providers delivered (with the route), when anything was.
+    pub generation: Option<Generation>,
+    /// The first error, when the request did not fully succeed.
+    pub error: Option<Error>,
+    /// Jobs accepted (paid for) and not finished: resume them.
+    pub unfinished: Vec<JobHandle>,
+}
+
+impl RunReport {
+    /// Credits charged (including charges that may have happened).
+    pub fn credits_charged(&self) -> Credits {
+        match (&self.generation, &self.error) {
+            (Some(g), _) => g.credits_charged,
+            (None, Some(e)) => e
+                .route_error()
+                .and_then(|r| r.partial())
+                .map_or(Credits::ZERO, |p| p.credits_charged),
+            (None, None) => Credits::ZERO,
+        }
+    }
+
+    /// Whether every image asked for was saved.
+    pub fn is_success(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// The route in one line.
+    pub fn route_summary(&self) -> String {
+        match (&self.generation, &self.error) {
+            (Some(g), _) => g.route_summary(),
+            (None, Some(e)) => e
+                .route_error()
+                .and_then(|r| r.partial())
+                .map(|p| {
+                    p.attempts
+                        .iter()
+                        .map(Attempt::summary)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+impl Client {
+    /// Generates `request`, saves every delivered image into `dir` with its sidecar, and
+    /// keeps `options.journal` (when given) up to date; see the [module docs](self).
+    ///
+    /// This never returns an error without saving first: images paid for before a
+    /// failure are on disk, listed in [`RunReport::saved`].
+    pub async fn generate_to_dir(
+        &self,
+        request: &GenerationRequest,
+        dir: impl AsRef<Path>,
+        options: &GenerateOptions,
+    ) -> RunReport {
+        let dir = dir.as_ref();
+        let prompt = request.prompt().as_str();
+        let observer = RunObserver::new(prompt, dir, options.journal.as_deref(), self.gate());
+        let result = self.generate_observed(request, options, &observer).await;
+        let (generation, mut error) = match result {
+            Ok(generation) => (Some(generation), None),
+            Err(e) => (e.partial().cloned(), Some(e)),
+        };
+        let mut saved = Vec::new();
+        if let Some(generation) = &generation {
+            let (images, failure) = generation.save_each(dir).await;
+            saved = images;
+            if error.is_none() {
+                error = failure;
+            }
+        }
+        let mut unfinished = Vec::new();
+        for job in observer.accepted_jobs() {
+            let outcome = match observer.outcome_of(&job) {
+                Some(AttemptOutcome::Delivered { .. }) => {
+                    let expected = generation.as_ref().map_or(0, |g| {
+                        g.images.iter().filter(|i| i.job_id == job.job_id).count()
+                    });
+                    let paths: Vec<PathBuf> = saved
+                        .iter()
+                        .filter(|s| {
+                            s.image.job_id == job.job_id && s.image.provider == job.provider
+                        })
+                        .map(|s| s.path.clone())
+                        .collect();
+                    (paths.len() == expected).then_some(Outcome::Saved { paths })
+                }
+                Some(AttemptOutcome::FailedRefunded) => Some(Outcome::Failed {
+                    error: "the generation failed and its credits were refunded".into(),
+                }),
+                Some(AttemptOutcome::Cancelled) => Some(Outcome::Failed {
+                    error: "the generation was cancelled".into(),
+                }),
+                _ => None,
+            };
+            match (outcome, options.journal.as_deref()) {
+                (Some(outcome), Some(journal)) => {
+                    if let Err(e) = journal.finished(&job, outcome) {
+                        tracing::error!(job = %job.job_id, error = %e, "the journal could not record the end of a job");
+                        unfinished.push(job);
+                    }
+                }
+                (Some(_), None) => {}
+                (None, _) => unfinished.push(job),
+            }
+        }
+        RunReport {
+            prompt: prompt.to_owned(),
+            out_dir: dir.to_path_buf(),
+            saved,
+            generation,
+            error,
+            unfinished,
+        }
+    }
+}
