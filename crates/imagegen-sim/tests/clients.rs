@@ -1,0 +1,462 @@
+//! The real kolbo-api and koala-api clients against the simulator: each route, the
+//! errors a client must map, and the faults a client must survive, over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use imagegen_core::{
+    Error, GenerationRequest, ManualClock, ModelChoice, NoProgress, Provider, Refund, Refusal,
+    Submission,
+};
+use imagegen_sim::{
+    Credential, Fault, FaultRule, ImageSize, KoalaPlan as SimPlan, ListenerKind, PollUrlForm,
+    Route, SimConfig, SimHandle,
+};
+use koala_api::{ImageDownloader, KoalaClient, KoalaPlan, KoalaProvider};
+use kolbo_api::{KolboClient, KolboProvider};
+
+async fn sim() -> SimHandle {
+    sim_with(SimConfig::default()).await
+}
+
+async fn sim_with(config: SimConfig) -> SimHandle {
+    imagegen_sim::start(
+        config
+            .with_speed(0.0)
+            .with_image_size(ImageSize::MaxSide(64)),
+    )
+    .await
+    .unwrap()
+}
+
+fn kolbo(sim: &SimHandle) -> KolboProvider {
+    let client = KolboClient::builder(sim.kolbo_api_key())
+        .base_url(sim.kolbo_base_url())
+        .clock(ManualClock::new().shared())
+        .build()
+        .unwrap();
+    KolboProvider::new(client)
+}
+
+fn koala(sim: &SimHandle, plan: KoalaPlan) -> KoalaProvider {
+    let client = KoalaClient::builder(sim.koala_api_key().to_owned())
+        .base_url(sim.koala_base_url())
+        .plan(plan)
+        .clock(ManualClock::new().shared())
+        .build()
+        .unwrap();
+    KoalaProvider::new(client)
+}
+
+fn downloader() -> ImageDownloader {
+    ImageDownloader::builder()
+        .clock(ManualClock::new().shared())
+        .deadline(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn request(prompt: &str) -> GenerationRequest {
+    GenerationRequest::builder(prompt).build().unwrap()
+}
+
+#[tokio::test]
+async fn kolbo_generation_end_to_end_with_one_post_and_no_key_at_the_cdn() {
+    let sim = sim().await;
+    let kolbo = kolbo(&sim);
+    let catalog = kolbo.catalog().await.unwrap();
+    let nano = catalog
+        .iter()
+        .find(|m| m.id == "nano-banana-2")
+        .expect("nano-banana-2 in the catalog");
+    assert_eq!(nano.price.per_image.to_string(), "8");
+
+    let request = GenerationRequest::builder("a lighthouse at dusk")
+        .count(2)
+        .shape("16:9".parse().unwrap())
+        .build()
+        .unwrap();
+    let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
+    let job = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(job.credits_charged.unwrap().to_string(), "16");
+    let output = kolbo.wait(&job, &NoProgress).await.unwrap();
+    assert_eq!(output.images.len(), 2);
+    assert_eq!(
+        sim.kolbo_credits(sim.kolbo_api_key()).unwrap(),
+        before - 16.0
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    for (n, image) in output.images.iter().enumerate() {
+        assert!(image.url.as_str().starts_with(sim.cdn_origin()));
+        let got = downloader()
+            .download_with_extension(&image.url, &dir.path().join(format!("img-{n}")))
+            .await
+            .unwrap();
+        assert!(got.bytes > 0);
+        assert!(got.width.is_some());
+    }
+
+    let log = sim.request_log();
+    assert_eq!(log.count(Route::KolboGenerate), 1);
+    let cdn: Vec<_> = log
+        .entries()
+        .into_iter()
+        .filter(|r| r.listener == ListenerKind::Cdn)
+        .collect();
+    assert_eq!(cdn.len(), 2);
+    assert!(cdn.iter().all(|r| r.auth.is_none()), "{cdn:?}");
+    let api = log.for_route(Route::KolboStatus);
+    assert!(
+        api.iter()
+            .all(|r| r.auth.x_api_key == Some(Credential::KolboKey))
+    );
+}
+
+#[tokio::test]
+async fn kolbo_smart_select_reports_the_model_that_ran() {
+    let sim = sim().await;
+    let kolbo = kolbo(&sim);
+    let job = kolbo
+        .submit(&Submission::new(
+            ModelChoice::ProviderDefault,
+            request("a portrait of a fox"),
+        ))
+        .await
+        .unwrap();
+    let output = kolbo.wait(&job, &NoProgress).await.unwrap();
+    assert_eq!(output.images.len(), 1);
+    let posted = &sim.request_log().for_route(Route::KolboGenerate)[0];
+    assert!(posted.body.as_ref().unwrap().get("model").is_none());
+    assert!(output.model.is_some());
+}
+
+#[tokio::test]
+async fn kolbo_survives_transient_poll_failures_without_a_second_post() {
+    let sim = sim().await;
+    sim.faults().inject(FaultRule::nth(
+        Route::KolboStatus,
+        1,
+        Fault::HtmlErrorPage { status: 502 },
+    ));
+    sim.faults().inject(FaultRule::nth(
+        Route::KolboStatus,
+        2,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(2),
+        },
+    ));
+    sim.faults()
+        .inject(FaultRule::nth(Route::KolboStatus, 3, Fault::TruncatedJson));
+    sim.faults().inject(FaultRule::nth(
+        Route::KolboStatus,
+        4,
+        Fault::UnknownState("queued_v2".into()),
+    ));
+    let kolbo = kolbo(&sim);
+    let job = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request("a storm"),
+        ))
+        .await
+        .unwrap();
+    let output = kolbo.wait(&job, &NoProgress).await.unwrap();
+    assert_eq!(output.images.len(), 1);
+    assert_eq!(sim.request_log().count(Route::KolboGenerate), 1);
+    assert!(sim.request_log().count(Route::KolboStatus) >= 5);
+}
+
+#[tokio::test]
+async fn kolbo_failed_generation_is_refunded_and_typed() {
+    let sim = sim().await;
+    sim.faults().inject(FaultRule::always(
+        Route::KolboGenerate,
+        Fault::content_flagged(),
+    ));
+    let kolbo = kolbo(&sim);
+    let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
+    let job = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request("something flagged"),
+        ))
+        .await
+        .unwrap();
+    let err = kolbo.wait(&job, &NoProgress).await.unwrap_err();
+    match &err {
+        Error::GenerationFailed { refund, code, .. } => {
+            assert_eq!(*refund, Refund::Refunded);
+            assert_eq!(code.as_deref(), Some("CONTENT_FLAGGED_SENSITIVE"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.may_have_been_charged());
+    assert_eq!(sim.kolbo_credits(sim.kolbo_api_key()).unwrap(), before);
+}
+
+#[tokio::test]
+async fn kolbo_refusals_map_to_the_taxonomy() {
+    let sim = sim().await;
+    let kolbo = kolbo(&sim);
+    // Unknown model: the catalog check refuses locally, or Kolbo says MODEL_NOT_FOUND.
+    let err = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("no-such-model".into()),
+            request("x"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput(_)
+                | Error::Refused {
+                    reason: Refusal::ModelNotFound,
+                    ..
+                }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.may_have_been_charged());
+
+    sim.set_kolbo_credits(sim.kolbo_api_key(), 1.0);
+    let err = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request("x"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.refusal(),
+        Some(&Refusal::InsufficientCredits),
+        "{err:?}"
+    );
+
+    let wrong_key = KolboProvider::new(
+        KolboClient::builder("kolbo_live_0000000000000000000000000000000000000000")
+            .base_url(sim.kolbo_base_url())
+            .clock(ManualClock::new().shared())
+            .build()
+            .unwrap(),
+    );
+    let err = wrong_key.catalog().await.unwrap_err();
+    assert_eq!(err.refusal(), Some(&Refusal::Auth), "{err:?}");
+}
+
+#[tokio::test]
+async fn kolbo_post_429_is_retried_once_and_charged_once() {
+    let sim = sim().await;
+    sim.faults().inject(FaultRule::nth(
+        Route::KolboGenerate,
+        1,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+    ));
+    let kolbo = kolbo(&sim);
+    let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
+    let job = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request("x"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(sim.request_log().count(Route::KolboGenerate), 2);
+    assert_eq!(
+        sim.kolbo_credits(sim.kolbo_api_key()).unwrap(),
+        before - 8.0
+    );
+    kolbo.wait(&job, &NoProgress).await.unwrap();
+}
+
+#[tokio::test]
+async fn kolbo_post_answer_lost_is_maybe_delivered_and_never_resent() {
+    let sim = sim().await;
+    sim.faults().inject(FaultRule::nth(
+        Route::KolboGenerate,
+        1,
+        Fault::ResetAfterProcessing,
+    ));
+    let kolbo = kolbo(&sim);
+    let err = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request("x"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.may_have_been_charged(), "{err:?}");
+    assert_eq!(sim.request_log().count(Route::KolboGenerate), 1);
+}
+
+#[tokio::test]
+async fn kolbo_status_redirect_is_not_followed_and_the_key_stays_home() {
+    let sim = sim().await;
+    sim.faults().inject(FaultRule::always(
+        Route::KolboStatus,
+        Fault::RedirectToOtherOrigin,
+    ));
+    let kolbo = kolbo(&sim);
+    let job = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request("x"),
+        ))
+        .await
+        .unwrap();
+    let err = kolbo.wait(&job, &NoProgress).await.unwrap_err();
+    assert!(!matches!(err, Error::GenerationFailed { .. }), "{err:?}");
+    let cdn: Vec<_> = sim
+        .request_log()
+        .entries()
+        .into_iter()
+        .filter(|r| r.listener == ListenerKind::Cdn)
+        .collect();
+    assert!(cdn.is_empty(), "the redirect was followed: {cdn:?}");
+}
+
+#[tokio::test]
+async fn kolbo_api_form_poll_url_changes_nothing() {
+    let mut config = SimConfig::default();
+    config.kolbo.poll_url = PollUrlForm::OriginRelative;
+    let sim = sim_with(config).await;
+    let kolbo = kolbo(&sim);
+    let job = kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request("x"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(kolbo.wait(&job, &NoProgress).await.unwrap().images.len(), 1);
+}
+
+#[tokio::test]
+async fn koala_generation_snaps_and_downloads_without_authorization() {
+    let sim = sim().await;
+    let koala = koala(&sim, KoalaPlan::Professional);
+    let request = GenerationRequest::builder("a watercolor fox")
+        .count(2)
+        .shape("1216x832".parse().unwrap())
+        .build()
+        .unwrap();
+    let job = koala
+        .submit(&Submission::new(
+            ModelChoice::Exact("gpt-image-2".into()),
+            request,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(job.credits_charged.unwrap().to_string(), "2");
+    let output = koala.wait(&job, &NoProgress).await.unwrap();
+    assert_eq!(output.images.len(), 2);
+    assert!(
+        output.warnings.iter().any(|w| w.contains("1536x1024")),
+        "{:?}",
+        output.warnings
+    );
+    let posted = &sim.request_log().for_route(Route::KoalaGenerate)[0];
+    assert_eq!(posted.auth.authorization, Some(Credential::KoalaKey));
+    let dir = tempfile::tempdir().unwrap();
+    for (n, image) in output.images.iter().enumerate() {
+        let got = downloader()
+            .download_with_extension(&image.url, &dir.path().join(format!("k-{n}")))
+            .await
+            .unwrap();
+        assert!(got.bytes > 0);
+    }
+    let images = sim.request_log().for_route(Route::KoalaImage);
+    assert_eq!(images.len(), 2);
+    assert!(images.iter().all(|r| r.auth.is_none()), "{images:?}");
+}
+
+#[tokio::test]
+async fn koala_plan_rules_locally_and_remotely() {
+    let sim = sim().await;
+    sim.set_koala_plan(sim.koala_api_key(), SimPlan::Basic);
+    let request = GenerationRequest::builder("x")
+        .quality(imagegen_core::Quality::High)
+        .build()
+        .unwrap();
+    let submission = Submission::new(ModelChoice::Exact("gpt-image-2".into()), request);
+
+    // Told the plan: refused before sending.
+    let told = koala(&sim, KoalaPlan::Basic);
+    let err = told.submit(&submission).await.unwrap_err();
+    assert_eq!(err.refusal(), Some(&Refusal::PlanRequired), "{err:?}");
+    assert_eq!(sim.request_log().count(Route::KoalaGenerate), 0);
+
+    // Plan unknown: Koala's 403 says so.
+    let unknown = koala(&sim, KoalaPlan::Unknown);
+    let err = unknown.submit(&submission).await.unwrap_err();
+    assert_eq!(err.refusal(), Some(&Refusal::PlanRequired), "{err:?}");
+    assert_eq!(sim.request_log().count(Route::KoalaGenerate), 1);
+}
+
+#[tokio::test]
+async fn koala_out_of_credits_and_bad_key() {
+    let sim = sim().await;
+    sim.set_koala_credits(sim.koala_api_key(), 0);
+    let koala = koala(&sim, KoalaPlan::Professional);
+    let err = koala
+        .submit(&Submission::new(ModelChoice::ProviderDefault, request("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.refusal(),
+        Some(&Refusal::InsufficientCredits),
+        "{err:?}"
+    );
+
+    let bad = KoalaProvider::new(
+        KoalaClient::builder("00000000-0000-4000-8000-000000000000".to_owned())
+            .base_url(sim.koala_base_url())
+            .clock(ManualClock::new().shared())
+            .build()
+            .unwrap(),
+    );
+    let err = bad
+        .submit(&Submission::new(ModelChoice::ProviderDefault, request("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal(), Some(&Refusal::Auth), "{err:?}");
+}
+
+#[tokio::test]
+async fn koala_failed_image_is_a_typed_download_error() {
+    let sim = sim().await;
+    sim.faults().inject(FaultRule::always(
+        Route::KoalaGenerate,
+        Fault::provider_failure(),
+    ));
+    let koala = koala(&sim, KoalaPlan::Professional);
+    let job = koala
+        .submit(&Submission::new(ModelChoice::ProviderDefault, request("x")))
+        .await
+        .unwrap();
+    let output = koala.wait(&job, &NoProgress).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fast = ImageDownloader::builder()
+        .clock(ManualClock::new().shared())
+        .deadline(Duration::from_secs(30))
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let err = fast
+        .download_with_extension(&output.images[0].url, &dir.path().join("x"))
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
