@@ -116,12 +116,9 @@ impl RequestSpec {
             ));
         }
         if let Some(aspect) = &self.aspect {
-            let shape: ImageShape = aspect.parse().map_err(|e| {
-                InvalidInput::new(
-                    "aspect",
-                    format!("{e}; use a ratio such as 16:9, or square, portrait, landscape"),
-                )
-            })?;
+            let shape: ImageShape = aspect
+                .parse()
+                .map_err(|e| InvalidInput::new("aspect", e.to_string()))?;
             if matches!(shape, ImageShape::Pixels(_)) {
                 return Err(InvalidInput::new(
                     "aspect",
@@ -133,9 +130,9 @@ impl RequestSpec {
             builder = builder.shape(shape);
         }
         if let Some(size) = &self.size {
-            let shape: ImageShape = size.parse().map_err(|e| {
-                InvalidInput::new("size", format!("{e}; use WIDTHxHEIGHT such as 1024x1024"))
-            })?;
+            let shape: ImageShape = size
+                .parse()
+                .map_err(|e| InvalidInput::new("size", e.to_string()))?;
             if !matches!(shape, ImageShape::Pixels(_)) {
                 return Err(InvalidInput::new(
                     "size",

@@ -308,8 +308,15 @@ fn download_error(image: &GeneratedImage, error: koala_api::DownloadError) -> Er
     }
 }
 
-/// A URL without its query and fragment (signed CDN URLs carry tokens there).
-pub(crate) fn shown_url(url: &Url) -> String {
+/// A URL as imagegen shows it: without its query and fragment (signed CDN URLs carry
+/// tokens there).
+///
+/// ```
+/// let url = url::Url::parse("https://cdn.example/a.png?sig=abc#x")?;
+/// assert_eq!(imagegen::generation::shown_url(&url), "https://cdn.example/a.png");
+/// # Ok::<(), url::ParseError>(())
+/// ```
+pub fn shown_url(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     shown.set_fragment(None);

@@ -103,8 +103,8 @@ pub use imagegen_core::{
     ProgressEvent, ProgressSink, ProviderId, Quality, Usd,
 };
 pub use imagegen_router::{
-    Attempt, AttemptOutcome, BudgetStatus, Candidate, Estimate, MergedCatalog, Preference,
-    RouteError, RoutingPolicy,
+    Attempt, AttemptOutcome, BudgetStatus, Candidate, Comparison, Estimate, Exclusion,
+    MergedCatalog, Preference, RouteError, RoutingPolicy,
 };
 
 /// The provider-neutral vocabulary (`imagegen-core`).

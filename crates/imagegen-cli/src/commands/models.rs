@@ -1,0 +1,118 @@
+//! `imagegen models [--provider P]`: every model with its price and what it needs.
+
+use imagegen::ModelEntry;
+use serde_json::json;
+
+use super::{connect, fail};
+use crate::args::ModelsArgs;
+use crate::exit;
+use crate::output::Output;
+
+pub(crate) async fn run(args: ModelsArgs, quiet: bool) -> u8 {
+    let out = Output::new(args.json, quiet);
+    let client = match connect(&out, true).await {
+        Ok(client) => client,
+        Err(error) => return fail(&out, &error),
+    };
+    if let Some(provider) = args.provider
+        && !client.has_provider(provider.id())
+    {
+        let error = imagegen::Error::InvalidInput(imagegen::InvalidInput::new(
+            "provider",
+            format!(
+                "{} is not configured (set {}_API_KEY)",
+                provider.id(),
+                provider.id().to_ascii_uppercase()
+            ),
+        ));
+        return fail(&out, &error);
+    }
+    let catalog = match client.models().await {
+        Ok(catalog) => catalog,
+        Err(error) => return fail(&out, &error),
+    };
+    let models: Vec<&ModelEntry> = catalog
+        .entries
+        .iter()
+        .filter(|m| args.provider.is_none_or(|p| m.provider == p.id()))
+        .collect();
+    if out.json() {
+        out.emit(&json!({
+            "models": models.iter().map(|m| model_json(m)).collect::<Vec<_>>(),
+            "failures": catalog.failures.iter().map(|f| json!({"provider": f.provider, "message": f.message})).collect::<Vec<_>>(),
+        }));
+    } else {
+        out.line(format!(
+            "{:<8} {:<22} {:>9}  {:<28} {}",
+            "PROVIDER", "MODEL", "CR/IMAGE", "QUALITIES (CREDITS)", "NOTES"
+        ));
+        for m in &models {
+            let qualities = m
+                .capabilities
+                .qualities
+                .iter()
+                .map(|q| format!("{} {}", q.name, q.per_image))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut notes = Vec::new();
+            if let Some(plan) = &m.capabilities.required_plan {
+                notes.push(format!("needs {plan} plan"));
+            }
+            if m.capabilities
+                .qualities
+                .iter()
+                .any(|q| q.required_plan.is_some())
+            {
+                notes.push("some qualities need a plan".to_owned());
+            }
+            if m.capabilities.max_reference_images > 0 {
+                notes.push(format!(
+                    "{} ref images",
+                    m.capabilities.max_reference_images
+                ));
+            }
+            if m.deprecated {
+                notes.push("deprecated".to_owned());
+            }
+            if let Some(secs) = m.typical_seconds {
+                notes.push(format!("~{secs}s"));
+            }
+            out.line(format!(
+                "{:<8} {:<22} {:>9}  {:<28} {}",
+                m.provider.as_str(),
+                m.id.as_str(),
+                m.price.per_image.to_string(),
+                qualities,
+                notes.join(", ")
+            ));
+        }
+    }
+    for failure in &catalog.failures {
+        out.warn(format!(
+            "the {} catalog could not be fetched: {}",
+            failure.provider, failure.message
+        ));
+    }
+    exit::OK
+}
+
+fn model_json(m: &ModelEntry) -> serde_json::Value {
+    json!({
+        "provider": m.provider,
+        "id": m.id,
+        "display_name": m.display_name,
+        "credits_per_image": m.price.per_image,
+        "qualities": m.capabilities.qualities.iter().map(|q| json!({
+            "name": q.name,
+            "credits_per_image": q.per_image,
+            "required_plan": q.required_plan,
+        })).collect::<Vec<_>>(),
+        "required_plan": m.capabilities.required_plan,
+        "max_reference_images": m.capabilities.max_reference_images,
+        "max_images_per_request": m.capabilities.max_images_per_request,
+        "shapes": m.capabilities.shapes,
+        "deprecated": m.deprecated,
+        "recommended": m.recommended,
+        "typical_seconds": m.typical_seconds,
+    })
+}

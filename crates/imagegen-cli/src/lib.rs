@@ -1,1 +1,0 @@
-//! The `imagegen` command-line tool (filled by the CLI issue).

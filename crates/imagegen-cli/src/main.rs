@@ -1,0 +1,76 @@
+//! `imagegen`: prompt in, image files out, through Kolbo or KoalaImages, for the fewest
+//! credits, never losing a paid-for image.
+//!
+//! ```text
+//! imagegen generate "a lighthouse at dusk, watercolor"
+//! imagegen estimate "a fox" --aspect 16:9 -n 4
+//! imagegen batch prompts.txt --budget 50
+//! imagegen resume
+//! ```
+//!
+//! With no API key set, `generate`, `estimate`, `models` and `batch` run against a
+//! simulator of both APIs started in this process. See `imagegen --help` and the exit code
+//! table in [`exit`].
+
+mod args;
+mod commands;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Jobs still running in the background (after Ctrl-C) are journaled; do not wait.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> u8 {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Generate(args) => commands::generate::run(args, quiet).await,
+        Command::Estimate(args) => commands::estimate::run(args, quiet).await,
+        Command::Models(args) => commands::models::run(args, quiet).await,
+        Command::Credits(args) => commands::credits::run(args, quiet).await,
+        Command::Batch(args) => commands::batch::run(args, quiet).await,
+        Command::Resume(args) => commands::resume::run(args, quiet).await,
+        Command::Sim(args) => commands::sim::run(args, quiet).await,
+    }
+}
+
+/// Logs go to stderr. `RUST_LOG` wins; otherwise `-q` shows errors, the default warnings,
+/// `-v` imagegen's info, `-vv` debug, `-vvv` trace. HTTP clients never log headers, so
+/// keys stay out of logs at every level.
+fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,imagegen=info,imagegen_router=info,kolbo_api=info,koala_api=info",
+        (false, 2) => "info,imagegen=debug,imagegen_router=debug,kolbo_api=debug,koala_api=debug",
+        (false, _) => "debug,imagegen=trace,imagegen_router=trace,kolbo_api=trace,koala_api=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose >= 2)
+        .try_init();
+}
