@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::endpoint::{DEFAULT_BASE_URL, Endpoints};
 use crate::error::KolboError;
+use crate::pace::SubmitPacer;
 use crate::types::{
     AccountCreditsResponse, CancelResponse, ErrorBody, GenerateImageRequest, GenerationStarted,
     GenerationStatus, ModelsQuery, ModelsResponse, MoodboardList, MoodboardQuery,
@@ -89,6 +90,7 @@ pub struct KolboClientBuilder {
     http: Option<reqwest::Client>,
     clock: Option<SharedClock>,
     retry: RetryPolicy,
+    pacer: Option<SubmitPacer>,
 }
 
 impl fmt::Debug for KolboClientBuilder {
@@ -100,6 +102,7 @@ impl fmt::Debug for KolboClientBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("custom_http_client", &self.http.is_some())
             .field("retry", &self.retry)
+            .field("pacer", &self.pacer)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +151,15 @@ impl KolboClientBuilder {
         self
     }
 
+    /// Paces generation starts (and moodboard reads, which share their bucket) with
+    /// `pacer`, so a batch stays within Kolbo's rate limit instead of provoking 429s
+    /// (default: not paced). Use [`SubmitPacer::kolbo_generate`] for the documented
+    /// 10 per minute, and share one pacer between all clients of the same key.
+    pub fn submit_pacer(mut self, pacer: SubmitPacer) -> Self {
+        self.pacer = Some(pacer);
+        self
+    }
+
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<KolboClient, KolboError> {
         let key = self.api_key.expose_secret().trim();
@@ -176,6 +188,7 @@ impl KolboClientBuilder {
                 request_timeout: self.request_timeout,
                 clock: self.clock.unwrap_or_else(TokioClock::shared),
                 retry: self.retry,
+                pacer: self.pacer,
             }),
         })
     }
@@ -236,6 +249,7 @@ struct Inner {
     request_timeout: Duration,
     clock: SharedClock,
     retry: RetryPolicy,
+    pacer: Option<SubmitPacer>,
 }
 
 impl fmt::Debug for KolboClient {
@@ -259,6 +273,8 @@ struct Call<'a> {
     billable: bool,
     /// Retry on 429 and on connection failures (see [`RetryPolicy`]).
     retry: bool,
+    /// Counted in the generation rate bucket (see [`SubmitPacer`]).
+    paced: bool,
 }
 
 /// A successful answer: a 2xx whose body is not an error envelope.
@@ -298,6 +314,7 @@ impl KolboClient {
             http: None,
             clock: None,
             retry: RetryPolicy::default(),
+            pacer: None,
         }
     }
 
@@ -339,6 +356,7 @@ impl KolboClient {
             query: None,
             billable: true,
             retry: true,
+            paced: true,
         };
         match self.execute(call).await {
             Ok(answer) => match answer.decode::<GenerationStarted>() {
@@ -372,6 +390,7 @@ impl KolboClient {
             query: None,
             billable: false,
             retry: false,
+            paced: false,
         };
         self.execute(call).await?.decode()
     }
@@ -391,6 +410,7 @@ impl KolboClient {
             query: None,
             billable: false,
             retry: true,
+            paced: false,
         };
         self.execute(call).await?.decode()
     }
@@ -447,6 +467,7 @@ impl KolboClient {
             .map(serde_json::to_value)
             .transpose()
             .map_err(|e| KolboError::Config(format!("cannot encode the query: {e}")))?;
+        let paced = url.path().contains("/v1/moodboards");
         let call = Call {
             method: Method::GET,
             url,
@@ -454,6 +475,7 @@ impl KolboClient {
             query,
             billable: false,
             retry: true,
+            paced,
         };
         self.execute(call).await?.decode()
     }
@@ -500,6 +522,11 @@ impl KolboClient {
 
     /// One try: send, read the whole body, sort success from error.
     async fn attempt(&self, call: &Call<'_>) -> Result<Answer, KolboError> {
+        // Held until the answer has been read: the slot counts from then.
+        let _permit = match (&self.inner.pacer, call.paced) {
+            (Some(pacer), true) => Some(pacer.acquire(&self.inner.clock).await),
+            _ => None,
+        };
         let mut request = self
             .inner
             .http

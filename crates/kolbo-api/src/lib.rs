@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`types`] | every request and response body of the image routes (generate, status, cancel, models, credits, moodboards, visual DNA, errors) |
 //! | [`client`] | [`KolboClient`]: one method per route; `X-API-Key` as a sensitive header, redirects refused, a POST retried only after a 429 or a failed connect |
+//! | [`pace`] | [`SubmitPacer`]: an opt-in sliding-window pacer that keeps generation starts within Kolbo's 10 per minute, so batches see no 429 |
 //! | [`poll`] | [`PollSchedule`](poll::PollSchedule) and [`KolboClient::wait_for_generation`]: polling on an injected clock, transient failures retried, a deadline that keeps the id |
 //! | [`validate`] | local checks from the catalog (prompt, counts, reference images, visual DNA, ratios, resolution, quality): invalid requests are never sent |
 //! | [`extras`] | [`KolboOptions`](extras::KolboOptions): Kolbo-only options inside a neutral request |
@@ -60,6 +61,7 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 pub mod extras;
+pub mod pace;
 pub mod poll;
 pub mod provider;
 pub mod types;
@@ -69,6 +71,7 @@ mod tolerant;
 
 pub use client::{KolboClient, KolboClientBuilder, RetryPolicy};
 pub use error::KolboError;
+pub use pace::SubmitPacer;
 pub use provider::KolboProvider;
 
 /// The provider id Kolbo is known by in imagegen (`kolbo`).

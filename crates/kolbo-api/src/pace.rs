@@ -1,0 +1,241 @@
+//! [`SubmitPacer`]: keeps generation starts within Kolbo's documented rate limit, so a
+//! batch never provokes a 429.
+//!
+//! Kolbo allows 10 `POST /v1/generate/image` per minute per key (moodboard reads share
+//! that bucket) and counts them in a sliding minute. A client that sends faster is
+//! answered 429 and has to wait `Retry-After`; a pacer that models the same window sends
+//! each request the moment the server would accept it, and so reaches the limit's full
+//! rate with no 429 at all.
+//!
+//! The pacer keeps the times of the last `limit` paced requests. A request waits (on the
+//! client's [`Clock`](imagegen_core::Clock)) until fewer than `limit` of them fall within
+//! the window. A request's time is taken when its answer has arrived, which is never
+//! earlier than when the server counted it, so network latency cannot make the pacer
+//! think a slot is free before the server does. A request still in flight holds its slot.
+//!
+//! Share one pacer (it is cheap to clone) between every client that uses the same key:
+//!
+//! ```
+//! use kolbo_api::{KolboClient, SubmitPacer};
+//! let pacer = SubmitPacer::kolbo_generate(); // 10 per minute
+//! let client = KolboClient::builder("kolbo_live_...")
+//!     .submit_pacer(pacer.clone())
+//!     .build()?;
+//! # Ok::<(), kolbo_api::KolboError>(())
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use imagegen_core::SharedClock;
+
+/// Kolbo's documented generation limit: 10 per minute per key.
+pub const KOLBO_GENERATE_PER_MINUTE: u32 = 10;
+
+/// A sliding-window pacer for rate-limited requests; see the [module docs](self).
+#[derive(Clone)]
+pub struct SubmitPacer {
+    inner: Arc<Mutex<PacerState>>,
+}
+
+#[derive(Debug)]
+struct PacerState {
+    limit: usize,
+    window: Duration,
+    next_id: u64,
+    slots: Vec<Slot>,
+    waited: Duration,
+    paced: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    id: u64,
+    /// `None` while the request is in flight; then when its answer arrived.
+    done_at: Option<Duration>,
+}
+
+impl fmt::Debug for SubmitPacer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("SubmitPacer")
+            .field("limit", &state.limit)
+            .field("window", &state.window)
+            .field("in_window", &state.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SubmitPacer {
+    /// At most `limit` requests (at least 1) per `window`.
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(PacerState {
+                limit: limit.max(1) as usize,
+                window,
+                next_id: 0,
+                slots: Vec::new(),
+                waited: Duration::ZERO,
+                paced: 0,
+            })),
+        }
+    }
+
+    /// Kolbo's documented generation limit: [`KOLBO_GENERATE_PER_MINUTE`] per minute.
+    pub fn kolbo_generate() -> Self {
+        Self::new(KOLBO_GENERATE_PER_MINUTE, Duration::from_secs(60))
+    }
+
+    /// How many requests were paced, and how long they waited in total (clock time).
+    pub fn stats(&self) -> (u64, Duration) {
+        let state = self.lock();
+        (state.paced, state.waited)
+    }
+
+    /// Waits until a request may be sent, and reserves its slot. Keep the permit until
+    /// the answer has arrived (dropping it records the time).
+    pub async fn acquire(&self, clock: &SharedClock) -> PacerPermit {
+        let started = clock.now();
+        loop {
+            let wait = {
+                let mut state = self.lock();
+                let now = clock.now();
+                let window = state.window;
+                state
+                    .slots
+                    .retain(|s| s.done_at.is_none_or(|t| now.saturating_sub(t) < window));
+                if state.slots.len() < state.limit {
+                    let id = state.next_id;
+                    state.next_id += 1;
+                    state.slots.push(Slot { id, done_at: None });
+                    state.paced += 1;
+                    state.waited += now.saturating_sub(started);
+                    return PacerPermit {
+                        pacer: self.clone(),
+                        clock: Arc::clone(clock),
+                        id,
+                    };
+                }
+                // The earliest finished slot to leave the window; if every slot is in
+                // flight, look again after a fraction of the spacing.
+                state
+                    .slots
+                    .iter()
+                    .filter_map(|s| s.done_at)
+                    .min()
+                    .map_or_else(
+                        || window / (state.limit as u32).saturating_mul(4).max(1),
+                        |t| (t + window).saturating_sub(now),
+                    )
+                    .max(Duration::from_millis(1))
+            };
+            clock.sleep(wait).await;
+        }
+    }
+
+    fn finish(&self, id: u64, at: Duration) {
+        let mut state = self.lock();
+        if let Some(slot) = state.slots.iter_mut().find(|s| s.id == id) {
+            slot.done_at = Some(at);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PacerState> {
+        // Every critical section leaves the state consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A reserved slot; dropping it records when the request's answer arrived.
+#[must_use = "the slot is released when the permit is dropped"]
+pub struct PacerPermit {
+    pacer: SubmitPacer,
+    clock: SharedClock,
+    id: u64,
+}
+
+impl fmt::Debug for PacerPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacerPermit").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for PacerPermit {
+    fn drop(&mut self) {
+        self.pacer.finish(self.id, self.clock.now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imagegen_core::ManualClock;
+
+    #[tokio::test]
+    async fn sends_the_limit_then_waits_for_the_window() {
+        let clock = ManualClock::new();
+        let shared = clock.shared();
+        let pacer = SubmitPacer::new(3, Duration::from_secs(60));
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            let permit = pacer.acquire(&shared).await;
+            times.push(shared.now().as_secs());
+            drop(permit);
+        }
+        // Bursts of three, each a full window after the previous burst.
+        assert_eq!(times, [0, 0, 0, 60, 60, 60, 120]);
+        let (paced, waited) = pacer.stats();
+        assert_eq!(paced, 7);
+        assert_eq!(
+            waited,
+            Duration::from_secs(120),
+            "the 4th and the 7th waited"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slot_counts_from_when_the_answer_arrived() {
+        let clock = ManualClock::new();
+        let shared = clock.shared();
+        let pacer = SubmitPacer::new(1, Duration::from_secs(60));
+        let permit = pacer.acquire(&shared).await;
+        clock.advance(Duration::from_secs(5)); // a slow answer
+        drop(permit);
+        let _next = pacer.acquire(&shared).await;
+        assert_eq!(shared.now(), Duration::from_secs(65));
+    }
+
+    #[tokio::test]
+    async fn in_flight_requests_hold_their_slot() {
+        let clock = ManualClock::manual();
+        let shared = clock.shared();
+        let pacer = SubmitPacer::new(1, Duration::from_secs(60));
+        let first = pacer.acquire(&shared).await;
+        let waiter = {
+            let (pacer, shared) = (pacer.clone(), Arc::clone(&shared));
+            tokio::spawn(async move {
+                let _permit = pacer.acquire(&shared).await;
+                shared.now()
+            })
+        };
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+            clock.advance(Duration::from_secs(10));
+        }
+        assert!(!waiter.is_finished(), "the slot is still in flight");
+        drop(first); // answered at 200 s
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+            clock.advance(Duration::from_secs(10));
+        }
+        let at = waiter.await.unwrap();
+        assert!(at >= Duration::from_secs(260), "{at:?}");
+    }
+
+    #[test]
+    fn debug_shows_the_limit() {
+        let shown = format!("{:?}", SubmitPacer::kolbo_generate());
+        assert!(shown.contains("limit: 10"), "{shown}");
+    }
+}
