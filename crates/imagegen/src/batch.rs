@@ -116,9 +116,12 @@ impl RequestSpec {
             ));
         }
         if let Some(aspect) = &self.aspect {
-            let shape: ImageShape = aspect
-                .parse()
-                .map_err(|e| InvalidInput::new("aspect", e.to_string()))?;
+            let shape: ImageShape =
+                aspect
+                    .parse()
+                    .map_err(|e: imagegen_core::ShapeParseError| {
+                        InvalidInput::new("aspect", e.to_string())
+                    })?;
             if matches!(shape, ImageShape::Pixels(_)) {
                 return Err(InvalidInput::new(
                     "aspect",
@@ -130,9 +133,9 @@ impl RequestSpec {
             builder = builder.shape(shape);
         }
         if let Some(size) = &self.size {
-            let shape: ImageShape = size
-                .parse()
-                .map_err(|e| InvalidInput::new("size", e.to_string()))?;
+            let shape: ImageShape = size.parse().map_err(|e: imagegen_core::ShapeParseError| {
+                InvalidInput::new("size", e.to_string())
+            })?;
             if !matches!(shape, ImageShape::Pixels(_)) {
                 return Err(InvalidInput::new(
                     "size",
