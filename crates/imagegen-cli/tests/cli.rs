@@ -1,0 +1,679 @@
+//! End-to-end tests of the `imagegen` binary against the simulator, started in this test
+//! process and reached through the same environment variables users set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use imagegen::journal::{JournalRecord, read_records};
+use imagegen::sim::{Fault, FaultRule, ImageSize, KoalaPlan, Route, SimConfig, SimHandle};
+use serde_json::Value;
+
+/// A simulator running on its own runtime for the whole test.
+struct Sim {
+    handle: Option<SimHandle>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Sim {
+    fn start(config: SimConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime.block_on(imagegen::sim::start(config)).unwrap();
+        Self {
+            handle: Some(handle),
+            _runtime: runtime,
+        }
+    }
+
+    fn instant() -> Self {
+        Self::start(
+            SimConfig::default()
+                .with_speed(0.0)
+                .with_image_size(ImageSize::MaxSide(64)),
+        )
+    }
+
+    fn sim(&self) -> &SimHandle {
+        self.handle.as_ref().unwrap()
+    }
+
+    fn keys(&self) -> [String; 2] {
+        [
+            self.sim().kolbo_api_key().to_owned(),
+            self.sim().koala_api_key().to_owned(),
+        ]
+    }
+
+    fn posts(&self) -> usize {
+        self.sim().request_log().count(Route::KolboGenerate)
+            + self.sim().request_log().count(Route::KoalaGenerate)
+    }
+
+    /// The CLI in `dir`, pointed at this simulator with both keys.
+    fn cmd(&self, dir: &Path) -> Command {
+        let mut cmd = bare_cmd(dir);
+        cmd.env("KOLBO_API_KEY", self.sim().kolbo_api_key())
+            .env("KOALA_API_KEY", self.sim().koala_api_key())
+            .env("KOLBO_BASE_URL", self.sim().kolbo_base_url())
+            .env("KOALA_BASE_URL", self.sim().koala_base_url())
+            .env("IMAGEGEN_POLL_INTERVAL_MS", "50");
+        cmd
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        drop(self.handle.take());
+    }
+}
+
+const VARS: [&str; 9] = [
+    "KOLBO_API_KEY",
+    "KOALA_API_KEY",
+    "KOLBO_BASE_URL",
+    "KOALA_BASE_URL",
+    "KOALA_PLAN",
+    "KOLBO_CREDIT_USD",
+    "KOALA_CREDIT_USD",
+    "IMAGEGEN_POLL_INTERVAL_MS",
+    "RUST_LOG",
+];
+
+/// The CLI in `dir` with none of imagegen's variables set.
+fn bare_cmd(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("imagegen").unwrap();
+    cmd.current_dir(dir).env("NO_COLOR", "1");
+    for var in VARS {
+        cmd.env_remove(var);
+    }
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", self.stdout))
+    }
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let output = cmd.output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn images_in(dir: &Path) -> Vec<PathBuf> {
+    files_in(dir)
+        .into_iter()
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "jpg")))
+        .collect()
+}
+
+#[test]
+fn generate_auto_routes_to_the_cheapest_and_prints_the_promised_json() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let r =
+        run(sim
+            .cmd(dir.path())
+            .args(["generate", "a lighthouse at dusk, watercolor", "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.json();
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1);
+    let image = &images[0];
+    for field in [
+        "path",
+        "provider",
+        "model",
+        "mime",
+        "width",
+        "height",
+        "bytes",
+        "source_url",
+    ] {
+        assert!(!image[field].is_null(), "{field} missing in {image}");
+    }
+    assert_eq!(image["provider"], "kolbo");
+    assert_eq!(json["credits_charged"], 0.5);
+    let path = dir.path().join(image["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        image["bytes"].as_u64().unwrap()
+    );
+    assert!(path.with_extension("json").exists());
+    assert!(
+        path.to_string_lossy()
+            .contains("imagegen-out/a-lighthouse-at-dusk-watercolor-1.")
+    );
+    // The journal recorded the job and closed it.
+    let journal = dir.path().join("imagegen-out/imagegen-journal.jsonl");
+    let records = read_records(&journal).unwrap();
+    assert!(matches!(records[0], JournalRecord::Accepted { .. }));
+    assert!(matches!(records[1], JournalRecord::Finished { .. }));
+}
+
+#[test]
+fn generate_on_each_provider() {
+    let sim = Sim::instant();
+    for (provider, model) in [("kolbo", "flux-2/flash"), ("koala", "gpt-image-2")] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(sim.cmd(dir.path()).args([
+            "generate",
+            "a red fox",
+            "-n",
+            "2",
+            "--provider",
+            provider,
+            "--model",
+            model,
+            "--aspect",
+            "16:9",
+            "--out",
+            "foxes",
+        ]));
+        assert_eq!(r.code, 0, "{provider}: {}", r.stderr);
+        let images = images_in(&dir.path().join("foxes"));
+        assert_eq!(images.len(), 2, "{provider}: {images:?}");
+        assert_eq!(
+            r.stdout.lines().count(),
+            2,
+            "one path per line: {}",
+            r.stdout
+        );
+        for image in &images {
+            let sidecar: Value = serde_json::from_str(
+                &std::fs::read_to_string(image.with_extension("json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(sidecar["provider"], provider);
+            assert_eq!(sidecar["model"], model);
+        }
+        assert!(r.stderr.contains("Saved"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn estimate_ranks_and_explains_without_spending() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(sim.cmd(dir.path()).args([
+        "estimate",
+        "a fox",
+        "-n",
+        "2",
+        "--max-credits",
+        "6",
+        "--json",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.json();
+    let candidates = json["candidates"].as_array().unwrap();
+    assert!(candidates.len() > 5);
+    for c in candidates {
+        for field in [
+            "provider",
+            "model",
+            "credits_per_image",
+            "total_credits",
+            "eligible",
+            "reason",
+        ] {
+            assert!(c.get(field).is_some(), "{field} missing in {c}");
+        }
+    }
+    assert_eq!(candidates[0]["eligible"], true);
+    assert_eq!(candidates[0]["total_credits"], 1);
+    assert!(
+        candidates
+            .iter()
+            .any(|c| c["eligible"] == false && c["reason"].as_str().unwrap().contains("cap"))
+    );
+    assert_eq!(sim.posts(), 0);
+
+    let human = run(sim.cmd(dir.path()).args(["estimate", "a fox"]));
+    assert_eq!(human.code, 0);
+    assert!(
+        human.stdout.contains("kolbo/z-image/turbo"),
+        "{}",
+        human.stdout
+    );
+    let dry = run(sim.cmd(dir.path()).args(["generate", "a fox", "--dry-run"]));
+    assert_eq!(dry.code, 0);
+    assert!(dry.stderr.contains("nothing was sent"));
+    assert_eq!(sim.posts(), 0);
+    assert!(images_in(&dir.path().join("imagegen-out")).is_empty());
+}
+
+#[test]
+fn a_batch_stops_short_at_its_budget_saving_what_it_paid_for() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prompts.txt"),
+        "one fox\ntwo foxes\n# a comment\n{\"prompt\": \"three foxes\", \"style\": \"photo\"}\nfour foxes\nfive foxes\n",
+    )
+    .unwrap();
+    let r = run(sim.cmd(dir.path()).args([
+        "batch",
+        "prompts.txt",
+        "--provider",
+        "koala",
+        "--model",
+        "gpt-image-2",
+        "--budget",
+        "3",
+        "--concurrency",
+        "1",
+    ]));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(images_in(&dir.path().join("imagegen-out")).len(), 3);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 3);
+    assert!(
+        r.stderr.contains("skipped line 5 \"four foxes\""),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("skipped line 6 \"five foxes\""),
+        "{}",
+        r.stderr
+    );
+    let records = read_records(&dir.path().join("imagegen-out/imagegen-journal.jsonl")).unwrap();
+    let skipped: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match r {
+            JournalRecord::Skipped { prompt, .. } => Some(prompt.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped.len(), 2);
+    assert!(skipped.contains(&"four foxes") && skipped.contains(&"five foxes"));
+}
+
+#[test]
+fn a_run_killed_mid_batch_is_finished_by_resume_without_a_second_post() {
+    // Slow generations, so jobs are accepted and still running when the run is killed.
+    let sim = Sim::start(
+        SimConfig::default()
+            .with_speed(0.4)
+            .with_image_size(ImageSize::MaxSide(64))
+            .without_rate_limits(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prompts.txt"),
+        "a fox\na heron\na koi\na lynx\na wren\na newt\n",
+    )
+    .unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let bin = assert_cmd::cargo::cargo_bin("imagegen");
+    let mut command = std::process::Command::new(bin);
+    command
+        .current_dir(dir.path())
+        .args([
+            "batch",
+            "prompts.txt",
+            "--journal",
+            "run.jsonl",
+            "--concurrency",
+            "3",
+            "--provider",
+            "kolbo",
+        ])
+        .env("KOLBO_API_KEY", sim.sim().kolbo_api_key())
+        .env("KOLBO_BASE_URL", sim.sim().kolbo_base_url())
+        .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
+        .env_remove("KOALA_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        let accepted = read_records(&journal)
+            .map(|r| {
+                r.iter()
+                    .filter(|r| matches!(r, JournalRecord::Accepted { .. }))
+                    .count()
+            })
+            .unwrap_or(0);
+        if accepted > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no job was journaled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let records = read_records(&journal).unwrap();
+    let open = imagegen::journal::unfinished_of(&records);
+    assert!(!open.is_empty(), "the kill came too late to test anything");
+    let posts_before = sim.posts();
+    let accepted_ids: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            JournalRecord::Accepted { job, .. } => Some(job.job_id.clone()),
+            _ => None,
+        })
+        .collect();
+
+    let mut resume = bare_cmd(dir.path());
+    resume
+        .env("KOLBO_API_KEY", sim.sim().kolbo_api_key())
+        .env("KOLBO_BASE_URL", sim.sim().kolbo_base_url())
+        .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
+        .args(["resume", "--journal", "run.jsonl", "--json"]);
+    let r = run(&mut resume);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let json = r.json();
+    assert_eq!(json["jobs"].as_array().unwrap().len(), open.len());
+    // No second POST: resuming only polled and downloaded.
+    assert_eq!(sim.posts(), posts_before);
+    assert!(imagegen::journal::unfinished_of(&read_records(&journal).unwrap()).is_empty());
+    // Every accepted job's image is on disk, each job submitted once.
+    let saved: Vec<Value> = images_in(&dir.path().join("imagegen-out"))
+        .iter()
+        .map(|p| {
+            serde_json::from_str(&std::fs::read_to_string(p.with_extension("json")).unwrap())
+                .unwrap()
+        })
+        .collect();
+    for id in &accepted_ids {
+        assert!(
+            saved.iter().any(|s| s["generation_id"] == id.as_str()),
+            "job {id} has no image"
+        );
+    }
+    // A second resume has nothing to do.
+    let again = run(bare_cmd(dir.path())
+        .env("KOLBO_API_KEY", sim.sim().kolbo_api_key())
+        .env("KOLBO_BASE_URL", sim.sim().kolbo_base_url())
+        .args(["resume", "--journal", "run.jsonl"]));
+    assert_eq!(again.code, 0);
+    assert!(
+        again.stderr.contains("nothing to resume"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_before_any_request() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [&[&str]; 12] = [
+        &["generate", "a fox", "--count", "0"],
+        &["generate", "a fox", "--count", "65"],
+        &["generate", "a fox", "--aspect", "banana"],
+        &["generate", "a fox", "--size", "16:9"],
+        &["generate", "a fox", "--ref", "ftp://example.com/a.png"],
+        &["generate", "a fox", "--max-credits", "cheap"],
+        &["generate", "a fox", "--budget", "0"],
+        &["generate", "   "],
+        &["generate", "a fox", "--style", " "],
+        &["estimate", "a fox", "--quality", ""],
+        &["batch", "missing.txt"],
+        &["resume", "--journal", "missing.jsonl"],
+    ];
+    for args in cases {
+        let r = run(sim.cmd(dir.path()).args(args));
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("error:"), "{args:?}: {}", r.stderr);
+        assert_eq!(
+            sim.sim().request_log().total(),
+            0,
+            "{args:?} sent a request"
+        );
+    }
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", "a fox", "--aspect", "banana"]));
+    assert!(r.stderr.contains("banana"), "{}", r.stderr);
+    // Wrong values for the settings are input errors too, naming the variable.
+    let r = run(sim
+        .cmd(dir.path())
+        .env("KOALA_PLAN", "gold")
+        .args(["generate", "a fox"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("KOALA_PLAN"), "{}", r.stderr);
+    assert_eq!(sim.sim().request_log().total(), 0);
+    // A model nobody offers: catalogs are read, nothing is submitted.
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", "a fox", "--model", "no-such-model"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(sim.posts(), 0);
+    // A bad batch line is named, and nothing runs.
+    std::fs::write(
+        dir.path().join("p.txt"),
+        "a fox\n{\"prompt\": \"x\", \"count\": 0}\n",
+    )
+    .unwrap();
+    let r = run(sim.cmd(dir.path()).args(["batch", "p.txt"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("line 2"), "{}", r.stderr);
+    assert_eq!(sim.posts(), 0);
+}
+
+#[test]
+fn each_refusal_has_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    // A key the provider does not know: refused (3).
+    let sim = Sim::instant();
+    let r = run(sim
+        .cmd(dir.path())
+        .env(
+            "KOLBO_API_KEY",
+            "kolbo_live_0000000000000000000000000000000000000000",
+        )
+        .env_remove("KOALA_API_KEY")
+        .args(["generate", "a fox"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(sim.posts(), 0);
+
+    // Out of credits: refused (3).
+    let sim = Sim::instant();
+    sim.sim().set_kolbo_credits(sim.sim().kolbo_api_key(), 0.0);
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", "a fox", "--provider", "kolbo"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("credits"), "{}", r.stderr);
+
+    // A model above the account's plan, plan not configured: Koala's 403 (3).
+    let sim = Sim::instant();
+    sim.sim()
+        .set_koala_plan(sim.sim().koala_api_key(), KoalaPlan::Basic);
+    let r = run(sim.cmd(dir.path()).args([
+        "generate",
+        "a fox",
+        "--provider",
+        "koala",
+        "--model",
+        "nano-banana-2",
+    ]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("plan"), "{}", r.stderr);
+    // Told the plan, imagegen refuses before sending (2).
+    let r = run(sim.cmd(dir.path()).env("KOALA_PLAN", "basic").args([
+        "generate",
+        "a fox",
+        "--provider",
+        "koala",
+        "--model",
+        "nano-banana-2",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    // A rate limit longer than is worth waiting: refused (3).
+    let sim = Sim::instant();
+    sim.sim().faults().inject(FaultRule::always(
+        Route::KoalaGenerate,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(3600),
+        },
+    ));
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", "a fox", "--provider", "koala"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+
+    // Accepted, then failed: generation failed (4).
+    let sim = Sim::instant();
+    sim.sim().faults().inject(FaultRule::always(
+        Route::KolboGenerate,
+        Fault::provider_failure(),
+    ));
+    let r = run(sim.cmd(dir.path()).args([
+        "generate",
+        "a fox",
+        "--provider",
+        "kolbo",
+        "--model",
+        "z-image/turbo",
+    ]));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+
+    // Over the price cap: 5, nothing sent.
+    let sim = Sim::instant();
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", "a fox", "--max-credits", "0.1"]));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(sim.posts(), 0);
+}
+
+#[test]
+fn no_key_appears_in_any_output_log_sidecar_or_journal() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.txt"), "a fox\na heron\n").unwrap();
+    let mut texts = Vec::new();
+    let runs: [(&[&str], Option<&str>); 6] = [
+        (&["generate", "a fox", "-vvv", "--provider", "koala"], None),
+        (&["generate", "a fox", "--json"], Some("trace")),
+        (&["batch", "p.txt", "-vv"], Some("trace")),
+        (&["estimate", "a fox", "--json", "-vvv"], None),
+        (&["models", "--json"], Some("trace")),
+        (&["credits", "-vvv"], Some("trace")),
+    ];
+    for (args, rust_log) in runs {
+        let mut cmd = sim.cmd(dir.path());
+        if let Some(level) = rust_log {
+            cmd.env("RUST_LOG", level);
+        }
+        let r = run(cmd.args(args));
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        texts.push(r.stdout);
+        texts.push(r.stderr);
+    }
+    // A refusal's error message too.
+    let r = run(sim
+        .cmd(dir.path())
+        .env(
+            "KOLBO_API_KEY",
+            "kolbo_live_1111111111111111111111111111111111111111",
+        )
+        .env_remove("KOALA_API_KEY")
+        .env("RUST_LOG", "trace")
+        .args(["generate", "a fox"]));
+    assert_eq!(r.code, 3);
+    assert!(!r.stderr.contains("kolbo_live_1111"), "{}", r.stderr);
+    let help = run(sim.cmd(dir.path()).args(["generate", "--help"]));
+    texts.push(help.stdout);
+    for file in files_in(&dir.path().join("imagegen-out")) {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            texts.push(text);
+        }
+    }
+    assert!(texts.iter().any(|t| t.contains("generation_id")));
+    for key in sim.keys() {
+        for text in &texts {
+            assert!(!text.contains(&key), "a key leaked into:\n{text}");
+        }
+    }
+    // And the image hosts never saw one.
+    for entry in sim.sim().request_log().entries() {
+        if matches!(entry.route, Route::CdnImage | Route::KoalaImage) {
+            assert!(entry.auth.is_none(), "{entry:?}");
+        }
+    }
+}
+
+#[test]
+fn without_a_key_it_runs_on_the_built_in_simulator_and_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(bare_cmd(dir.path()).args(["generate", "a lighthouse", "--aspect", "16:9"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mentions = r.stderr.lines().filter(|l| l.contains("simulator")).count();
+    assert_eq!(mentions, 1, "{}", r.stderr);
+    assert_eq!(images_in(&dir.path().join("imagegen-out")).len(), 1);
+    let r = run(bare_cmd(dir.path()).args(["models", "--json"]));
+    assert_eq!(r.code, 0);
+    assert!(r.json()["models"].as_array().unwrap().len() > 5);
+}
+
+#[test]
+fn sim_prints_its_urls_and_keys_as_one_json_line() {
+    let bin = assert_cmd::cargo::cargo_bin("imagegen");
+    let mut child = std::process::Command::new(bin)
+        .args(["sim", "--json", "--speed", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let json: Value = serde_json::from_str(&line).unwrap();
+    for field in [
+        "kolbo_base_url",
+        "koala_base_url",
+        "kolbo_api_key",
+        "koala_api_key",
+    ] {
+        assert!(json[field].is_string(), "{field}: {json}");
+    }
+    // The printed values are what the environment variables take.
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(bare_cmd(dir.path())
+        .env("KOLBO_API_KEY", json["kolbo_api_key"].as_str().unwrap())
+        .env("KOLBO_BASE_URL", json["kolbo_base_url"].as_str().unwrap())
+        .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
+        .args(["generate", "a fox", "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("built-in simulator"));
+    assert_eq!(r.json()["images"][0]["provider"], "kolbo");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
