@@ -113,7 +113,7 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
     out.status(
         "Finished",
         format!(
-            "{} job(s) finished, {} image(s) saved, {} still open",
+            "{} job(s), {} image(s) saved, {} still open",
             report.finished(),
             report.images_saved(),
             report.still_open()
