@@ -1,21 +1,142 @@
 //! `cargo xtask`: developer tasks for the imagegen workspace.
 //!
-//! Tasks are added by the fixtures and benchmark work; each is a subcommand.
+//! - `cargo xtask fixtures record [--provider kolbo|koala] [--live [--yes]]`: runs the
+//!   named scenarios (every route, every documented error) against an in-process simulator
+//!   (or the real APIs with `--live`) and writes `fixtures/<provider>/sim/` (or `live/`),
+//!   secrets scrubbed and volatile values normalized.
+//! - `cargo xtask fixtures check`: every fixture parses with the wire crates' types for its
+//!   route and holds no secret-shaped string (CI runs it).
+//! - `cargo xtask bench [--quick]`: client overhead, scale, polling latency and a batch
+//!   under Kolbo's rate limit, against the simulator; writes `docs/benchmarks.md`.
+
+// A command-line tool: its output is meant for stdout.
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod fixtures;
 
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: cargo xtask <task>\n\ntasks: none yet (fixtures and bench come with the xtask issue)";
+use clap::{Parser, Subcommand, ValueEnum};
+
+use fixtures::session::Api;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Developer tasks for imagegen")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Record or check the HTTP fixtures in fixtures/.
+    Fixtures {
+        #[command(subcommand)]
+        action: FixturesAction,
+    },
+    /// Benchmarks against the simulator (release mode); writes docs/benchmarks.md.
+    Bench(bench::BenchArgs),
+    /// Internal: one scale run in a child process (see `bench`).
+    #[command(hide = true)]
+    BenchScaleChild(bench::scale::ChildArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum FixturesAction {
+    /// Run the scenarios and write fixtures/<provider>/sim/ (or live/ with --live).
+    Record {
+        /// Only this provider.
+        #[arg(long, value_enum)]
+        provider: Option<ProviderArg>,
+        /// Record from the real APIs (KOLBO_API_KEY / KOALA_API_KEY); spends credits.
+        #[arg(long)]
+        live: bool,
+        /// With --live: spend without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check every fixture: well formed, parses with the wire types, no secrets.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Kolbo,
+    Koala,
+}
+
+impl From<ProviderArg> for Api {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Kolbo => Api::Kolbo,
+            ProviderArg::Koala => Api::Koala,
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None | Some("help" | "--help" | "-h") => {
-            eprintln!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Fixtures { action } => fixtures_task(action),
+        Task::Bench(args) => bench::run(&args),
+        Task::BenchScaleChild(args) => bench::scale::child(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
         }
-        Some(other) => {
-            eprintln!("unknown task `{other}`\n\n{USAGE}");
-            ExitCode::from(2)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a Tokio runtime: {e}"))
+}
+
+fn fixtures_task(action: FixturesAction) -> Result<(), String> {
+    let root = fixtures::fixtures_root();
+    match action {
+        FixturesAction::Record {
+            provider,
+            live,
+            yes,
+        } => {
+            let only = provider.map(Api::from);
+            let files = if live {
+                let options = fixtures::LiveOptions { only, yes };
+                runtime()?.block_on(fixtures::record_live(&options))?
+            } else {
+                runtime()?.block_on(fixtures::record_sim(only))?
+            };
+            fixtures::write(&root, &files)?;
+            for (path, _) in &files {
+                println!("wrote fixtures/{}", path.display());
+            }
+            println!("{} fixtures recorded", files.len());
+            Ok(())
+        }
+        FixturesAction::Check => {
+            let (findings, checked) = fixtures::check::check_tree(&root)?;
+            if findings.is_empty() {
+                println!("fixtures check: {checked} fixtures, all well formed and free of secrets");
+                return Ok(());
+            }
+            for finding in &findings {
+                let shown = finding.path.strip_prefix(&root).unwrap_or(&finding.path);
+                eprintln!("fixtures/{}:", shown.display());
+                for problem in &finding.problems {
+                    eprintln!("  - {problem}");
+                }
+            }
+            Err(format!(
+                "{} of {checked} fixtures have problems (listed above)",
+                findings.len()
+            ))
         }
     }
 }
