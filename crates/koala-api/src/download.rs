@@ -509,9 +509,13 @@ impl ImageDownloader {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let temp = tempfile::Builder::new()
-            .prefix(".imagegen-download-")
-            .suffix(".part")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".imagegen-download-").suffix(".part");
+        // An image is an ordinary file: readable like any other the user creates (the
+        // process umask still applies), not the private 0600 of a temporary file.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let temp = builder
             .tempfile_in(&dir)
             .map_err(|e| DownloadError::io(&format!("creating a file in {}", dir.display()), &e))?;
         // The temporary path removes the file when dropped, so a failure leaves nothing.

@@ -69,6 +69,26 @@ async fn png_bytes_behind_a_jpg_url_are_a_png_and_no_credentials_are_sent() {
     assert_eq!(std::fs::read(&path).unwrap(), png);
     // Only the image is left: the temporary file was renamed, not copied.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // An ordinary file, not a private temporary one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o044, 0o044 & !umask(), "mode {mode:o}");
+    }
+}
+
+/// The process umask, read from /proc (0o022 when unreadable).
+#[cfg(unix)]
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }
 
 #[tokio::test]
