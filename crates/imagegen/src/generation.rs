@@ -228,7 +228,13 @@ impl Generation {
         let stem = prompt_slug(&self.prompt);
         let (path, _placeholder) = create_unique(dir, &stem, 1, downloaded.format.extension())
             .map_err(|e| Error::io("choosing a file name", dir, e))?;
-        // Replace our own empty placeholder (created with `create_new`) with the image.
+        // The temporary file is private (0600); give the image the placeholder's ordinary
+        // permissions, then replace our own empty placeholder (made with `create_new`).
+        let permissions = std::fs::metadata(&path)
+            .map_err(|e| Error::io("choosing a file name", &path, e))?
+            .permissions();
+        std::fs::set_permissions(&part, permissions)
+            .map_err(|e| Error::io("moving the image", &path, e))?;
         std::fs::rename(&part, &path).map_err(|e| Error::io("moving the image", &path, e))?;
         let _ = part.keep();
         let saved = SavedImage::new(path, image.clone(), downloaded);
