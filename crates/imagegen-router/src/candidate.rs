@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use imagegen_core::{
     Capabilities, Credits, GenerationRequest, ImageShape, ModelChoice, ModelEntry, ModelId,
-    PlanName, ProviderId, Quality, ShapeFit, Usd,
+    PlanName, ProviderId, ShapeFit, Usd,
 };
 use serde::Serialize;
 
@@ -394,10 +394,6 @@ fn split_calls(count: u32, caps: &Capabilities) -> (Vec<u32>, u32, Option<String
     (calls, count, None)
 }
 
-fn is_tier(quality: &Quality) -> bool {
-    matches!(quality, Quality::Low | Quality::Medium | Quality::High)
-}
-
 /// Judges one catalog model for `request`.
 pub(crate) fn evaluate_model(
     entry: &ModelEntry,
@@ -458,15 +454,16 @@ pub(crate) fn evaluate_model(
     let quality = match caps.select_quality(request.quality()) {
         Ok(q) => q,
         Err(offered) => {
-            match request.quality() {
-                Some(wanted) if offered.is_empty() && is_tier(wanted) => c.warnings.push(format!(
-                    "quality `{wanted}` is ignored: the model has a single quality"
-                )),
-                wanted => c.exclude(Exclusion::QualityUnavailable {
-                    wanted: wanted.map(ToString::to_string).unwrap_or_default(),
-                    offered,
-                }),
-            }
+            // A quality the model does not have, even a tier on a model without any
+            // quality setting, is refused by the providers before sending: exclude it
+            // here rather than spend an attempt finding out.
+            c.exclude(Exclusion::QualityUnavailable {
+                wanted: request
+                    .quality()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                offered,
+            });
             None
         }
     };
@@ -943,10 +940,10 @@ mod tests {
     }
 
     #[test]
-    fn unknown_quality_tier_on_a_single_quality_model_is_a_warning() {
+    fn any_quality_on_a_model_without_quality_settings_excludes_it() {
         let entry = ModelEntry::new("koala", "nano-banana-2", Price::flat(Credits::whole(5)));
         let request = GenerationRequest::builder("x")
-            .quality(Quality::High)
+            .quality(imagegen_core::Quality::High)
             .build()
             .unwrap();
         let c = evaluate_model(
@@ -955,10 +952,10 @@ mod tests {
             &RoutingPolicy::default(),
             &RunView::default(),
         );
-        assert!(c.eligible, "{:?}", c.exclusions);
-        assert!(c.warnings[0].contains("single quality"));
+        assert!(!c.eligible);
+        assert!(c.exclusions[0].to_string().contains("no quality setting"));
         let named = GenerationRequest::builder("x")
-            .quality(Quality::Named("turbo".into()))
+            .quality(imagegen_core::Quality::Named("turbo".into()))
             .build()
             .unwrap();
         let c = evaluate_model(

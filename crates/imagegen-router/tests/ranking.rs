@@ -167,12 +167,10 @@ async fn capability_exclusions_each_have_a_reason() {
     let request = GenerationRequest::builder("x")
         .shape("5:4".parse().unwrap())
         .reference_image("https://example.com/r.png")
-        .quality(Quality::High)
         .build()
         .unwrap();
-    let estimate = router(vec![fake], RoutingPolicy::default())
-        .estimate(&request)
-        .await;
+    let router = router(vec![fake], RoutingPolicy::default());
+    let estimate = router.estimate(&request).await;
     let get = |m: &str| {
         estimate
             .candidates
@@ -197,12 +195,6 @@ async fn capability_exclusions_each_have_a_reason() {
             .iter()
             .any(|w| w.contains("snapped to 1536x1024"))
     );
-    assert!(
-        snapper
-            .warnings
-            .iter()
-            .any(|w| w.contains("quality `high` is ignored"))
-    );
 
     let no_refs = get("no-refs");
     assert_eq!(
@@ -211,12 +203,34 @@ async fn capability_exclusions_each_have_a_reason() {
     );
     assert!(no_refs.reason.contains("at most 0 reference images"));
 
+    // Its default quality makes fast-only the cheapest.
+    assert_eq!(estimate.best().unwrap().label(), "koala/fast-only");
+
+    // A quality no model offers: the one with other qualities says which it has, and one
+    // without any quality setting says so.
+    let high = GenerationRequest::builder("x")
+        .quality(Quality::High)
+        .build()
+        .unwrap();
+    let estimate = router.estimate(&high).await;
+    let get = |m: &str| {
+        estimate
+            .candidates
+            .iter()
+            .find(|c| c.model.as_ref().is_some_and(|id| id == m))
+            .unwrap()
+    };
+    assert!(
+        get("snapper")
+            .reason
+            .contains("has no quality setting, `high` asked")
+    );
     let fast = get("fast-only");
     assert!(matches!(
         &fast.exclusions[0],
         Exclusion::QualityUnavailable { wanted, offered } if wanted == "high" && offered == &vec!["fast".to_owned()]
     ));
-    assert_eq!(estimate.best().unwrap().label(), "koala/snapper");
+    assert!(estimate.best().is_none());
 }
 
 fn koala_catalog() -> Fake {
@@ -277,8 +291,9 @@ async fn plan_gating_by_model_and_by_quality() {
     // Unknown plan: eligible, and the estimate says why it may fail.
     let unknown = router(vec![koala_catalog()], RoutingPolicy::default());
     let estimate = unknown.estimate(&high).await;
-    assert_eq!(estimate.eligible().count(), 2);
-    assert!(estimate.candidates.iter().all(|c| {
+    // nano-banana-2 has no quality setting, so asking for `high` excludes it.
+    assert_eq!(estimate.eligible().count(), 1);
+    assert!(estimate.eligible().all(|c| {
         c.notes
             .iter()
             .any(|n| n.contains("needs the professional plan"))
@@ -290,9 +305,9 @@ async fn plan_gating_by_model_and_by_quality() {
         RoutingPolicy::default().plan("koala", "professional"),
     );
     let estimate = pro.estimate(&high).await;
-    assert_eq!(estimate.best().unwrap().label(), "koala/nano-banana-2");
+    assert_eq!(estimate.best().unwrap().label(), "koala/gpt-image-2");
     assert_eq!(
-        estimate.candidates[1].total_credits,
+        estimate.best().unwrap().total_credits,
         Some(Credits::whole(20))
     );
 }
