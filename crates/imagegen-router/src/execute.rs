@@ -754,6 +754,34 @@ impl Router {
                 partial: Box::new(run.output),
             };
         }
+        let named = self.policy.allowed_model_names();
+        let unknown_model = !named.is_empty()
+            && estimate.candidates.iter().all(|c| {
+                c.exclusions
+                    .iter()
+                    .any(|e| matches!(e, Exclusion::ModelNotAllowed { .. }))
+            });
+        if unknown_model {
+            let mut offered: Vec<String> = estimate
+                .candidates
+                .iter()
+                .filter(|c| {
+                    !c.exclusions
+                        .iter()
+                        .any(|e| matches!(e, Exclusion::ProviderNotAllowed { .. }))
+                })
+                .map(Candidate::label)
+                .collect();
+            offered.dedup();
+            return RouteError::NoEligibleCandidate {
+                reasons: vec![format!(
+                    "no configured provider offers {}; the models on offer are {} (list them with their prices: `imagegen models`)",
+                    named.join(", "),
+                    offered.join(", ")
+                )],
+                estimate: Box::new(estimate),
+            };
+        }
         let capped = estimate
             .candidates
             .iter()

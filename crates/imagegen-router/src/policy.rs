@@ -424,6 +424,17 @@ impl RoutingPolicy {
                 if order.iter().any(|(p, m)| p == provider && m.as_ref() == Some(model)))
     }
 
+    /// The models the user restricted routing to, as `provider/model` or `model`.
+    pub fn allowed_model_names(&self) -> Vec<String> {
+        self.allowed_models
+            .iter()
+            .map(|r| match &r.provider {
+                Some(p) => format!("{p}/{}", r.model),
+                None => r.model.to_string(),
+            })
+            .collect()
+    }
+
     /// Whether deprecated models may be picked without being named.
     pub(crate) fn deprecated_allowed(&self) -> bool {
         self.allow_deprecated

@@ -643,3 +643,25 @@ async fn estimate_json_is_pinned() {
     insta::assert_json_snapshot!("estimate_six_images", estimate);
     insta::assert_snapshot!("estimate_six_images_text", estimate.to_string());
 }
+
+#[tokio::test]
+async fn a_named_model_no_provider_offers_is_said_plainly() {
+    let router = router(
+        vec![koala_catalog()],
+        RoutingPolicy::default().allow_model("no-such-model"),
+    );
+    let err = router.generate(&request(1), &NoProgress).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, RouteError::NoEligibleCandidate { .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("no configured provider offers no-such-model"),
+        "{text}"
+    );
+    assert!(
+        text.contains("koala/gpt-image-2, koala/nano-banana-2"),
+        "{text}"
+    );
+}

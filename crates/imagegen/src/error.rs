@@ -52,7 +52,7 @@ pub enum Error {
 
     /// No provider is configured.
     #[error(
-        "no provider is configured: set KOLBO_API_KEY or KOALA_API_KEY (or use the simulator: Client::simulated())"
+        "no provider is configured: set KOLBO_API_KEY or KOALA_API_KEY (and KOLBO_BASE_URL or KOALA_BASE_URL for another host, such as the ones `imagegen sim` prints)"
     )]
     NoProvider,
 
