@@ -60,6 +60,7 @@ async fn setup(n: usize) -> Result<Setup, String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    sim.set_kolbo_credits(sim.kolbo_api_key(), 1e12);
     let client = KolboClient::builder(sim.kolbo_api_key())
         .base_url(sim.kolbo_base_url())
         .clock(Arc::new(clock.clone()))
