@@ -289,7 +289,7 @@ impl Report {
             "# Benchmarks\n\n\
 Produced by `cargo xtask bench{quick}` (release mode, {cores} cores, {secs:.0} s), against the\n\
 in-process simulator (`imagegen-sim`) on loopback. Regenerate with `cargo xtask bench`\n\
-(about two minutes) or `cargo xtask bench --quick`. Figures are ratios measured side by\n\
+(under a minute once built) or `cargo xtask bench --quick`. Figures are ratios measured side by\n\
 side in one run, because these machines are shared and noisy.\n\n\
 ## Against the goals\n\n\
 {verdicts}\n\
@@ -303,7 +303,7 @@ side in one run, because these machines are shared and noisy.\n\n\
    /v1/generate/image`, `GET .../status` until `completed` (no sleep), `GET` each URL\n\
    with a plain client. The client runs on a current-thread runtime on one thread, the\n\
    simulator on its own thread, so the CPU time (`/proc/thread-self/schedstat`) is the\n\
-   client's alone. The two paths alternate in 10 rounds after a warm-up.\n\
+   client's alone. The paths (ours, ours with the plain download, the hand loop) rotate through 10 rounds after a warm-up.\n\
 2. **Scale.** Each scale runs in a child process (`bench-scale-child`) so its peak\n\
    resident memory (`VmHWM`) is its own; the simulator runs in the parent. The child\n\
    keeps N generations in flight (`nano-banana-2`, estimated 20 s, realistic spread)\n\
