@@ -121,23 +121,7 @@ macro_rules! fixed_point {
         impl<'de> Deserialize<'de> for $name {
             /// Accepts a JSON number or a decimal string.
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                #[derive(Deserialize)]
-                #[serde(untagged)]
-                enum Repr {
-                    Int(u64),
-                    Float(f64),
-                    Text(String),
-                }
-                match Repr::deserialize(deserializer)? {
-                    Repr::Int(units) => units
-                        .checked_mul(SCALE)
-                        .map(Self::from_micros)
-                        .ok_or_else(|| serde::de::Error::custom(format!("{units} is too large"))),
-                    Repr::Float(v) => Self::from_f64(v).ok_or_else(|| {
-                        serde::de::Error::custom(format!("{v} is not a non-negative amount"))
-                    }),
-                    Repr::Text(t) => t.parse().map_err(serde::de::Error::custom),
-                }
+                deserializer.deserialize_any(AmountVisitor).map(Self::from_micros)
             }
         }
     };
@@ -273,6 +257,42 @@ impl FromStr for CreditWorth {
 impl fmt::Display for CreditWorth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "${}/credit", self.0)
+    }
+}
+
+/// Reads an amount, in millionths, from a JSON number or a decimal string, without the
+/// trial-and-error (and the error values it allocates) of an untagged enum: amounts are
+/// parsed on every response, so this is a hot path.
+struct AmountVisitor;
+
+impl serde::de::Visitor<'_> for AmountVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a non-negative amount (a number or a decimal string)")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, units: u64) -> Result<u64, E> {
+        units
+            .checked_mul(SCALE)
+            .ok_or_else(|| E::custom(format!("{units} is too large")))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, units: i64) -> Result<u64, E> {
+        match u64::try_from(units) {
+            Ok(units) => self.visit_u64(units),
+            Err(_) => Err(E::custom(format!("{units} is not a non-negative amount"))),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<u64, E> {
+        Credits::from_f64(value)
+            .map(Credits::micros)
+            .ok_or_else(|| E::custom(format!("{value} is not a non-negative amount")))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<u64, E> {
+        parse_decimal(text).map_err(E::custom)
     }
 }
 
@@ -431,6 +451,14 @@ mod tests {
         );
         assert!(serde_json::from_str::<Credits>("-1").is_err());
         assert!(serde_json::from_str::<Credits>("\"x\"").is_err());
+        assert!(serde_json::from_str::<Credits>("-1.5").is_err());
+        assert!(serde_json::from_str::<Credits>("null").is_err());
+        assert!(serde_json::from_str::<Credits>("18446744073709551615").is_err());
+        // Through a `Value`, as the wire crates read bodies.
+        let value = serde_json::json!({"a": 0.5, "b": 8, "c": "1.25"});
+        for (key, want) in [("a", "0.5"), ("b", "8"), ("c", "1.25")] {
+            assert_eq!(Credits::deserialize(&value[key]).unwrap(), c(want));
+        }
         let huge = Credits::from_micros(u64::MAX);
         let text = serde_json::to_string(&huge).unwrap();
         assert_eq!(serde_json::from_str::<Credits>(&text).unwrap(), huge);
