@@ -9,8 +9,8 @@ use imagegen_core::{InvalidInput, SharedClock, TokioClock};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
@@ -281,18 +281,39 @@ struct Call<'a> {
 pub(crate) struct Answer {
     status: u16,
     bytes: Vec<u8>,
-    /// `None` when the body is not JSON.
+    /// A body to decode instead of `bytes` (the id recovered from a cut-off answer).
     json: Option<Value>,
 }
 
 impl Answer {
-    fn decode<T: DeserializeOwned>(&self) -> Result<T, KolboError> {
-        let Some(mut json) = self.json.clone() else {
-            return Err(KolboError::Unreadable {
+    /// The body as `T`, taking the parsed JSON (no copy).
+    fn decode<T: DeserializeOwned>(mut self) -> Result<T, KolboError> {
+        self.decode_in_place()
+    }
+
+    /// The body as `T`; the raw bytes stay for a caller that must look at them on failure.
+    fn decode_in_place<T: DeserializeOwned>(&mut self) -> Result<T, KolboError> {
+        let mut json = match self.json.take() {
+            Some(json) => json,
+            // The common case, every answer of a current build: straight from the bytes,
+            // with no intermediate JSON tree.
+            None if !has_upper_case_key(&self.bytes) => {
+                return serde_json::from_slice(&self.bytes).map_err(|e| KolboError::Unreadable {
+                    status: self.status,
+                    detail: if e.is_data() {
+                        format!("unexpected JSON shape: {e}")
+                    } else {
+                        unreadable_detail(&self.bytes)
+                    },
+                    body_prefix: body_prefix(&self.bytes),
+                });
+            }
+            // Older builds' camelCase keys: rewritten to snake_case first.
+            None => serde_json::from_slice(&self.bytes).map_err(|_| KolboError::Unreadable {
                 status: self.status,
                 detail: unreadable_detail(&self.bytes),
                 body_prefix: body_prefix(&self.bytes),
-            });
+            })?,
         };
         normalize_keys(&mut json);
         serde_json::from_value(json).map_err(|e| KolboError::Unreadable {
@@ -359,16 +380,19 @@ impl KolboClient {
             paced: true,
         };
         match self.execute(call).await {
-            Ok(answer) => match answer.decode::<GenerationStarted>() {
-                Ok(started) => Ok(started),
-                Err(error) => match salvage_generation_id(&answer.bytes) {
-                    Some(id) => {
-                        tracing::warn!(generation_id = %id, %error, "kolbo: accepted generation with an unreadable body; recovered its id");
-                        Ok(GenerationStarted::with_id(id))
-                    }
-                    None => Err(error),
-                },
-            },
+            Ok(mut answer) => {
+                match answer.decode_in_place::<GenerationStarted>() {
+                    Ok(started) => Ok(started),
+                    // A paid id must survive a body we cannot read.
+                    Err(error) => match salvage_generation_id(&answer.bytes) {
+                        Some(id) => {
+                            tracing::warn!(generation_id = %id, %error, "kolbo: accepted generation with an unreadable body; recovered its id");
+                            Ok(GenerationStarted::with_id(id))
+                        }
+                        None => Err(error),
+                    },
+                }
+            }
             Err(KolboError::OutcomeUnknown { message }) => {
                 Err(KolboError::OutcomeUnknown { message })
             }
@@ -545,12 +569,12 @@ impl KolboClient {
             .await
             .map_err(|e| transport_error(&e, call.billable, None))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        let retry_after = retry_after(response.headers());
         tracing::debug!(method = %call.method, path = call.url.path(), status = status.as_u16(), "kolbo: answer");
         if status.is_redirection() {
             return Err(KolboError::Redirect {
                 status: status.as_u16(),
-                location: header_text(&headers, LOCATION),
+                location: header_text(response.headers(), LOCATION),
             });
         }
         let bytes = match read_body(response).await {
@@ -571,7 +595,7 @@ impl KolboClient {
                 return Err(transport_error(&error, call.billable, Some(status)));
             }
         };
-        classify(status, &headers, bytes, call.billable)
+        classify(status, retry_after, bytes, call.billable)
     }
 }
 
@@ -590,17 +614,14 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, (reqwest:
 /// Sorts a complete answer into success, a Kolbo error, or an unreadable body.
 fn classify(
     status: StatusCode,
-    headers: &HeaderMap,
+    retry_after: Option<Duration>,
     bytes: Vec<u8>,
     billable: bool,
 ) -> Result<Answer, KolboError> {
     let code = status.as_u16();
-    let retry_after = retry_after(headers);
-    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let envelope = json
-        .as_ref()
-        .filter(|v| v.is_object())
-        .and_then(|v| serde_json::from_value::<ErrorBody>(v.clone()).ok())
+    // Read only the envelope's fields: everything else is skipped without being built.
+    let envelope = serde_json::from_slice::<ErrorBody>(&bytes)
+        .ok()
         .filter(|b| b.is_error() || b.code.is_some() || b.message().is_some());
     let says_error = envelope.as_ref().is_some_and(ErrorBody::is_error);
     if status.is_success() && !says_error {
@@ -609,7 +630,7 @@ fn classify(
         return Ok(Answer {
             status: code,
             bytes,
-            json,
+            json: None,
         });
     }
     match envelope {
@@ -635,6 +656,39 @@ fn classify(
             retry_after,
         }),
     }
+}
+
+/// Whether any object key in a JSON text has an upper-case ASCII letter (a camelCase key
+/// of an older Kolbo build). A string counts as a key when a `:` follows it. Exact for
+/// valid JSON; on anything else it may say `true`, which only selects the slower path.
+fn has_upper_case_key(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let mut upper = false;
+        i += 1;
+        while i < bytes.len() && bytes[i] != b'"' {
+            match bytes[i] {
+                b'\\' => i += 1,
+                b'A'..=b'Z' => upper = true,
+                _ => {}
+            }
+            i += 1;
+        }
+        i += 1;
+        if upper {
+            let next = bytes[i.min(bytes.len())..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace());
+            if next == Some(&b':') {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn outcome_unknown(status: u16, bytes: &[u8]) -> KolboError {
@@ -774,6 +828,22 @@ mod tests {
         assert_eq!(salvage_generation_id(br#"{"generation_id":"abc1"#), None);
         assert_eq!(salvage_generation_id(br#"{"generation_id":12,"#), None);
         assert_eq!(salvage_generation_id(b"<html>"), None);
+    }
+
+    #[test]
+    fn upper_case_keys_are_found_and_values_ignored() {
+        assert!(!has_upper_case_key(
+            br#"{"state":"completed","created_at":"2026-03-05T10:30:00Z","urls":["https://X/A.png"]}"#
+        ));
+        assert!(has_upper_case_key(
+            br#"{"success":true,"generationId":"g1"}"#
+        ));
+        assert!(has_upper_case_key(
+            br#"{"a":{"supportedAspectRatios" : ["1:1"]}}"#
+        ));
+        assert!(!has_upper_case_key(br#"{"prompt":"say "Hi": ok"}"#));
+        assert!(!has_upper_case_key(br#"["A","B"]"#));
+        assert!(!has_upper_case_key(b""));
     }
 
     #[test]

@@ -1341,7 +1341,14 @@ pub(crate) const CAMEL_CASE_KEYS: [(&str, &str); 22] = [
 pub(crate) fn normalize_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            tolerant::prefer_snake_case(map, &CAMEL_CASE_KEYS);
+            // Only older builds send camelCase; most objects have no upper-case key at
+            // all, and checking that is far cheaper than looking up every pair.
+            if map
+                .keys()
+                .any(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
+            {
+                tolerant::prefer_snake_case(map, &CAMEL_CASE_KEYS);
+            }
             for (key, child) in map.iter_mut() {
                 // Maps keyed by tier or type names hold no field names to rewrite.
                 if !key.ends_with("_multipliers") && !key.ends_with("_by_type") {
