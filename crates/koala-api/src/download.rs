@@ -544,7 +544,6 @@ impl ImageDownloader {
         dest: &mut D,
     ) -> Result<DownloadedImage, DownloadError> {
         check_url(url)?;
-        let shown = redacted(url);
         let start = self.clock.now();
         let mut attempts = 0u32;
         loop {
@@ -585,7 +584,7 @@ impl ImageDownloader {
                     last_failure: reason,
                 });
             }
-            tracing::debug!(url = %shown, attempt = attempts, wait_ms = wait.as_millis() as u64, %reason, "image not ready; retrying");
+            tracing::debug!(url = %redacted(url), attempt = attempts, wait_ms = wait.as_millis() as u64, %reason, "image not ready; retrying");
             self.clock.sleep(wait).await;
         }
     }
@@ -640,9 +639,12 @@ impl ImageDownloader {
             return Err(Attempt::Fatal(DownloadError::TooLarge { limit }));
         }
 
-        // `header` keeps the first bytes for the dimensions; `pending` holds what arrived
-        // before the format was decided, so nothing but an image reaches `dest`.
+        // `header` keeps the first bytes until the dimensions can be read from them (most
+        // formats say within a few dozen bytes; a JPEG after its metadata segments);
+        // `pending` holds what arrived before the format was decided, so nothing but an
+        // image reaches `dest`.
         let mut header: Vec<u8> = Vec::new();
+        let mut size: Option<(u32, u32)> = None;
         let mut pending: Vec<u8> = Vec::new();
         let mut format = None;
         let mut total: u64 = 0;
@@ -661,8 +663,11 @@ impl ImageDownloader {
             if total > limit {
                 return Err(Attempt::Fatal(DownloadError::TooLarge { limit }));
             }
-            let keep = HEADER_KEEP.saturating_sub(header.len()).min(chunk.len());
-            header.extend_from_slice(&chunk[..keep]);
+            if size.is_none() && header.len() < HEADER_KEEP {
+                let keep = HEADER_KEEP.saturating_sub(header.len()).min(chunk.len());
+                header.extend_from_slice(&chunk[..keep]);
+                size = ImageFormat::sniff(&header).and_then(|f| dimensions(f, &header));
+            }
             if format.is_some() {
                 dest.write(&chunk).await?;
                 continue;
@@ -683,7 +688,7 @@ impl ImageDownloader {
             }
         };
         dest.flush().await?;
-        let (width, height) = dimensions(format, &header).unzip();
+        let (width, height) = size.or_else(|| dimensions(format, &header)).unzip();
         Ok(DownloadedImage {
             format,
             mime: format.mime(),
