@@ -180,11 +180,38 @@ impl Credits {
         mul_div_ceil(self.micros, factor.micros, SCALE).map(Self::from_micros)
     }
 
+    /// The amount with its unit, for people: `1 credit`, `0.5 credits`, `8 credits`.
+    ///
+    /// ```
+    /// use imagegen_core::Credits;
+    /// assert_eq!(Credits::whole(1).with_unit().to_string(), "1 credit");
+    /// assert_eq!("0.5".parse::<Credits>()?.with_unit().to_string(), "0.5 credits");
+    /// # Ok::<(), imagegen_core::AmountParseError>(())
+    /// ```
+    pub fn with_unit(self) -> CreditsWithUnit {
+        CreditsWithUnit(self)
+    }
+
     /// The sum of amounts, or `None` on overflow.
     pub fn checked_sum<I: IntoIterator<Item = Self>>(items: I) -> Option<Self> {
         items
             .into_iter()
             .try_fold(Self::ZERO, |acc, c| acc.checked_add(c))
+    }
+}
+
+/// [`Credits`] displayed with their unit; see [`Credits::with_unit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditsWithUnit(Credits);
+
+impl fmt::Display for CreditsWithUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = if self.0 == Credits::whole(1) {
+            "credit"
+        } else {
+            "credits"
+        };
+        write!(f, "{} {unit}", self.0)
     }
 }
 

@@ -50,7 +50,7 @@ pub use catalog::{
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;
 pub use clock::{Clock, ManualClock, SharedClock, Sleep};
-pub use credits::{AmountParseError, CreditWorth, Credits, Multiplier, Usd};
+pub use credits::{AmountParseError, CreditWorth, Credits, CreditsWithUnit, Multiplier, Usd};
 pub use error::{Error, InvalidInput, Refund, Refusal};
 pub use ids::{ModelId, PlanName, ProviderId};
 pub use provider::{

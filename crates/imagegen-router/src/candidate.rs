@@ -742,9 +742,9 @@ pub(crate) fn rank(
             c.rank = Some(position);
             let price = match (comparison, c.total_usd, c.total_credits) {
                 (Comparison::Usd, Some(usd), Some(credits)) => {
-                    format!("${usd} ({credits} credits)")
+                    format!("${usd} ({})", credits.with_unit())
                 }
-                (_, _, Some(credits)) => format!("{credits} credits"),
+                (_, _, Some(credits)) => credits.with_unit().to_string(),
                 _ => "price unknown".into(),
             };
             let why = match preference {

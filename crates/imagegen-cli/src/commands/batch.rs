@@ -134,10 +134,10 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
                     None => out.status(
                         "Saved",
                         format!(
-                            "line {}: {} image(s) for {} credits: {:?}",
+                            "line {}: {} image(s) for {}: {:?}",
                             item.line,
                             run.saved.len(),
-                            run.credits_charged(),
+                            run.credits_charged().with_unit(),
                             item.prompt
                         ),
                     ),
@@ -177,10 +177,10 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
     out.status(
         "Finished",
         format!(
-            "{} of {total} prompt(s), {} image(s), {} credits{} in {:.1}s; {} skipped",
+            "{} of {total} prompt(s), {} image(s), {}{} in {:.1}s; {} skipped",
             total - skipped.len(),
             report.images_saved(),
-            report.credits_charged(),
+            report.credits_charged().with_unit(),
             status
                 .limit
                 .map(|l| format!(" of a {l}-credit budget"))

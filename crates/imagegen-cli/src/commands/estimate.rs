@@ -28,10 +28,10 @@ pub(crate) fn plan_line(estimate: &Estimate) -> Option<String> {
         .map(|u| format!(" (${u})"))
         .unwrap_or_default();
     Some(format!(
-        "{} image(s) with {} for {} credits{usd}",
+        "{} image(s) with {} for {}{usd}",
         estimate.images,
         best.label(),
-        best.total_credits.unwrap_or_default()
+        best.total_credits.unwrap_or_default().with_unit()
     ))
 }
 

@@ -125,9 +125,10 @@ fn report_run(
         out.status(
             "Saved",
             format!(
-                "{} image(s) in {} for {credits} credits via {} ({:.1}s)",
+                "{} image(s) in {} for {} via {} ({:.1}s)",
                 report.saved.len(),
                 report.out_dir.display(),
+                credits.with_unit(),
                 via(report),
                 started.elapsed().as_secs_f64()
             ),
