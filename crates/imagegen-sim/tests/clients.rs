@@ -60,6 +60,19 @@ fn request(prompt: &str) -> GenerationRequest {
     GenerationRequest::builder(prompt).build().unwrap()
 }
 
+/// Submits `prompt` to Kolbo's nano-banana-2.
+async fn submit_nano(
+    kolbo: &KolboProvider,
+    prompt: &str,
+) -> Result<imagegen_core::JobHandle, Error> {
+    kolbo
+        .submit(&Submission::new(
+            ModelChoice::Exact("nano-banana-2".into()),
+            request(prompt),
+        ))
+        .await
+}
+
 #[tokio::test]
 async fn kolbo_generation_end_to_end_with_one_post_and_no_key_at_the_cdn() {
     let sim = sim().await;
@@ -161,13 +174,7 @@ async fn kolbo_survives_transient_poll_failures_without_a_second_post() {
         Fault::UnknownState("queued_v2".into()),
     ));
     let kolbo = kolbo(&sim);
-    let job = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request("a storm"),
-        ))
-        .await
-        .unwrap();
+    let job = submit_nano(&kolbo, "a storm").await.unwrap();
     let output = kolbo.wait(&job, &NoProgress).await.unwrap();
     assert_eq!(output.images.len(), 1);
     assert_eq!(sim.request_log().count(Route::KolboGenerate), 1);
@@ -183,13 +190,7 @@ async fn kolbo_failed_generation_is_refunded_and_typed() {
     ));
     let kolbo = kolbo(&sim);
     let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
-    let job = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request("something flagged"),
-        ))
-        .await
-        .unwrap();
+    let job = submit_nano(&kolbo, "something flagged").await.unwrap();
     let err = kolbo.wait(&job, &NoProgress).await.unwrap_err();
     match &err {
         Error::GenerationFailed { refund, code, .. } => {
@@ -228,13 +229,7 @@ async fn kolbo_refusals_map_to_the_taxonomy() {
     assert!(!err.may_have_been_charged());
 
     sim.set_kolbo_credits(sim.kolbo_api_key(), 1.0);
-    let err = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request("x"),
-        ))
-        .await
-        .unwrap_err();
+    let err = submit_nano(&kolbo, "x").await.unwrap_err();
     assert_eq!(
         err.refusal(),
         Some(&Refusal::InsufficientCredits),
@@ -265,13 +260,7 @@ async fn kolbo_post_429_is_retried_once_and_charged_once() {
     ));
     let kolbo = kolbo(&sim);
     let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
-    let job = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request("x"),
-        ))
-        .await
-        .unwrap();
+    let job = submit_nano(&kolbo, "x").await.unwrap();
     assert_eq!(sim.request_log().count(Route::KolboGenerate), 2);
     assert_eq!(
         sim.kolbo_credits(sim.kolbo_api_key()).unwrap(),
@@ -289,13 +278,7 @@ async fn kolbo_post_answer_lost_is_maybe_delivered_and_never_resent() {
         Fault::ResetAfterProcessing,
     ));
     let kolbo = kolbo(&sim);
-    let err = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request("x"),
-        ))
-        .await
-        .unwrap_err();
+    let err = submit_nano(&kolbo, "x").await.unwrap_err();
     assert!(err.may_have_been_charged(), "{err:?}");
     assert_eq!(sim.request_log().count(Route::KolboGenerate), 1);
 }
@@ -308,13 +291,7 @@ async fn kolbo_status_redirect_is_not_followed_and_the_key_stays_home() {
         Fault::RedirectToOtherOrigin,
     ));
     let kolbo = kolbo(&sim);
-    let job = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request("x"),
-        ))
-        .await
-        .unwrap();
+    let job = submit_nano(&kolbo, "x").await.unwrap();
     let err = kolbo.wait(&job, &NoProgress).await.unwrap_err();
     assert!(!matches!(err, Error::GenerationFailed { .. }), "{err:?}");
     let cdn: Vec<_> = sim
@@ -332,13 +309,7 @@ async fn kolbo_api_form_poll_url_changes_nothing() {
     config.kolbo.poll_url = PollUrlForm::OriginRelative;
     let sim = sim_with(config).await;
     let kolbo = kolbo(&sim);
-    let job = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request("x"),
-        ))
-        .await
-        .unwrap();
+    let job = submit_nano(&kolbo, "x").await.unwrap();
     assert_eq!(kolbo.wait(&job, &NoProgress).await.unwrap().images.len(), 1);
 }
 
