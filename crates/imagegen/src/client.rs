@@ -476,7 +476,7 @@ impl Client {
                     provider: provider.clone(),
                     credits: None,
                     note: Some(
-                        "KoalaImages has no balance API: see https://koala.sh/settings".into(),
+                        "KoalaImages has no balance API: the balance is on your account page at koala.sh".into(),
                     ),
                 })),
                 _ => balances.push(Ok(Balance {
