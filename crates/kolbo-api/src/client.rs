@@ -619,6 +619,14 @@ fn classify(
     billable: bool,
 ) -> Result<Answer, KolboError> {
     let code = status.as_u16();
+    if status.is_success() && opens_with_success_true(&bytes) {
+        // Kolbo's success envelope says so first: no need to read it twice.
+        return Ok(Answer {
+            status: code,
+            bytes,
+            json: None,
+        });
+    }
     // Read only the envelope's fields: everything else is skipped without being built.
     let envelope = serde_json::from_slice::<ErrorBody>(&bytes)
         .ok()
@@ -656,6 +664,21 @@ fn classify(
             retry_after,
         }),
     }
+}
+
+/// Whether a JSON text opens with `{"success": true` (white space allowed), as Kolbo's
+/// success envelope does: such a body is no error envelope.
+fn opens_with_success_true(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    for token in [&b"{"[..], b"\"success\"", b":", b"true"] {
+        rest = rest.trim_ascii_start();
+        match rest.strip_prefix(token) {
+            Some(after) => rest = after,
+            None => return false,
+        }
+    }
+    // `true` must end there (not `trueish`): a delimiter follows.
+    matches!(rest.trim_ascii_start().first(), Some(b',' | b'}'))
 }
 
 /// Whether any object key in a JSON text has an upper-case ASCII letter (a camelCase key
@@ -828,6 +851,23 @@ mod tests {
         assert_eq!(salvage_generation_id(br#"{"generation_id":"abc1"#), None);
         assert_eq!(salvage_generation_id(br#"{"generation_id":12,"#), None);
         assert_eq!(salvage_generation_id(b"<html>"), None);
+    }
+
+    #[test]
+    fn success_true_openings() {
+        assert!(opens_with_success_true(
+            br#"{"success":true,"generation_id":"g"}"#
+        ));
+        assert!(opens_with_success_true(b"{ \"success\" : true }"));
+        assert!(!opens_with_success_true(
+            br#"{"success":false,"error":"x"}"#
+        ));
+        assert!(!opens_with_success_true(
+            br#"{"generation_id":"g","success":true}"#
+        ));
+        assert!(!opens_with_success_true(br#"{"success":trueish}"#));
+        assert!(!opens_with_success_true(br#"{"success":true"#));
+        assert!(!opens_with_success_true(b""));
     }
 
     #[test]
