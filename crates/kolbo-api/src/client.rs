@@ -22,7 +22,7 @@ use crate::types::{
     GenerationStatus, ModelsQuery, ModelsResponse, MoodboardList, MoodboardQuery,
     MoodboardResponse, VisualDnaList, VisualDnaQuery, VisualDnaResponse, normalize_keys,
 };
-use crate::validate;
+use crate::{tolerant, validate};
 
 /// The header Kolbo reads the API key from.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -298,7 +298,7 @@ impl Answer {
             // The common case, every answer of a current build: straight from the bytes,
             // with no intermediate JSON tree.
             None if !has_upper_case_key(&self.bytes) => {
-                return serde_json::from_slice(&self.bytes).map_err(|e| KolboError::Unreadable {
+                return tolerant::from_slice(&self.bytes).map_err(|e| KolboError::Unreadable {
                     status: self.status,
                     detail: if e.is_data() {
                         format!("unexpected JSON shape: {e}")
@@ -628,7 +628,7 @@ fn classify(
         });
     }
     // Read only the envelope's fields: everything else is skipped without being built.
-    let envelope = serde_json::from_slice::<ErrorBody>(&bytes)
+    let envelope = tolerant::from_slice::<ErrorBody>(&bytes)
         .ok()
         .filter(|b| b.is_error() || b.code.is_some() || b.message().is_some());
     let says_error = envelope.as_ref().is_some_and(ErrorBody::is_error);

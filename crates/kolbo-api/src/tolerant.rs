@@ -6,9 +6,41 @@
 //! the charge. Only the fields a response cannot do without (a generation id, a state) are
 //! parsed strictly.
 
+use std::cell::Cell;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+
+thread_local! {
+    /// Set while [`from_slice`] makes its strict first attempt.
+    static STRICT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Decodes a body into `T`: first strictly, where the field parsers below read each value
+/// straight from the text and a field of the wrong type fails the attempt; then, only if
+/// that failed, tolerantly, where each field goes through a `serde_json::Value` so a bad one
+/// can be dropped. Well-formed bodies (nearly all) pay for no intermediate values; the
+/// result is the same either way.
+pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    struct Strict;
+    impl Drop for Strict {
+        fn drop(&mut self) {
+            STRICT.set(false);
+        }
+    }
+    let strict = {
+        STRICT.set(true);
+        Strict
+    };
+    let first = serde_json::from_slice(bytes);
+    drop(strict);
+    first.or_else(|_| serde_json::from_slice(bytes))
+}
+
+fn strict() -> bool {
+    STRICT.get()
+}
 
 /// An optional field: any value that does not parse as `T` (including `null`) is `None`.
 pub(crate) fn option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -16,6 +48,9 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
+    if strict() {
+        return Option::<T>::deserialize(deserializer);
+    }
     let value = Value::deserialize(deserializer)?;
     Ok(serde_json::from_value(value).ok())
 }
@@ -27,6 +62,9 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
+    if strict() {
+        return Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default());
+    }
     let Value::Array(items) = Value::deserialize(deserializer)? else {
         return Ok(Vec::new());
     };
@@ -48,6 +86,9 @@ pub(crate) fn flag<'de, D>(deserializer: D) -> Result<Option<bool>, D::Error>
 where
     D: Deserializer<'de>,
 {
+    if strict() {
+        return Option::<bool>::deserialize(deserializer);
+    }
     Ok(match Value::deserialize(deserializer)? {
         Value::Bool(b) => Some(b),
         Value::Number(n) => n.as_f64().map(|v| v != 0.0),
@@ -82,6 +123,25 @@ mod tests {
         items: Vec<u32>,
         #[serde(default, deserialize_with = "flag")]
         on: Option<bool>,
+    }
+
+    #[test]
+    fn strict_first_then_tolerant_gives_the_tolerant_result() {
+        let good: Probe = from_slice(br#"{"amount":3,"items":[1,2],"on":true}"#).unwrap();
+        assert_eq!(
+            (good.amount, good.items, good.on),
+            (Some(3), vec![1, 2], Some(true))
+        );
+        let bad: Probe = from_slice(br#"{"amount":"n/a","items":[1,"x",3],"on":0}"#).unwrap();
+        assert_eq!(
+            (bad.amount, bad.items, bad.on),
+            (None, vec![1, 3], Some(false))
+        );
+        let nulls: Probe = from_slice(br#"{"amount":null,"items":null,"on":null}"#).unwrap();
+        assert_eq!((nulls.amount, nulls.items, nulls.on), (None, vec![], None));
+        assert!(!strict(), "the strict flag is reset");
+        assert!(from_slice::<Probe>(b"not json").is_err());
+        assert!(!strict());
     }
 
     #[test]
