@@ -29,15 +29,43 @@ pub(crate) struct OverheadResult {
     /// Our submit and wait, with the hand loop's plain download.
     pub(crate) ours_plain_download: (f64, f64),
     pub(crate) hand: (f64, f64),
+    /// Per round, side by side: (ours, ours with the plain download, hand), each (CPU,
+    /// wall) in seconds. Ratios are medians over rounds, so one noisy round cannot move
+    /// them.
+    pub(crate) rounds: Vec<[(f64, f64); 3]>,
 }
 
 impl OverheadResult {
-    pub(crate) fn cpu_ratio(&self) -> f64 {
-        self.ours.0 / self.hand.0.max(1e-9)
+    fn median_ratio(&self, path: usize, pick: fn((f64, f64)) -> f64) -> f64 {
+        let mut ratios: Vec<f64> = self
+            .rounds
+            .iter()
+            .map(|r| pick(r[path]) / pick(r[2]).max(1e-12))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        match ratios.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => ratios[n / 2],
+            n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+        }
     }
 
+    /// Median over rounds of our CPU time over the hand loop's.
+    pub(crate) fn cpu_ratio(&self) -> f64 {
+        self.median_ratio(0, |(cpu, _)| cpu)
+    }
+
+    /// Median over rounds of our wall time over the hand loop's.
     pub(crate) fn wall_ratio(&self) -> f64 {
-        self.ours.1 / self.hand.1.max(1e-9)
+        self.median_ratio(0, |(_, wall)| wall)
+    }
+
+    /// The same two for our submit and wait with the plain download.
+    pub(crate) fn plain_ratios(&self) -> (f64, f64) {
+        (
+            self.median_ratio(1, |(cpu, _)| cpu),
+            self.median_ratio(1, |(_, wall)| wall),
+        )
     }
 }
 
@@ -209,10 +237,12 @@ pub(crate) fn run(generations: usize) -> Result<OverheadResult, String> {
             ours_plain.generation().await?;
             hand.generation().await?;
         }
-        let rounds = 10;
+        let rounds = 20;
         let per_round = generations.div_ceil(rounds).max(1);
         let mut totals = [(Duration::ZERO, Duration::ZERO); 3];
+        let mut per_round_times = Vec::with_capacity(rounds);
         for round in 0..rounds {
+            let mut this_round = [(0.0, 0.0); 3];
             // Rotate the order each round so drift hits every path alike.
             for k in 0..3 {
                 let path = (round + k) % 3;
@@ -224,9 +254,13 @@ pub(crate) fn run(generations: usize) -> Result<OverheadResult, String> {
                         _ => hand.generation().await?,
                     };
                 }
-                totals[path].0 += thread_cpu().unwrap_or_default().saturating_sub(cpu0);
-                totals[path].1 += wall0.elapsed();
+                let cpu = thread_cpu().unwrap_or_default().saturating_sub(cpu0);
+                let wall = wall0.elapsed();
+                totals[path].0 += cpu;
+                totals[path].1 += wall;
+                this_round[path] = (cpu.as_secs_f64(), wall.as_secs_f64());
             }
+            per_round_times.push(this_round);
         }
         let n = (per_round * rounds) as f64;
         let per = |d: Duration| d.as_secs_f64() * 1e6 / n;
@@ -235,6 +269,7 @@ pub(crate) fn run(generations: usize) -> Result<OverheadResult, String> {
             ours: (per(totals[0].0), per(totals[0].1)),
             ours_plain_download: (per(totals[1].0), per(totals[1].1)),
             hand: (per(totals[2].0), per(totals[2].1)),
+            rounds: per_round_times,
         })
     });
     sim_rt.block_on(sim.shutdown());
