@@ -329,6 +329,34 @@ impl KolboProvider {
         .into())
     }
 
+    /// The error for a wait that did not end with images. A job that ended (failed,
+    /// cancelled) says so. Anything else (a redirect, a refusal, an unreadable answer while
+    /// polling) means a paid job could not be watched: it becomes
+    /// [`Error::StillRunning`], which keeps the id, counts as charged and is resumable,
+    /// never an error that reads as "nothing was sent".
+    fn wait_failure(&self, job: &JobHandle, error: KolboError) -> Error {
+        let error = Error::from(error);
+        match error {
+            Error::GenerationFailed { .. } | Error::Cancelled { .. } => {
+                lock(&self.accepted).remove(&job.job_id);
+                error
+            }
+            Error::StillRunning { .. } => error,
+            other => {
+                tracing::warn!(
+                    generation_id = %job.job_id,
+                    error = %other,
+                    "kolbo: could not watch an accepted generation; it stays open to resume"
+                );
+                Error::StillRunning {
+                    provider: ProviderId::new(PROVIDER_ID),
+                    job_id: job.job_id.clone(),
+                    waited: self.since_accepted(job),
+                }
+            }
+        }
+    }
+
     fn since_accepted(&self, job: &JobHandle) -> Duration {
         let seen = lock(&self.accepted).get(&job.job_id).copied();
         match seen {
@@ -403,10 +431,11 @@ impl Provider for KolboProvider {
             .client
             .wait_for_generation(&job.job_id, &options, progress)
             .await;
-        if !matches!(outcome, Err(KolboError::StillRunning { .. })) {
-            lock(&self.accepted).remove(&job.job_id);
-        }
-        let done = outcome?;
+        let done = match outcome {
+            Ok(done) => done,
+            Err(error) => return Err(self.wait_failure(job, error)),
+        };
+        lock(&self.accepted).remove(&job.job_id);
         let mut warnings = state.warnings;
         let mut images = Vec::new();
         for text in &done.result.urls {

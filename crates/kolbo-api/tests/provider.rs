@@ -445,3 +445,31 @@ async fn cancel_reports_the_refund() {
     assert_eq!(outcome.credits_refunded, Some(Credits::whole(2)));
     mock.assert_async().await;
 }
+
+#[tokio::test]
+async fn a_paid_job_that_cannot_be_watched_stays_open_and_charged() {
+    let mut server = mockito::Server::new_async().await;
+    let _redirect = server
+        .mock("GET", "/api/v1/generate/moved/status")
+        .with_status(302)
+        .with_header("location", "https://elsewhere.example/status")
+        .create_async()
+        .await;
+    let _refused = server
+        .mock("GET", "/api/v1/generate/gone/status")
+        .with_status(401)
+        .with_body(r#"{"success":false,"error":"Invalid API key","code":"INVALID_API_KEY"}"#)
+        .create_async()
+        .await;
+    let provider = KolboProvider::new(common::client(&server, &ManualClock::new()));
+    for id in ["moved", "gone"] {
+        let job = imagegen_core::JobHandle::new("kolbo", id, 1);
+        let error = provider.wait(&job, &NoProgress).await.unwrap_err();
+        match &error {
+            Error::StillRunning { job_id, .. } => assert_eq!(job_id, id),
+            other => panic!("{id}: {other:?}"),
+        }
+        assert!(error.may_have_been_charged(), "{id}");
+        assert!(!error.nothing_sent(), "{id}");
+    }
+}
