@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use imagegen_core::error::body_prefix;
-use imagegen_core::{Error, ProviderId, SharedClock, TokioClock};
+use imagegen_core::{Error, ProviderId, Refund, SharedClock, TokioClock};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 use url::Url;
@@ -223,44 +223,46 @@ impl DownloadError {
     }
 
     /// This error in the core taxonomy, for the job `job_id` of `provider` whose image
-    /// it was. An image that may still arrive is [`Error::StillRunning`]: the job was
-    /// paid for and can be resumed.
+    /// it was. The job was paid for whatever went wrong here, so every result keeps the
+    /// job id and counts as possibly charged: an image that may still arrive, or a local
+    /// problem (a file that cannot be written), is [`Error::StillRunning`] (resume it
+    /// later); an image the host refuses or that is not an image is
+    /// [`Error::GenerationFailed`] with the refund unknown.
     pub fn into_core_error(
         self,
         provider: impl Into<ProviderId>,
         job_id: impl Into<String>,
     ) -> Error {
         let provider = provider.into();
+        let job_id = job_id.into();
         match self {
             Self::DeadlineExceeded { waited, .. } => Error::StillRunning {
                 provider,
-                job_id: job_id.into(),
+                job_id,
                 waited,
             },
-            Self::AttemptsExhausted { .. } | Self::Interrupted { .. } => Error::StillRunning {
+            Self::AttemptsExhausted { .. }
+            | Self::Interrupted { .. }
+            | Self::InvalidUrl { .. }
+            | Self::Io { .. }
+            | Self::Config(_) => Error::StillRunning {
                 provider,
-                job_id: job_id.into(),
+                job_id,
                 waited: Duration::ZERO,
             },
-            Self::Status {
-                status,
-                body_prefix,
-            } => Error::UnreadableResponse {
-                provider,
-                status,
-                detail: format!("the image URL answered HTTP {status}"),
-                body_prefix,
-            },
-            err @ (Self::UnsupportedFormat { .. } | Self::TooLarge { .. }) => {
-                Error::UnreadableResponse {
+            err
+            @ (Self::Status { .. } | Self::UnsupportedFormat { .. } | Self::TooLarge { .. }) => {
+                Error::GenerationFailed {
                     provider,
-                    status: 200,
-                    detail: err.to_string(),
-                    body_prefix: String::new(),
+                    job_id,
+                    message: format!("the image could not be fetched: {err}"),
+                    code: match &err {
+                        Self::Status { status, .. } => Some(format!("HTTP_{status}")),
+                        _ => None,
+                    },
+                    refund: Refund::Unknown,
+                    retryable: Some(false),
                 }
-            }
-            err @ (Self::InvalidUrl { .. } | Self::Io { .. } | Self::Config(_)) => {
-                Error::Config(err.to_string())
             }
         }
     }
@@ -970,6 +972,51 @@ impl AsyncWrite for CountingSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_download_failure_of_a_paid_job_keeps_it_and_counts_as_charged() {
+        let all = [
+            DownloadError::InvalidUrl { url: "x".into() },
+            DownloadError::Status {
+                status: 404,
+                body_prefix: "gone".into(),
+            },
+            DownloadError::UnsupportedFormat {
+                mime: "text/html".into(),
+            },
+            DownloadError::TooLarge { limit: 1 },
+            DownloadError::DeadlineExceeded {
+                waited: Duration::from_secs(600),
+                attempts: 9,
+                last_failure: "timeout".into(),
+            },
+            DownloadError::AttemptsExhausted {
+                attempts: 3,
+                last_failure: "HTTP 502".into(),
+            },
+            DownloadError::Interrupted {
+                written: 10,
+                reason: "reset".into(),
+            },
+            DownloadError::Io {
+                message: "disk full".into(),
+                kind: io::ErrorKind::StorageFull,
+            },
+            DownloadError::Config("no client".into()),
+        ];
+        for err in all {
+            let shown = format!("{err:?}");
+            let core = err.into_core_error("koala", "v2-aaaaa-bbbbb");
+            assert!(core.may_have_been_charged(), "{shown} -> {core:?}");
+            assert!(!core.nothing_sent(), "{shown} -> {core:?}");
+            match &core {
+                Error::StillRunning { job_id, .. } | Error::GenerationFailed { job_id, .. } => {
+                    assert_eq!(job_id, "v2-aaaaa-bbbbb");
+                }
+                other => panic!("{shown} -> {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn formats_from_bytes_not_names() {
