@@ -1,15 +1,5 @@
-//! What the benchmarks read from the OS: a thread's CPU time and the process's peak memory
-//! (Linux `/proc`), and percentiles.
-
-use std::time::Duration;
-
-/// CPU time of the calling thread so far (`/proc/thread-self/schedstat`, nanoseconds),
-/// `None` where unavailable.
-pub(crate) fn thread_cpu() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
+//! What the benchmarks read from the OS, the process's peak memory (Linux `/proc`), and
+//! percentiles. (A thread's CPU time comes from the `cpu-time` crate.)
 
 /// Peak resident memory of this process in KiB (`VmHWM` in `/proc/self/status`).
 pub(crate) fn peak_rss_kib() -> Option<u64> {
@@ -50,7 +40,6 @@ mod tests {
         assert_eq!(quantile(&[], 0.5), 0.0);
         assert_eq!(mean(&v), 3.0);
         if cfg!(target_os = "linux") {
-            assert!(thread_cpu().is_some());
             assert!(peak_rss_kib().is_some_and(|k| k > 0));
         }
     }

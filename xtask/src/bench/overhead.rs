@@ -4,68 +4,137 @@
 //! generations finish at once.
 //!
 //! The simulator runs on its own runtime threads; the client runs on a current-thread
-//! runtime on this thread, whose CPU time (`/proc/thread-self/schedstat`) is the client's
-//! alone. The two paths alternate in rounds so drift on a noisy machine hits both.
+//! runtime on this thread, whose CPU time (`CLOCK_THREAD_CPUTIME_ID`) is the client's
+//! alone. The paths take turns one generation at a time, each generation timed on its
+//! own, and the figures are medians, so a burst of noise on a shared machine moves a few
+//! samples rather than a whole path. Two rows split our cost by layer (the plain download,
+//! the bare `KolboClient`), and a second, identical hand loop measures the method's own
+//! error (its ratio should be 1.00).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use cpu_time::ThreadTime;
 use imagegen_core::{
     GenerationRequest, ManualClock, ModelChoice, NoProgress, Provider, Submission,
 };
 use imagegen_sim::{ImageSize, SimConfig};
 use koala_api::ImageDownloader;
 use koala_api::download::CountingSink;
+use kolbo_api::types::{GenerateImageRequest, GenerationState};
 use kolbo_api::{KolboClient, KolboProvider};
 use serde_json::{Value, json};
 
-use super::measure::thread_cpu;
+use super::measure::{mean, quantile};
+
+/// One way of making a generation (submit, poll until done, download every image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Path {
+    /// `KolboProvider` submit and wait, then `ImageDownloader`: what the facade runs.
+    Ours,
+    /// `KolboProvider` submit and wait, then a plain reqwest GET.
+    OursPlainDownload,
+    /// The bare `KolboClient` (`generate_image`, `generation_status`), then a plain GET.
+    ClientOnly,
+    /// The hand-written reqwest loop.
+    Hand,
+    /// A second, identical hand-written loop: the method's own error.
+    HandAgain,
+}
+
+impl Path {
+    pub(crate) const ALL: [Path; 5] = [
+        Path::Ours,
+        Path::OursPlainDownload,
+        Path::ClientOnly,
+        Path::Hand,
+        Path::HandAgain,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Path::Ours => "imagegen (`KolboProvider` + waiter + `ImageDownloader`)",
+            Path::OursPlainDownload => "imagegen submit + wait, plain reqwest download",
+            Path::ClientOnly => "bare `KolboClient` (+ its timeout), plain reqwest download",
+            Path::Hand => "hand-written reqwest loop",
+            Path::HandAgain => "the same hand-written loop again (A/A: the method's error)",
+        }
+    }
+}
+
+/// The median CPU cost of reading the two clocks around a sample, in microseconds.
+fn reading_cost_us() -> f64 {
+    let samples: Vec<f64> = (0..2_000)
+        .map(|_| {
+            let (cpu0, wall0) = (ThreadTime::now(), Instant::now());
+            let _ = wall0.elapsed();
+            cpu0.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    quantile(&samples, 0.5)
+}
+
+/// Per-generation samples of one path, in microseconds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PathSamples {
+    pub(crate) cpu: Vec<f64>,
+    pub(crate) wall: Vec<f64>,
+}
+
+impl PathSamples {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cpu.is_empty()
+    }
+
+    pub(crate) fn cpu_median(&self) -> f64 {
+        quantile(&self.cpu, 0.5)
+    }
+
+    pub(crate) fn cpu_mean(&self) -> f64 {
+        mean(&self.cpu)
+    }
+
+    pub(crate) fn wall_median(&self) -> f64 {
+        quantile(&self.wall, 0.5)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct OverheadResult {
+    /// Generations per path.
     pub(crate) generations: usize,
-    /// Per generation: (CPU, wall) in microseconds.
-    pub(crate) ours: (f64, f64),
-    /// Our submit and wait, with the hand loop's plain download.
-    pub(crate) ours_plain_download: (f64, f64),
-    pub(crate) hand: (f64, f64),
-    /// Per round, side by side: (ours, ours with the plain download, hand), each (CPU,
-    /// wall) in seconds. Ratios are medians over rounds, so one noisy round cannot move
-    /// them.
-    pub(crate) rounds: Vec<[(f64, f64); 3]>,
+    /// Indexed by [`Path`]; empty for a path that did not run.
+    pub(crate) samples: [PathSamples; 5],
+    /// What one pair of clock readings costs, subtracted from every sample (µs of CPU).
+    pub(crate) reading_cost_us: f64,
 }
 
 impl OverheadResult {
-    fn median_ratio(&self, path: usize, pick: fn((f64, f64)) -> f64) -> f64 {
-        let mut ratios: Vec<f64> = self
-            .rounds
-            .iter()
-            .map(|r| pick(r[path]) / pick(r[2]).max(1e-12))
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        match ratios.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => ratios[n / 2],
-            n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+    pub(crate) fn path(&self, path: Path) -> &PathSamples {
+        &self.samples[path.index()]
+    }
+
+    /// `path`'s figure over the hand loop's (NaN when either did not run).
+    pub(crate) fn ratio(&self, path: Path, pick: fn(&PathSamples) -> f64) -> f64 {
+        let (ours, hand) = (self.path(path), self.path(Path::Hand));
+        if ours.is_empty() || hand.is_empty() {
+            return f64::NAN;
         }
+        pick(ours) / pick(hand).max(1e-12)
     }
 
-    /// Median over rounds of our CPU time over the hand loop's.
+    /// Our median CPU time per generation over the hand loop's.
     pub(crate) fn cpu_ratio(&self) -> f64 {
-        self.median_ratio(0, |(cpu, _)| cpu)
+        self.ratio(Path::Ours, PathSamples::cpu_median)
     }
 
-    /// Median over rounds of our wall time over the hand loop's.
+    /// Our median wall time per generation over the hand loop's.
     pub(crate) fn wall_ratio(&self) -> f64 {
-        self.median_ratio(0, |(_, wall)| wall)
-    }
-
-    /// The same two for our submit and wait with the plain download.
-    pub(crate) fn plain_ratios(&self) -> (f64, f64) {
-        (
-            self.median_ratio(1, |(cpu, _)| cpu),
-            self.median_ratio(1, |(_, wall)| wall),
-        )
+        self.ratio(Path::Ours, PathSamples::wall_median)
     }
 }
 
@@ -177,7 +246,75 @@ impl Hand {
     }
 }
 
-pub(crate) fn run(generations: usize) -> Result<OverheadResult, String> {
+/// The bare wire client, as a user of `kolbo-api` alone would drive it.
+struct ClientOnly {
+    client: KolboClient,
+    cdn: reqwest::Client,
+}
+
+impl ClientOnly {
+    async fn generation(&self) -> Result<u64, String> {
+        let e = |e: kolbo_api::KolboError| e.to_string();
+        let started = self
+            .client
+            .generate_image(&GenerateImageRequest::new(PROMPT))
+            .await
+            .map_err(e)?;
+        for _ in 0..100 {
+            let status = self
+                .client
+                .generation_status(&started.generation_id)
+                .await
+                .map_err(e)?;
+            if status.state == GenerationState::Completed {
+                let mut bytes = 0;
+                for url in status.result.iter().flat_map(|r| r.urls.iter()) {
+                    bytes += plain_get(&self.cdn, url).await?;
+                }
+                return Ok(bytes);
+            }
+        }
+        Err(format!("{} did not complete", started.generation_id))
+    }
+}
+
+async fn plain_get(client: &reqwest::Client, url: &str) -> Result<u64, String> {
+    let e = |e: reqwest::Error| e.to_string();
+    let body = client
+        .get(url)
+        .send()
+        .await
+        .map_err(e)?
+        .bytes()
+        .await
+        .map_err(e)?;
+    Ok(body.len() as u64)
+}
+
+/// Every path, ready to run.
+struct Contenders {
+    ours: Ours,
+    ours_plain: Ours,
+    client_only: ClientOnly,
+    hand: Hand,
+    hand_again: Hand,
+}
+
+impl Contenders {
+    async fn generation(&self, path: Path) -> Result<u64, String> {
+        match path {
+            Path::Ours => self.ours.generation().await,
+            Path::OursPlainDownload => self.ours_plain.generation().await,
+            Path::ClientOnly => self.client_only.generation().await,
+            Path::Hand => self.hand.generation().await,
+            Path::HandAgain => self.hand_again.generation().await,
+        }
+    }
+}
+
+/// Runs every path `generations` times, taking turns; with `only`, that path alone (for
+/// a profiler: `valgrind --tool=callgrind`, `perf`, `strace -c`).
+pub(crate) fn run(generations: usize, only: Option<Path>) -> Result<OverheadResult, String> {
     let sim_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -197,81 +334,92 @@ pub(crate) fn run(generations: usize) -> Result<OverheadResult, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let clock = ManualClock::new().shared();
     let result = client_rt.block_on(async {
-        let client = KolboClient::builder(sim.kolbo_api_key())
-            .base_url(sim.kolbo_base_url())
-            .clock(Arc::clone(&clock))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let plain = || {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .build()
-                .map_err(|e| e.to_string())
-        };
-        let downloader = ImageDownloader::builder()
-            .clock(Arc::clone(&clock))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let ours = Ours {
-            provider: KolboProvider::new(client.clone()),
-            downloader: downloader.clone(),
-            plain_download: None,
-        };
-        let ours_plain = Ours {
-            provider: KolboProvider::new(client),
-            downloader,
-            plain_download: Some(plain()?),
-        };
-        let hand = Hand {
-            api: plain()?,
-            cdn: plain()?,
-            base: sim.kolbo_base_url(),
-            key: sim.kolbo_api_key().to_owned(),
-        };
-        // Warm up all three (connections, allocator, caches).
+        let contenders = contenders(&sim)?;
+        // Warm up every path (connections, allocator, caches).
         for _ in 0..20 {
-            ours.generation().await?;
-            ours_plain.generation().await?;
-            hand.generation().await?;
-        }
-        let rounds = 20;
-        let per_round = generations.div_ceil(rounds).max(1);
-        let mut totals = [(Duration::ZERO, Duration::ZERO); 3];
-        let mut per_round_times = Vec::with_capacity(rounds);
-        for round in 0..rounds {
-            let mut this_round = [(0.0, 0.0); 3];
-            // Rotate the order each round so drift hits every path alike.
-            for k in 0..3 {
-                let path = (round + k) % 3;
-                let (cpu0, wall0) = (thread_cpu().unwrap_or_default(), Instant::now());
-                for _ in 0..per_round {
-                    match path {
-                        0 => ours.generation().await?,
-                        1 => ours_plain.generation().await?,
-                        _ => hand.generation().await?,
-                    };
-                }
-                let cpu = thread_cpu().unwrap_or_default().saturating_sub(cpu0);
-                let wall = wall0.elapsed();
-                totals[path].0 += cpu;
-                totals[path].1 += wall;
-                this_round[path] = (cpu.as_secs_f64(), wall.as_secs_f64());
+            for path in Path::ALL {
+                contenders.generation(path).await?;
             }
-            per_round_times.push(this_round);
         }
-        let n = (per_round * rounds) as f64;
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / n;
+        let reading_cost_us = reading_cost_us();
+        let mut samples: [PathSamples; 5] = Default::default();
+        let paths: Vec<Path> = match only {
+            Some(path) => vec![path],
+            None => Path::ALL.to_vec(),
+        };
+        // One generation per path at a time, the order rotating, each timed on its own:
+        // a burst of noise on this shared machine spoils a few samples, not a whole path,
+        // and the medians ignore it.
+        for i in 0..generations {
+            for k in 0..paths.len() {
+                let path = paths[(i + k) % paths.len()];
+                let (cpu0, wall0) = (ThreadTime::now(), Instant::now());
+                contenders.generation(path).await?;
+                let cpu = cpu0.elapsed().as_secs_f64() * 1e6 - reading_cost_us;
+                let wall = wall0.elapsed().as_secs_f64() * 1e6;
+                samples[path.index()].cpu.push(cpu.max(0.0));
+                samples[path.index()].wall.push(wall);
+            }
+        }
         Ok::<_, String>(OverheadResult {
-            generations: per_round * rounds,
-            ours: (per(totals[0].0), per(totals[0].1)),
-            ours_plain_download: (per(totals[1].0), per(totals[1].1)),
-            hand: (per(totals[2].0), per(totals[2].1)),
-            rounds: per_round_times,
+            generations,
+            samples,
+            reading_cost_us,
         })
     });
     sim_rt.block_on(sim.shutdown());
     result
+}
+
+fn contenders(sim: &imagegen_sim::SimHandle) -> Result<Contenders, String> {
+    let e = |e: kolbo_api::KolboError| e.to_string();
+    // The provider's waiter sleeps on an auto-advancing clock: no real time is spent
+    // waiting, as in the hand loop, which does not sleep.
+    let clock = ManualClock::new().shared();
+    let client = KolboClient::builder(sim.kolbo_api_key())
+        .base_url(sim.kolbo_base_url())
+        .clock(Arc::clone(&clock))
+        .build()
+        .map_err(e)?;
+    let plain = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let downloader = ImageDownloader::builder()
+        .clock(Arc::clone(&clock))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let hand = || -> Result<Hand, String> {
+        Ok(Hand {
+            api: plain()?,
+            cdn: plain()?,
+            base: sim.kolbo_base_url(),
+            key: sim.kolbo_api_key().to_owned(),
+        })
+    };
+    Ok(Contenders {
+        ours: Ours {
+            provider: KolboProvider::new(client.clone()),
+            downloader: downloader.clone(),
+            plain_download: None,
+        },
+        ours_plain: Ours {
+            provider: KolboProvider::new(client.clone()),
+            downloader,
+            plain_download: Some(plain()?),
+        },
+        client_only: ClientOnly {
+            client: KolboClient::builder(sim.kolbo_api_key())
+                .base_url(sim.kolbo_base_url())
+                .build()
+                .map_err(e)?,
+            cdn: plain()?,
+        },
+        hand: hand()?,
+        hand_again: hand()?,
+    })
 }
