@@ -287,14 +287,14 @@ impl KolboProvider {
             .iter()
             .map(Url::to_string)
             .collect();
-        body.visual_dna_ids = options.visual_dna_ids.clone();
-        body.moodboard_id = options.moodboard_id.clone();
-        body.extra = options.raw.clone();
-        if let Some(resolution) = &options.resolution {
-            body.extra
-                .insert("resolution".into(), resolution.clone().into());
+        let quality = quality_name(request, &options, model)?;
+        body.visual_dna_ids = options.visual_dna_ids;
+        body.moodboard_id = options.moodboard_id;
+        body.extra = options.raw;
+        if let Some(resolution) = options.resolution {
+            body.extra.insert("resolution".into(), resolution.into());
         }
-        if let Some(quality) = quality_name(request, &options, model)? {
+        if let Some(quality) = quality {
             body.extra.insert("quality".into(), quality.into());
         }
         Ok(PreparedRequest {
@@ -413,7 +413,8 @@ impl Provider for KolboProvider {
 
     async fn wait(&self, job: &JobHandle, progress: &dyn ProgressSink) -> Result<JobOutput, Error> {
         check_provider(job)?;
-        let state: KolboJobState = serde_json::from_value(job.state.clone()).unwrap_or_default();
+        // Read in place: a resumed handle's state is not copied first.
+        let state = KolboJobState::deserialize(&job.state).unwrap_or_default();
         let hint = state
             .poll_interval_hint
             .filter(|s| s.is_finite() && (0.1..=600.0).contains(s))
