@@ -70,36 +70,45 @@ const QUICK: Sizes = Sizes {
 const SCALE_SPEED: f64 = 0.02;
 
 /// Findings that explain the overhead figures; kept across regenerations.
-const OPTIMIZATION_NOTES: &str = "## Instruction counts, and what was optimized
+const OPTIMIZATION_NOTES: &str = "## Where the client's CPU goes
 
-CPU time on these shared 2-core machines moves between runs (three runs back to back once
-gave ×0.97, ×1.25 and ×1.18; the ratios are now medians over 20 rounds). Instructions do
-not: under `valgrind --tool=callgrind --separate-threads=yes`, 200 generations (submit,
-poll, plain download) on the client thread cost 282K user-space instructions each
-through the hand-written loop and 284K through `KolboProvider` (×1.01). Before the
-optimizations below it was 313K (×1.11), and the first CPU-time run gave ×1.41. Found
-with `perf record` and callgrind on the overhead loop:
+**Method.** CPU time on these shared 2-core VMs drifts: summed over rounds of 100
+generations, the same binary gave ×0.81 to ×1.26 from run to run. Each generation is now
+timed on its own (`CLOCK_THREAD_CPUTIME_ID`), the paths take turns one generation at a
+time, and the figures are medians; runs agree within a few hundredths, and the A/A row (a
+second, identical hand loop) reads 0.96–1.00, the method's own error. Wall time is
+dominated by the simulator drawing and encoding each PNG (about 3 ms) and is within a few
+percent on every path.
 
-- `Credits` deserialized through an untagged enum that built a serde error for every
-  fractional price before trying a float; now a visitor.
-- kolbo-api parsed every answer into a `serde_json::Value`, deep-copied it twice (error
-  probe, decode) and walked it for camelCase keys; now current-build bodies decode
-  straight from the bytes, and a body opening with `\"success\": true` is not probed for
-  an error envelope at all.
-- Every optional field went through a `serde_json::Value` so a wrong type could be
-  dropped; now a body is decoded strictly first and tolerantly only if that fails.
-- The downloader copied up to 64 KiB of every image to read its dimensions; now only the
-  header bytes it needs.
+**By layer** (the rows above): the bare `KolboClient`, with its per-request timeout, is
+within 10 % of the hand loop (×1.05–1.10). `KolboProvider` and its waiter add about 0.10,
+the `ImageDownloader` about 0.10–0.15.
 
-What is left is not in user space: `strace -c` over 1,000 generations shows our path
-making one more `epoll_wait` and one more eventfd `write` (a cross-thread task wake-up)
-per generation than the hand loop, which is where the remaining CPU-time gap goes.
-Commenting out the client's per-request timeout (`RequestBuilder::timeout`) brings both
-counts level with the hand loop (10,579 `epoll_wait` vs 10,595; 1,052 `write` vs
-1,071): registering the request's timer wakes tokio's time driver. The hand loop sets no
-timeout at all; ours keeps it, because a request that can hang forever is worse than
-this cost. The downloader's format sniffing and readiness handling add about 0.05–0.1
-on top of a plain GET.
+**Not instructions.** Under `valgrind --tool=callgrind --separate-threads=yes` (client
+thread, `--path ours-plain-download` against `--path hand`, 300 generations less a 0-
+generation baseline), our submit + wait + plain download runs about 287K user-space
+instructions per generation and the hand loop about 283K (×1.01); the bare client runs
+fewer than the hand loop, because typed decoding is cheaper than building
+`serde_json::Value` trees. Removing ~10K instructions per generation (camelCase key scan)
+moved no CPU figure. `strace -c` counts the same system calls on both paths once the
+timers are gone. callgrind's cache model puts our path at about 8 % more instruction-cache
+misses and 10 % more branch mispredictions: more code runs (async layers, tolerant
+decoding, validation, the journal-ready `JobHandle`) for the same work, at a lower
+instructions-per-cycle.
+
+**Timers.** Each per-request timeout (Kolbo calls, the downloader's attempt deadline and
+its read-stall timeout) registers a tokio timer, which wakes the runtime's time driver:
+one more eventfd `write` and `epoll_wait`. Taking every timeout out moved our ratio from
+about ×1.30 to about ×1.23. The hand loop sets none and can hang forever; we keep them
+(decision 10 in `docs/decisions.md`).
+
+**Optimized so far**, each found with callgrind or `perf record` on this benchmark:
+`Credits` deserialize through a visitor (the untagged enum built a serde error per
+fractional price); answers decode straight from the bytes, strictly first and through
+`Value` only when that fails; a body opening with `\"success\": true` is not probed for
+an error envelope; the camelCase key scan jumps between quotes with `memchr`; request
+bodies are encoded once, to bytes; the downloader reads only the header bytes it needs for
+an image's size. Together: 313K → 287K instructions per generation.
 
 ";
 
@@ -298,8 +307,9 @@ side in one run, because these machines are shared and noisy.\n\n\
    sink. The hand-written loop is what a user would write from the docs: `POST\n\
    /v1/generate/image`, `GET .../status` until `completed` (no sleep), `GET` each URL\n\
    with a plain client. The client runs on a current-thread runtime on one thread, the\n\
-   simulator on its own thread, so the CPU time (`/proc/thread-self/schedstat`) is the\n\
-   client's alone. The paths (ours, ours with the plain download, the hand loop) rotate through 20 rounds after a warm-up; the ratios are medians of the per-round ratios.\n\
+   simulator on its own thread, so the CPU time (`CLOCK_THREAD_CPUTIME_ID`) is the\n\
+   client's alone. After a warm-up the five paths take turns one generation at a time,\n\
+   each generation timed on its own; the figures are medians of those samples.\n\
 2. **Scale.** Each scale runs in a child process (`bench-scale-child`) so its peak\n\
    resident memory (`VmHWM`) is its own; the simulator runs in the parent. The child\n\
    keeps N generations in flight (`nano-banana-2`, estimated 20 s, realistic spread)\n\
