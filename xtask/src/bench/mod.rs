@@ -76,12 +76,13 @@ const OPTIMIZATION_NOTES: &str = "## Where the client's CPU goes
 generations, the same binary gave ×0.81 to ×1.26 from run to run. Each generation is now
 timed on its own (`CLOCK_THREAD_CPUTIME_ID`), the paths take turns one generation at a
 time, and the figures are medians; runs agree within a few hundredths, and the A/A row (a
-second, identical hand loop) reads 0.96–1.00, the method's own error. Wall time is
-dominated by the simulator drawing and encoding each PNG (about 3 ms) and is within a few
-percent on every path.
+second, identical hand loop) reads 0.99–1.00, the method's own error (it read 0.96–0.98
+while the order only rotated: a path run right after itself finds warmer caches, so the
+order is now shuffled every round). Wall time is dominated by the simulator drawing and
+encoding each PNG (about 3 ms) and is within a few percent on every path.
 
 **By layer** (the rows above): the bare `KolboClient`, with its per-request timeout, is
-within 10 % of the hand loop (×1.05–1.10). `KolboProvider` and its waiter add about 0.10,
+at the edge of the goal (×1.05–1.11). `KolboProvider` and its waiter add about 0.10,
 the `ImageDownloader` about 0.10–0.15.
 
 **Not instructions.** Under `valgrind --tool=callgrind --separate-threads=yes` (client
@@ -309,7 +310,8 @@ side in one run, because these machines are shared and noisy.\n\n\
    with a plain client. The client runs on a current-thread runtime on one thread, the\n\
    simulator on its own thread, so the CPU time (`CLOCK_THREAD_CPUTIME_ID`) is the\n\
    client's alone. After a warm-up the five paths take turns one generation at a time,\n\
-   each generation timed on its own; the figures are medians of those samples.\n\
+   in an order shuffled every round, each generation timed on its own; the figures are\n\
+   medians of those samples.\n\
 2. **Scale.** Each scale runs in a child process (`bench-scale-child`) so its peak\n\
    resident memory (`VmHWM`) is its own; the simulator runs in the parent. The child\n\
    keeps N generations in flight (`nano-banana-2`, estimated 20 s, realistic spread)\n\

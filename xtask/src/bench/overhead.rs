@@ -5,8 +5,8 @@
 //!
 //! The simulator runs on its own runtime threads; the client runs on a current-thread
 //! runtime on this thread, whose CPU time (`CLOCK_THREAD_CPUTIME_ID`) is the client's
-//! alone. The paths take turns one generation at a time, each generation timed on its
-//! own, and the figures are medians, so a burst of noise on a shared machine moves a few
+//! alone. The paths take turns one generation at a time, in an order shuffled every
+//! round, each generation timed on its own, and the figures are medians, so a burst of noise on a shared machine moves a few
 //! samples rather than a whole path. Two rows split our cost by layer (the plain download,
 //! the bare `KolboClient`), and a second, identical hand loop measures the method's own
 //! error (its ratio should be 1.00).
@@ -348,12 +348,15 @@ pub(crate) fn run(generations: usize, only: Option<Path>) -> Result<OverheadResu
             Some(path) => vec![path],
             None => Path::ALL.to_vec(),
         };
-        // One generation per path at a time, the order rotating, each timed on its own:
-        // a burst of noise on this shared machine spoils a few samples, not a whole path,
-        // and the medians ignore it.
-        for i in 0..generations {
-            for k in 0..paths.len() {
-                let path = paths[(i + k) % paths.len()];
+        // One generation per path at a time, each timed on its own: a burst of noise on
+        // this shared machine spoils a few samples, not a whole path, and the medians
+        // ignore it. The order is shuffled every round (seeded, so runs repeat), so no
+        // path always follows the same one: a path run after itself finds warmer caches.
+        let mut order = paths.clone();
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..generations {
+            shuffle(&mut order, &mut seed);
+            for &path in &order {
                 let (cpu0, wall0) = (ThreadTime::now(), Instant::now());
                 contenders.generation(path).await?;
                 let cpu = cpu0.elapsed().as_secs_f64() * 1e6 - reading_cost_us;
@@ -370,6 +373,17 @@ pub(crate) fn run(generations: usize, only: Option<Path>) -> Result<OverheadResu
     });
     sim_rt.block_on(sim.shutdown());
     result
+}
+
+/// Fisher–Yates with a xorshift generator: deterministic for a given seed.
+fn shuffle<T>(items: &mut [T], seed: &mut u64) {
+    for i in (1..items.len()).rev() {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        let j = (*seed % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
 }
 
 fn contenders(sim: &imagegen_sim::SimHandle) -> Result<Contenders, String> {
@@ -422,4 +436,32 @@ fn contenders(sim: &imagegen_sim::SimHandle) -> Result<Contenders, String> {
         hand: hand()?,
         hand_again: hand()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffle_is_a_repeatable_permutation_that_varies_by_round() {
+        let mut seed = 7;
+        let mut rounds = Vec::new();
+        for _ in 0..20 {
+            let mut order = Path::ALL.to_vec();
+            shuffle(&mut order, &mut seed);
+            let mut sorted: Vec<usize> = order.iter().map(|p| p.index()).collect();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
+            rounds.push(order);
+        }
+        assert!(rounds.iter().any(|r| r != &rounds[0]));
+        // Which path comes first varies: no path always leads.
+        let leaders: std::collections::HashSet<usize> =
+            rounds.iter().map(|r| r[0].index()).collect();
+        assert!(leaders.len() > 2);
+        let mut again = 7;
+        let mut first = Path::ALL.to_vec();
+        shuffle(&mut first, &mut again);
+        assert_eq!(first, rounds[0]);
+    }
 }
