@@ -825,7 +825,7 @@ pub(crate) fn salvage_generation_id(bytes: &[u8]) -> Option<String> {
 }
 
 /// An id used as a path segment: non-empty, no control characters, not `.` or `..`.
-fn check_id(field: &'static str, id: &str) -> Result<(), InvalidInput> {
+pub(crate) fn check_id(field: &'static str, id: &str) -> Result<(), InvalidInput> {
     if id.trim().is_empty() || id == "." || id == ".." || id.chars().any(char::is_control) {
         return Err(InvalidInput::new(
             field,

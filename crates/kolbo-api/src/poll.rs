@@ -282,7 +282,7 @@ impl KolboClient {
         progress: &dyn ProgressSink,
     ) -> Result<CompletedGeneration, KolboError> {
         // Check the id once, up front: a bad id is not a transient failure.
-        self.status_url(generation_id)?;
+        crate::client::check_id("generation_id", generation_id)?;
         let schedule = &options.schedule;
         let plan = schedule.plan(options.poll_interval_hint, options.estimated_duration);
         let clock = self.clock();

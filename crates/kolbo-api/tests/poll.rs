@@ -322,3 +322,31 @@ async fn a_permanent_poll_error_stops_at_once() {
     assert_eq!(error.refusal(), Some(&Refusal::Auth));
     assert_eq!(clock.sleeps().len(), 1);
 }
+
+#[tokio::test]
+async fn a_malformed_id_fails_before_any_request_or_sleep() {
+    let mut server = mockito::Server::new_async().await;
+    let nothing = server
+        .mock("GET", Matcher::Any)
+        .expect(0)
+        .create_async()
+        .await;
+    let posts = no_posts(&mut server).await;
+    let clock = ManualClock::new();
+    let client = common::client(&server, &clock);
+    // (Anything else is sent percent-encoded as one path segment: `../models` cannot
+    // climb out of `/v1/generate/`.)
+    for bad in ["", "  ", ".", "..", "abc\n123"] {
+        let error = client
+            .wait_for_generation(bad, &WaitOptions::default(), &NoProgress)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, KolboError::InvalidInput(_)),
+            "{bad:?} gave {error:?}"
+        );
+    }
+    assert!(clock.sleeps().is_empty());
+    nothing.assert_async().await;
+    posts.assert_async().await;
+}
