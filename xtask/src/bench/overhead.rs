@@ -165,16 +165,7 @@ impl Ours {
         let mut bytes = 0;
         for image in &output.images {
             if let Some(plain) = &self.plain_download {
-                let e = |e: reqwest::Error| e.to_string();
-                let body = plain
-                    .get(image.url.clone())
-                    .send()
-                    .await
-                    .map_err(e)?
-                    .bytes()
-                    .await
-                    .map_err(e)?;
-                bytes += body.len() as u64;
+                bytes += plain_get(plain, image.url.clone()).await?;
                 continue;
             }
             let mut sink = CountingSink::default();
@@ -228,16 +219,7 @@ impl Hand {
                 let mut bytes = 0;
                 for url in status["result"]["urls"].as_array().into_iter().flatten() {
                     let url = url.as_str().ok_or("a URL is not a string")?;
-                    let body = self
-                        .cdn
-                        .get(url)
-                        .send()
-                        .await
-                        .map_err(e)?
-                        .bytes()
-                        .await
-                        .map_err(e)?;
-                    bytes += body.len() as u64;
+                    bytes += plain_get(&self.cdn, url).await?;
                 }
                 return Ok(bytes);
             }
@@ -278,7 +260,8 @@ impl ClientOnly {
     }
 }
 
-async fn plain_get(client: &reqwest::Client, url: &str) -> Result<u64, String> {
+/// A GET with a plain client, the whole body read: the byte count.
+async fn plain_get(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> Result<u64, String> {
     let e = |e: reqwest::Error| e.to_string();
     let body = client
         .get(url)
