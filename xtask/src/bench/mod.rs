@@ -85,17 +85,18 @@ encoding each PNG (about 3 ms) and is within a few percent on every path.
 at the edge of the goal (×1.05–1.11). `KolboProvider` and its waiter add about 0.10,
 the `ImageDownloader` about 0.10–0.15.
 
-**Not instructions.** Under `valgrind --tool=callgrind --separate-threads=yes` (client
-thread, `--path ours-plain-download` against `--path hand`, 300 generations less a 0-
-generation baseline), our submit + wait + plain download runs about 287K user-space
-instructions per generation and the hand loop about 283K (×1.01); the bare client runs
-fewer than the hand loop, because typed decoding is cheaper than building
-`serde_json::Value` trees. Removing ~10K instructions per generation (camelCase key scan)
-moved no CPU figure. `strace -c` counts the same system calls on both paths once the
-timers are gone. callgrind's cache model puts our path at about 8 % more instruction-cache
-misses and 10 % more branch mispredictions: more code runs (async layers, tolerant
-decoding, validation, the journal-ready `JobHandle`) for the same work, at a lower
-instructions-per-cycle.
+**Instructions explain only part.** Under `valgrind --tool=callgrind
+--separate-threads=yes` (client thread, one `--path` at a time, 300 generations less a
+0-generation baseline): our submit + wait + plain download runs about 287K user-space
+instructions per generation, the hand loop about 283K (×1.01). The bare client runs about
+8 % fewer than the hand loop (typed decoding is cheaper than building `serde_json::Value`
+trees) yet costs ×1.05–1.11 in CPU; `KolboProvider` and its waiter add about 28K (+11 %:
+request building and validation, the `JobHandle` and its JSON state, progress events,
+image URL parsing), which matches their 0.10. Taking ~6K instructions per generation out of
+the camelCase key scan moved no CPU figure. `strace -c` counts the same system calls on
+both paths once the timers are gone. callgrind's cache model puts our path at about 8 %
+more instruction-cache misses and 10 % more mispredicted branches: more code runs for the
+same work, at fewer instructions per cycle.
 
 **Timers.** Each per-request timeout (Kolbo calls, the downloader's attempt deadline and
 its read-stall timeout) registers a tokio timer, which wakes the runtime's time driver:
@@ -108,8 +109,9 @@ about ×1.30 to about ×1.23. The hand loop sets none and can hang forever; we k
 fractional price); answers decode straight from the bytes, strictly first and through
 `Value` only when that fails; a body opening with `\"success\": true` is not probed for
 an error envelope; the camelCase key scan jumps between quotes with `memchr`; request
-bodies are encoded once, to bytes; the downloader reads only the header bytes it needs for
-an image's size. Together: 313K → 287K instructions per generation.
+bodies are encoded once, to bytes; the waiter checks an id without building a URL; the
+downloader reads only the header bytes it needs for an image's size. Together: 313K →
+287K instructions per generation.
 
 ";
 
