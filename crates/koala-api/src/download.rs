@@ -641,14 +641,7 @@ impl ImageDownloader {
             return Err(Attempt::Fatal(DownloadError::TooLarge { limit }));
         }
 
-        // `header` keeps the first bytes until the dimensions can be read from them (most
-        // formats say within a few dozen bytes; a JPEG after its metadata segments);
-        // `pending` holds what arrived before the format was decided, so nothing but an
-        // image reaches `dest`.
-        let mut header: Vec<u8> = Vec::new();
-        let mut size: Option<(u32, u32)> = None;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut format = None;
+        let mut inspector = BodyInspector::new(content_type.as_deref());
         let mut total: u64 = 0;
         loop {
             let chunk = match response.chunk().await {
@@ -665,32 +658,16 @@ impl ImageDownloader {
             if total > limit {
                 return Err(Attempt::Fatal(DownloadError::TooLarge { limit }));
             }
-            if size.is_none() && header.len() < HEADER_KEEP {
-                let keep = HEADER_KEEP.saturating_sub(header.len()).min(chunk.len());
-                header.extend_from_slice(&chunk[..keep]);
-                size = ImageFormat::sniff(&header).and_then(|f| dimensions(f, &header));
-            }
-            if format.is_some() {
-                dest.write(&chunk).await?;
-                continue;
-            }
-            pending.extend_from_slice(&chunk);
-            if pending.len() >= SNIFF_LEN {
-                format = Some(decide(&pending, content_type.as_deref())?);
-                dest.write(&pending).await?;
-                pending = Vec::new();
+            match inspector.feed(&chunk)? {
+                Release::Nothing => {}
+                Release::Chunk => dest.write(&chunk).await?,
+                Release::Held(held) => dest.write(&held).await?,
             }
         }
-        let format = match format {
-            Some(format) => format,
-            None => {
-                let format = decide(&pending, content_type.as_deref())?;
-                dest.write(&pending).await?;
-                format
-            }
-        };
+        let Inspected { format, size, held } = inspector.finish()?;
+        dest.write(&held).await?;
         dest.flush().await?;
-        let (width, height) = size.or_else(|| dimensions(format, &header)).unzip();
+        let (width, height) = size.unzip();
         Ok(DownloadedImage {
             format,
             mime: format.mime(),
@@ -703,6 +680,93 @@ impl ImageDownloader {
             path: None,
         })
     }
+}
+
+/// Reads an image body as it streams in: decides its format from the first bytes, before
+/// any of them is written (nothing but an image reaches the destination), and reads its
+/// dimensions from its header. A first chunk that holds the start of the image (nearly
+/// always) is read in place; bytes are copied only when that start is split over chunks.
+struct BodyInspector<'c> {
+    content_type: Option<&'c str>,
+    /// The first bytes, kept while the dimensions are unknown and the start was split.
+    header: Vec<u8>,
+    size: Option<(u32, u32)>,
+    /// What arrived before the format was decided.
+    held: Vec<u8>,
+    format: Option<ImageFormat>,
+}
+
+/// What may be written after a chunk.
+enum Release {
+    /// Nothing yet: the format is not decided.
+    Nothing,
+    /// The chunk itself.
+    Chunk,
+    /// Bytes held back until the format was decided, this chunk included.
+    Held(Vec<u8>),
+}
+
+impl<'c> BodyInspector<'c> {
+    fn new(content_type: Option<&'c str>) -> Self {
+        Self {
+            content_type,
+            header: Vec::new(),
+            size: None,
+            held: Vec::new(),
+            format: None,
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Result<Release, Attempt> {
+        if self.size.is_none() {
+            if self.header.is_empty() {
+                self.size = ImageFormat::sniff(chunk).and_then(|f| dimensions(f, chunk));
+                if self.size.is_none() {
+                    self.header
+                        .extend_from_slice(&chunk[..HEADER_KEEP.min(chunk.len())]);
+                }
+            } else if self.header.len() < HEADER_KEEP {
+                let keep = (HEADER_KEEP - self.header.len()).min(chunk.len());
+                self.header.extend_from_slice(&chunk[..keep]);
+                self.size =
+                    ImageFormat::sniff(&self.header).and_then(|f| dimensions(f, &self.header));
+            }
+        }
+        if self.format.is_some() {
+            return Ok(Release::Chunk);
+        }
+        if self.held.is_empty() && chunk.len() >= SNIFF_LEN {
+            self.format = Some(decide(chunk, self.content_type)?);
+            return Ok(Release::Chunk);
+        }
+        self.held.extend_from_slice(chunk);
+        if self.held.len() < SNIFF_LEN {
+            return Ok(Release::Nothing);
+        }
+        self.format = Some(decide(&self.held, self.content_type)?);
+        Ok(Release::Held(std::mem::take(&mut self.held)))
+    }
+
+    /// What the body was, once it has ended.
+    fn finish(self) -> Result<Inspected, Attempt> {
+        let format = match self.format {
+            Some(format) => format,
+            None => decide(&self.held, self.content_type)?,
+        };
+        Ok(Inspected {
+            format,
+            size: self.size.or_else(|| dimensions(format, &self.header)),
+            held: self.held,
+        })
+    }
+}
+
+/// What a whole body turned out to be.
+struct Inspected {
+    format: ImageFormat,
+    size: Option<(u32, u32)>,
+    /// Bytes still held back (a body shorter than the sniffing window), to write.
+    held: Vec<u8>,
 }
 
 /// How one attempt failed.
@@ -1035,6 +1099,82 @@ mod tests {
             Some(ImageFormat::Png)
         );
         assert_eq!(ImageFormat::Jpeg.extension(), "jpg");
+    }
+
+    /// Feeds `body` in pieces of `piece` bytes; what was released, the format and size.
+    fn inspect(
+        body: &[u8],
+        piece: usize,
+        content_type: Option<&str>,
+    ) -> Result<(Vec<u8>, Inspected), String> {
+        let mut inspector = BodyInspector::new(content_type);
+        let mut released = Vec::new();
+        let describe = |a: Attempt| match a {
+            Attempt::Retry { reason, .. } => format!("retry: {reason}"),
+            Attempt::Fatal(e) => format!("fatal: {e}"),
+        };
+        for chunk in body.chunks(piece) {
+            match inspector.feed(chunk).map_err(describe)? {
+                Release::Nothing => {}
+                Release::Chunk => released.extend_from_slice(chunk),
+                Release::Held(held) => released.extend_from_slice(&held),
+            }
+        }
+        let inspected = inspector.finish().map_err(describe)?;
+        released.extend_from_slice(&inspected.held);
+        Ok((released, inspected))
+    }
+
+    #[test]
+    fn a_body_reads_the_same_whatever_its_chunking() {
+        let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+        png.extend_from_slice(&640u32.to_be_bytes());
+        png.extend_from_slice(&480u32.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png.extend(std::iter::repeat_n(7u8, 5_000));
+        // A JPEG whose size comes after 3 KB of metadata.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x0B, 0xBA];
+        jpeg.extend(std::iter::repeat_n(0u8, 0x0BB8));
+        jpeg.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0x02, 0x58, 0x03, 0x20, 0x03]);
+        jpeg.extend(std::iter::repeat_n(1u8, 2_000));
+        for (body, format, size) in [
+            (&png, ImageFormat::Png, (640, 480)),
+            (&jpeg, ImageFormat::Jpeg, (800, 600)),
+        ] {
+            for piece in [1, 7, 31, 32, 33, 1_000, 4_096, body.len()] {
+                let (released, got) = inspect(body, piece, Some("image/png")).unwrap();
+                assert_eq!(&released, body, "{format:?} in pieces of {piece}");
+                assert_eq!(got.format, format, "pieces of {piece}");
+                assert_eq!(got.size, Some(size), "{format:?} in pieces of {piece}");
+            }
+        }
+        // Shorter than the sniffing window: decided at the end, still released whole.
+        let (released, got) = inspect(&png[..20], 3, None).unwrap();
+        assert_eq!(
+            (released.as_slice(), got.format),
+            (&png[..20], ImageFormat::Png)
+        );
+    }
+
+    #[test]
+    fn a_page_instead_of_an_image_is_refused_before_anything_is_released() {
+        let page =
+            b"<!DOCTYPE html><html><body>Please wait, your image is being generated</body></html>";
+        for piece in [1, 5, 32, page.len()] {
+            let mut inspector = BodyInspector::new(Some("text/html"));
+            let mut refused = false;
+            for chunk in page.chunks(piece) {
+                match inspector.feed(chunk) {
+                    Ok(Release::Nothing) => {}
+                    Ok(_) => panic!("released part of a page (pieces of {piece})"),
+                    Err(_) => {
+                        refused = true;
+                        break;
+                    }
+                }
+            }
+            assert!(refused, "pieces of {piece}");
+        }
     }
 
     #[test]
