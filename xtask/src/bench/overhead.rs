@@ -6,8 +6,8 @@
 //! The simulator runs on its own runtime threads; the client runs on a current-thread
 //! runtime on this thread, whose CPU time (`CLOCK_THREAD_CPUTIME_ID`) is the client's
 //! alone. The paths take turns one generation at a time, in an order shuffled every
-//! round, each generation timed on its own, and the figures are medians, so a burst of noise on a shared machine moves a few
-//! samples rather than a whole path. Two rows split our cost by layer (the plain download,
+//! round, each generation timed on its own, and the figures are medians, so a burst of
+//! noise on a shared machine moves a few samples rather than a whole path. Two rows split our cost by layer (the plain download,
 //! the bare `KolboClient`), and a second, identical hand loop measures the method's own
 //! error (its ratio should be 1.00).
 
@@ -319,18 +319,19 @@ pub(crate) fn run(generations: usize, only: Option<Path>) -> Result<OverheadResu
         .map_err(|e| e.to_string())?;
     let result = client_rt.block_on(async {
         let contenders = contenders(&sim)?;
-        // Warm up every path (connections, allocator, caches).
+        let paths: Vec<Path> = match only {
+            Some(path) => vec![path],
+            None => Path::ALL.to_vec(),
+        };
+        // Warm up the paths that will run (connections, allocator, caches); a profiler
+        // run of one path sees nothing of the others.
         for _ in 0..20 {
-            for path in Path::ALL {
+            for &path in &paths {
                 contenders.generation(path).await?;
             }
         }
         let reading_cost_us = reading_cost_us();
         let mut samples: [PathSamples; 5] = Default::default();
-        let paths: Vec<Path> = match only {
-            Some(path) => vec![path],
-            None => Path::ALL.to_vec(),
-        };
         // One generation per path at a time, each timed on its own: a burst of noise on
         // this shared machine spoils a few samples, not a whole path, and the medians
         // ignore it. The order is shuffled every round (seeded, so runs repeat), so no
