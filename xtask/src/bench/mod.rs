@@ -82,22 +82,22 @@ order is now shuffled every round). Wall time is dominated by the simulator draw
 encoding each PNG (about 3 ms) and is within a few percent on every path.
 
 **By layer** (the rows above): the bare `KolboClient`, with its per-request timeout, is
-at the edge of the goal (×1.05–1.12). `KolboProvider` and its waiter add about 0.10,
+at the edge of the goal (×1.05–1.12). `KolboProvider` and its waiter add 0.06–0.10,
 the `ImageDownloader` about 0.05–0.07 (0.10–0.15 before it stopped copying each image's
 first chunk twice).
 
 **Instructions explain only part.** Under `valgrind --tool=callgrind
 --separate-threads=yes` (client thread, one `--path` at a time, 300 generations less a
-0-generation baseline): our submit + wait + plain download runs about 287K user-space
-instructions per generation, the hand loop about 283K (×1.01); with the
+0-generation baseline): our submit + wait + plain download runs about 284K user-space
+instructions per generation, the hand loop about 283K (×1.00); with the
 `ImageDownloader`, 292K (388K before the copy fix below). The bare client runs about
 8 % fewer than the hand loop (typed decoding is cheaper than building `serde_json::Value`
-trees) yet costs ×1.05–1.11 in CPU; `KolboProvider` and its waiter add about 28K (+11 %:
-request building and validation, the `JobHandle` and its JSON state, progress events,
-image URL parsing), which matches their 0.10. Taking ~6K instructions per generation out of
+trees) yet costs ×1.05–1.12 in CPU; `KolboProvider` and its waiter add about 23K (+9 %)
+and 42 allocations (+26 %): request building and validation, the `JobHandle` and its
+JSON state, progress events, image URL parsing. Taking ~6K instructions per generation out of
 the camelCase key scan moved no CPU figure. `strace -c` counts the same system calls on
 both paths once the timers are gone. callgrind's cache model puts our path at about 8 %
-more instruction-cache misses and 10 % more mispredicted branches: more code runs for the
+more instruction-cache misses and 8 % more mispredicted branches: more code runs for the
 same work, at fewer instructions per cycle.
 
 **Timers.** Each per-request timeout (Kolbo calls, the downloader's attempt deadline and
@@ -105,8 +105,8 @@ its read-stall timeout) registers a tokio timer, which wakes the runtime's time 
 one more eventfd `write` and `epoll_wait`. Taking every timeout out moves our ratio from
 about ×1.21 to about ×1.17 (the bare client's from ×1.10 to ×1.04–1.08). The hand loop
 sets none and can hang forever; we keep them (decision 10 in `docs/decisions.md`). What
-is left above ×1.10 is mostly `KolboProvider` and its waiter: about 47 more allocations
-and 28K more instructions per generation than the bare client (the `JobHandle` and its
+is left above ×1.10 is mostly `KolboProvider` and its waiter: about 42 more allocations
+and 23K more instructions per generation than the bare client (the `JobHandle` and its
 JSON state, cloned into the `JobOutput`; progress events; request building).
 
 **Optimized so far**, each found with callgrind or `perf record` on this benchmark:
@@ -122,6 +122,10 @@ of a 47 KB image).
 ";
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
+    let profiling = args.path.is_some() || args.generations.is_some();
+    if profiling && args.only != Some(Bench::Overhead) {
+        return Err("--path and --generations go with --only overhead".to_owned());
+    }
     if cfg!(debug_assertions) {
         return rerun_in_release(args);
     }
