@@ -227,8 +227,44 @@ pub struct Capabilities {
     pub resolutions: Vec<String>,
     /// The plan the model needs, if any.
     pub required_plan: Option<PlanName>,
-    /// Whether it takes a style name.
-    pub supports_style: bool,
+    /// How it takes a style name.
+    pub styles: StyleSupport,
+    /// The provider options it honours (keys of the provider's part of a request's
+    /// extras, such as Kolbo's `moodboard_id`); a request asking for one it does not
+    /// honour is never routed to it.
+    pub options: Vec<String>,
+}
+
+/// How a model takes a style name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "names", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StyleSupport {
+    /// No style: a request with a style is not routed to it.
+    None,
+    /// No style field; the provider's client appends the style to the prompt.
+    InPrompt,
+    /// Any style name, sent in a style field.
+    Any,
+    /// Only these names (matched without regard to case), sent in a style field.
+    Named(Vec<String>),
+}
+
+impl StyleSupport {
+    /// How `wanted` would be sent, or `Err` with the names on offer (empty: none).
+    pub fn deliver(&self, wanted: &str) -> Result<crate::plan::StyleDelivery, Vec<String>> {
+        use crate::plan::StyleDelivery;
+        match self {
+            Self::None => Err(Vec::new()),
+            Self::InPrompt => Ok(StyleDelivery::InPrompt(wanted.to_owned())),
+            Self::Any => Ok(StyleDelivery::Field(wanted.to_owned())),
+            Self::Named(names) => names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(wanted))
+                .map(|n| StyleDelivery::Field(n.clone()))
+                .ok_or_else(|| names.clone()),
+        }
+    }
 }
 
 impl Default for Capabilities {
@@ -242,7 +278,8 @@ impl Default for Capabilities {
             default_quality: None,
             resolutions: Vec::new(),
             required_plan: None,
-            supports_style: false,
+            styles: StyleSupport::None,
+            options: Vec::new(),
         }
     }
 }
@@ -322,7 +359,33 @@ pub enum ShapeFit {
     },
 }
 
+/// How far a snapped shape may move and still count as near: the aspect ratio may change
+/// by at most this fraction (10 %). 16:9 to 1792x1008 is exact; 16:9 to 3:2 (16 % off) and
+/// 16:9 to 1:1 are far.
+pub const NEAR_SHAPE_TOLERANCE: f64 = 0.10;
+
 impl ShapeFit {
+    /// How much the aspect ratio changes, as a fraction (0 when exact; `None` when
+    /// unsupported): `max(a/b, b/a) - 1`.
+    pub fn ratio_error(&self) -> Option<f64> {
+        match self {
+            Self::Exact(_) => Some(0.0),
+            Self::Snapped { requested, actual } => {
+                let a = requested.aspect_ratio().value();
+                let b = actual.aspect_ratio().value();
+                Some(if a > b { a / b } else { b / a } - 1.0)
+            }
+            Self::Unsupported { .. } => None,
+        }
+    }
+
+    /// Whether the shape is accepted as asked or moved by at most
+    /// [`NEAR_SHAPE_TOLERANCE`].
+    pub fn is_near(&self) -> bool {
+        self.ratio_error()
+            .is_some_and(|e| e <= NEAR_SHAPE_TOLERANCE + 1e-9)
+    }
+
     /// The shape to send, unless unsupported.
     pub fn shape(&self) -> Option<ImageShape> {
         match self {
@@ -471,6 +534,46 @@ mod tests {
             ShapeFit::Unsupported { accepted, .. } => assert_eq!(accepted, ["1:1", "16:9"]),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn near_and_far_snaps() {
+        let sizes = gpt_sizes();
+        assert!(sizes.fit(shape("16:9")).is_near());
+        assert_eq!(sizes.fit(shape("16:9")).ratio_error(), Some(0.0));
+        let square = ShapeSupport::AspectRatios {
+            ratios: vec![shape("1:1").aspect_ratio()],
+            snap: true,
+        };
+        let fit = square.fit(shape("16:9"));
+        assert!(matches!(fit, ShapeFit::Snapped { .. }));
+        assert!(!fit.is_near());
+        let three_two = ShapeSupport::AspectRatios {
+            ratios: vec![shape("3:2").aspect_ratio()],
+            snap: true,
+        };
+        assert!(!three_two.fit(shape("16:9")).is_near());
+        let near = ShapeSupport::AspectRatios {
+            ratios: vec![shape("7:4").aspect_ratio()],
+            snap: true,
+        };
+        assert!(near.fit(shape("16:9")).is_near());
+    }
+
+    #[test]
+    fn style_delivery() {
+        use crate::plan::StyleDelivery;
+        let named = StyleSupport::Named(vec!["Anime".into(), "Photo".into()]);
+        assert_eq!(
+            named.deliver("anime"),
+            Ok(StyleDelivery::Field("Anime".into()))
+        );
+        assert_eq!(named.deliver("oil").unwrap_err(), ["Anime", "Photo"]);
+        assert_eq!(
+            StyleSupport::InPrompt.deliver("oil"),
+            Ok(StyleDelivery::InPrompt("oil".into()))
+        );
+        assert!(StyleSupport::None.deliver("oil").is_err());
     }
 
     #[test]

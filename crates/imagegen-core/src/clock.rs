@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A boxed sleep future, as returned by [`Clock::sleep`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -18,6 +18,16 @@ pub trait Clock: Send + Sync + fmt::Debug {
 
     /// A future that completes once `duration` has passed on this clock.
     fn sleep(&self, duration: Duration) -> Sleep;
+
+    /// The wall-clock time now (for timestamps and HTTP dates). The only place the
+    /// workspace reads the system time: everything else asks its clock.
+    fn wall_time(&self) -> SystemTime;
+}
+
+/// Milliseconds since the Unix epoch (zero for times before it).
+pub fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A shareable clock handle.
@@ -60,6 +70,11 @@ impl Clock for TokioClock {
 
     fn sleep(&self, duration: Duration) -> Sleep {
         Box::pin(tokio::time::sleep(duration))
+    }
+
+    #[allow(clippy::disallowed_methods)] // the one place the real wall clock is read
+    fn wall_time(&self) -> SystemTime {
+        SystemTime::now()
     }
 }
 
@@ -157,9 +172,16 @@ fn wake_due(state: &mut ManualState, now: Duration) {
     }
 }
 
+/// The wall time a [`ManualClock`] shows at zero: 2026-01-01T00:00:00Z.
+pub const MANUAL_CLOCK_EPOCH_SECS: u64 = 1_767_225_600;
+
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         self.lock().now
+    }
+
+    fn wall_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(MANUAL_CLOCK_EPOCH_SECS) + self.now()
     }
 
     fn sleep(&self, duration: Duration) -> Sleep {

@@ -253,6 +253,13 @@ pub enum Error {
     /// The client is misconfigured (a bad base URL, a key that cannot be a header).
     #[error("configuration: {0}")]
     Config(String),
+
+    /// The run is stopping (Ctrl-C, a shutdown): the call was not sent.
+    #[error("{provider}: not sent: the run is stopping")]
+    NotSubmitted {
+        /// The provider it was for.
+        provider: ProviderId,
+    },
 }
 
 impl Error {
@@ -314,7 +321,10 @@ impl Error {
     pub fn nothing_sent(&self) -> bool {
         matches!(
             self,
-            Self::InvalidInput(_) | Self::Config(_) | Self::NotDelivered { .. }
+            Self::InvalidInput(_)
+                | Self::Config(_)
+                | Self::NotDelivered { .. }
+                | Self::NotSubmitted { .. }
         )
     }
 
@@ -347,7 +357,8 @@ impl Error {
             | Self::Cancelled { provider, .. }
             | Self::StillRunning { provider, .. }
             | Self::UnreadableResponse { provider, .. }
-            | Self::Unsupported { provider, .. } => Some(provider),
+            | Self::Unsupported { provider, .. }
+            | Self::NotSubmitted { provider } => Some(provider),
             Self::InvalidInput(_) | Self::Config(_) => None,
         }
     }

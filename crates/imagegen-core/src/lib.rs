@@ -8,8 +8,11 @@
 //! - [`Credits`], [`Multiplier`], [`Usd`], [`CreditWorth`]: money as exact fixed-point
 //!   numbers with checked arithmetic.
 //! - [`ModelEntry`], [`Price`], [`Capabilities`], [`ShapeSupport`]: the model catalog.
-//! - [`Provider`]: the async trait a provider implements (catalog, submit, wait, cancel),
-//!   with serializable [`JobHandle`]s so a paid job can be resumed after a crash.
+//! - [`CallPlan`]: one billable call, fully resolved by the router (model, exact shape,
+//!   quality name, style, options, price); a wire crate only translates it.
+//! - [`Provider`]: the async trait a provider implements (catalog, profile, option
+//!   requirements, submit a plan, wait, cancel, balance), with serializable [`JobHandle`]s
+//!   so a paid job can be resumed after a crash.
 //! - [`Error`]: one taxonomy every provider maps into, answering "was anything sent?" and
 //!   "could this have cost money?" without string matching.
 //! - [`Clock`]: time as a dependency; tests use [`ManualClock`] and never sleep.
@@ -40,25 +43,28 @@ pub mod credits;
 pub mod error;
 pub mod fixture;
 pub mod ids;
+pub mod plan;
 pub mod provider;
 pub mod request;
 pub mod shape;
 
 pub use catalog::{
-    Capabilities, ModelEntry, Price, PriceError, QualityOption, ShapeFit, ShapeSupport,
+    Capabilities, ModelEntry, NEAR_SHAPE_TOLERANCE, Price, PriceError, QualityOption, ShapeFit,
+    ShapeSupport, StyleSupport,
 };
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;
-pub use clock::{Clock, ManualClock, SharedClock, Sleep};
+pub use clock::{Clock, ManualClock, SharedClock, Sleep, unix_millis};
 pub use credits::{AmountParseError, CreditWorth, Credits, CreditsWithUnit, Multiplier, Usd};
 pub use error::{Error, InvalidInput, Refund, Refusal};
 pub use ids::{ModelId, PlanName, ProviderId};
+pub use plan::{CallPlan, ModelChoice, StyleDelivery};
 pub use provider::{
-    CancelOutcome, ImageRef, JobHandle, JobOutput, JobState, NoProgress, ProgressEvent,
-    ProgressSink, Provider,
+    Balance, CancelOutcome, ImageRef, JobHandle, JobOutput, JobState, NoProgress, ProgressEvent,
+    ProgressSink, Provider, ProviderProfile,
 };
 pub use request::{
-    GenerationRequest, GenerationRequestBuilder, MAX_IMAGES_PER_REQUEST, ModelChoice, Prompt,
-    ProviderExtras, Quality, Submission,
+    GenerationRequest, GenerationRequestBuilder, MAX_IMAGES_PER_REQUEST, Prompt, ProviderExtras,
+    Quality,
 };
 pub use shape::{AspectRatio, Dimensions, ImageShape, Orientation, ShapeParseError};

@@ -1,17 +1,18 @@
 //! The [`Provider`] trait and what flows through it: job handles, progress, image references.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::catalog::ModelEntry;
-use crate::credits::Credits;
-use crate::error::Error;
-use crate::ids::{ModelId, ProviderId};
-use crate::request::Submission;
+use crate::clock::{Clock, unix_millis};
+use crate::credits::{CreditWorth, Credits};
+use crate::error::{Error, InvalidInput};
+use crate::ids::{ModelId, PlanName, ProviderId};
+use crate::plan::CallPlan;
 
 /// A paid job, as much as is needed to finish it later: serializable, so it can be written
 /// to a journal before the first poll and resumed after a crash.
@@ -21,7 +22,7 @@ use crate::request::Submission;
 ///
 /// ```
 /// use imagegen_core::{Credits, JobHandle};
-/// let job = JobHandle::new("kolbo", "gen_123", 2)
+/// let job = JobHandle::new("kolbo", "gen_123", 2, 1_767_225_600_000)
 ///     .with_model("nano-banana-2")
 ///     .with_credits_charged(Credits::whole(16));
 /// let text = serde_json::to_string(&job)?;
@@ -52,11 +53,12 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
-    /// A handle accepted now.
+    /// A handle accepted at `accepted_at_ms` (milliseconds since the Unix epoch).
     pub fn new(
         provider: impl Into<ProviderId>,
         job_id: impl Into<String>,
         images_requested: u32,
+        accepted_at_ms: u64,
     ) -> Self {
         Self {
             provider: provider.into(),
@@ -64,9 +66,24 @@ impl JobHandle {
             model: None,
             images_requested,
             credits_charged: None,
-            accepted_at_ms: unix_millis(SystemTime::now()),
+            accepted_at_ms,
             state: serde_json::Value::Null,
         }
+    }
+
+    /// A handle accepted now, on `clock`'s wall time.
+    pub fn accepted_now(
+        provider: impl Into<ProviderId>,
+        job_id: impl Into<String>,
+        images_requested: u32,
+        clock: &dyn Clock,
+    ) -> Self {
+        Self::new(
+            provider,
+            job_id,
+            images_requested,
+            unix_millis(clock.wall_time()),
+        )
     }
 
     /// Sets the model.
@@ -89,12 +106,6 @@ impl JobHandle {
         self.state = state;
         self
     }
-}
-
-/// Milliseconds since the Unix epoch (zero for times before it).
-pub fn unix_millis(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Where a job is.
@@ -264,14 +275,99 @@ impl CancelOutcome {
     }
 }
 
+/// What an account at a provider looks like to the router: its plan, how plans rank, what
+/// a credit is worth. Provider crates fill it from their configuration, so the facade and
+/// the router never need to know a provider by name.
+///
+/// ```
+/// use imagegen_core::{CreditWorth, ProviderProfile};
+/// let profile = ProviderProfile::default()
+///     .with_plan("professional")
+///     .with_plan_tiers(["free", "professional"])
+///     .with_credit_worth(CreditWorth::per_credit("0.01".parse()?));
+/// assert_eq!(profile.plan.as_ref().map(|p| p.as_str()), Some("professional"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ProviderProfile {
+    /// The account's plan, when known.
+    pub plan: Option<PlanName>,
+    /// The provider's plans from lowest to highest, to compare a needed plan with ours.
+    pub plan_tiers: Vec<PlanName>,
+    /// What one of the provider's credits is worth in dollars, when known.
+    pub credit_worth: Option<CreditWorth>,
+}
+
+impl ProviderProfile {
+    /// Sets the plan.
+    #[must_use]
+    pub fn with_plan(mut self, plan: impl Into<PlanName>) -> Self {
+        self.plan = Some(plan.into());
+        self
+    }
+
+    /// Sets the plan tiers, lowest first.
+    #[must_use]
+    pub fn with_plan_tiers<P: Into<PlanName>>(
+        mut self,
+        tiers: impl IntoIterator<Item = P>,
+    ) -> Self {
+        self.plan_tiers = tiers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the worth of a credit.
+    #[must_use]
+    pub fn with_credit_worth(mut self, worth: CreditWorth) -> Self {
+        self.credit_worth = Some(worth);
+        self
+    }
+}
+
+/// An account's credit balance, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Balance {
+    /// The provider.
+    pub provider: ProviderId,
+    /// Credits left, when the provider reports them.
+    pub credits: Option<Credits>,
+    /// Where to look instead, when it does not.
+    pub note: Option<String>,
+}
+
+impl Balance {
+    /// A reported balance.
+    pub fn reported(provider: impl Into<ProviderId>, credits: Option<Credits>) -> Self {
+        Self {
+            provider: provider.into(),
+            credits,
+            note: None,
+        }
+    }
+
+    /// No balance API; `note` says where to look.
+    pub fn unreported(provider: impl Into<ProviderId>, note: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            credits: None,
+            note: Some(note.into()),
+        }
+    }
+}
+
 /// A paid image-generation service.
 ///
 /// Implementations live in the wire crates (`kolbo-api`, `koala-api`); the router and the
 /// facade use providers only through this trait, as `Arc<dyn Provider>`.
 ///
 /// The contract that keeps money safe:
-/// - `submit` sends at most one billable request and never retries it after it may have
-///   reached the provider; it returns as soon as the provider accepted the job.
+/// - `submit` translates a [`CallPlan`] the router resolved into the provider's body and
+///   sends it: at most one billable request, never retried, returning as soon as the
+///   provider accepted the job. It does not decide anything the plan says (shape, quality,
+///   model, options); what it cannot send as planned is an [`Error::InvalidInput`] with
+///   nothing sent.
 /// - `wait` and `cancel` only observe or stop the job; they never submit again.
 /// - Every error maps into [`Error`], so callers can tell "nothing spent" from "maybe spent".
 #[async_trait]
@@ -282,9 +378,36 @@ pub trait Provider: Send + Sync {
     /// The models this provider offers, with prices and capabilities.
     async fn catalog(&self) -> Result<Vec<ModelEntry>, Error>;
 
-    /// Checks `submission` against the catalog and sends it. Invalid input is an
-    /// [`Error::InvalidInput`] with nothing sent.
-    async fn submit(&self, submission: &Submission) -> Result<JobHandle, Error>;
+    /// The account as configured: plan, plan tiers, credit worth.
+    fn profile(&self) -> ProviderProfile {
+        ProviderProfile::default()
+    }
+
+    /// Reads this provider's options (its part of a request's extras) and names the ones
+    /// that must be honoured: the router routes only to models whose
+    /// [`Capabilities::options`](crate::Capabilities::options) list them. Malformed
+    /// options are an [`InvalidInput`], found before anything is sent.
+    ///
+    /// The default takes every key whose value is not `null`, `false` or empty.
+    fn required_options(
+        &self,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<String>, InvalidInput> {
+        Ok(options
+            .iter()
+            .filter(|(_, v)| match v {
+                serde_json::Value::Null | serde_json::Value::Bool(false) => false,
+                serde_json::Value::Array(a) => !a.is_empty(),
+                serde_json::Value::String(s) => !s.is_empty(),
+                _ => true,
+            })
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    /// Sends one planned call. Invalid input is an [`Error::InvalidInput`] with nothing
+    /// sent.
+    async fn submit(&self, call: &CallPlan) -> Result<JobHandle, Error>;
 
     /// Waits until the job finishes, reporting progress, and returns its images.
     async fn wait(&self, job: &JobHandle, progress: &dyn ProgressSink) -> Result<JobOutput, Error>;
@@ -297,6 +420,14 @@ pub trait Provider: Send + Sync {
             operation: "cancel",
         })
     }
+
+    /// The account's credit balance, where the provider reports one.
+    async fn balance(&self) -> Result<Balance, Error> {
+        Ok(Balance::unreported(
+            self.id(),
+            "this provider reports no balance",
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -305,7 +436,8 @@ mod tests {
 
     use super::*;
     use crate::catalog::Price;
-    use crate::request::{GenerationRequest, ModelChoice};
+    use crate::plan::ModelChoice;
+    use crate::request::Prompt;
 
     struct Echo;
 
@@ -323,8 +455,8 @@ mod tests {
             )])
         }
 
-        async fn submit(&self, submission: &Submission) -> Result<JobHandle, Error> {
-            Ok(JobHandle::new("echo", "j1", submission.request.count()))
+        async fn submit(&self, call: &CallPlan) -> Result<JobHandle, Error> {
+            Ok(JobHandle::new("echo", "j1", call.images, 0))
         }
 
         async fn wait(
@@ -351,11 +483,13 @@ mod tests {
     #[tokio::test]
     async fn trait_is_object_safe_and_default_cancel_is_unsupported() {
         let provider: Arc<dyn Provider> = Arc::new(Echo);
-        let request = GenerationRequest::builder("x").count(2).build().unwrap();
-        let job = provider
-            .submit(&Submission::new(ModelChoice::ProviderDefault, request))
-            .await
-            .unwrap();
+        let call = CallPlan::new(
+            "echo",
+            ModelChoice::ProviderDefault,
+            Prompt::new("x").unwrap(),
+            2,
+        );
+        let job = provider.submit(&call).await.unwrap();
         assert_eq!(job.images_requested, 2);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = {
@@ -377,7 +511,7 @@ mod tests {
 
     #[test]
     fn job_handle_round_trips_with_provider_state() {
-        let job = JobHandle::new("koala", "k-1", 2)
+        let job = JobHandle::new("koala", "k-1", 2, 5)
             .with_model("gpt-image-2")
             .with_credits_charged("2".parse().unwrap())
             .with_state(serde_json::json!({"urls": ["https://koala.sh/api/image/v2-a-b.jpg"]}));

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::InvalidInput;
-use crate::ids::{ModelId, ProviderId};
+use crate::ids::ProviderId;
 use crate::shape::ImageShape;
 
 /// The most images one request may ask for across all calls to providers.
@@ -196,6 +196,8 @@ pub struct GenerationRequest {
     style: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quality: Option<Quality>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resolution: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     reference_images: Vec<Url>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,6 +215,7 @@ impl GenerationRequest {
             shape: None,
             style: None,
             quality: None,
+            resolution: None,
             reference_images: Vec::new(),
             enhance_prompt: None,
             extras: ProviderExtras::default(),
@@ -242,6 +245,11 @@ impl GenerationRequest {
     /// The requested quality, if any.
     pub fn quality(&self) -> Option<&Quality> {
         self.quality.as_ref()
+    }
+
+    /// The requested resolution tier (`1K`, `2K`, `4K`), for models priced by resolution.
+    pub fn resolution(&self) -> Option<&str> {
+        self.resolution.as_deref()
     }
 
     /// Reference image URLs guiding style or content.
@@ -282,6 +290,8 @@ struct UncheckedRequest {
     #[serde(default)]
     quality: Option<Quality>,
     #[serde(default)]
+    resolution: Option<String>,
+    #[serde(default)]
     reference_images: Vec<String>,
     #[serde(default)]
     enhance_prompt: Option<bool>,
@@ -299,6 +309,7 @@ impl TryFrom<UncheckedRequest> for GenerationRequest {
             shape: raw.shape,
             style: raw.style,
             quality: raw.quality,
+            resolution: raw.resolution,
             reference_images: raw.reference_images,
             enhance_prompt: raw.enhance_prompt,
             extras: raw.extras,
@@ -316,6 +327,7 @@ pub struct GenerationRequestBuilder {
     shape: Option<ImageShape>,
     style: Option<String>,
     quality: Option<Quality>,
+    resolution: Option<String>,
     reference_images: Vec<String>,
     enhance_prompt: Option<bool>,
     extras: ProviderExtras,
@@ -343,6 +355,12 @@ impl GenerationRequestBuilder {
     /// A quality.
     pub fn quality(mut self, quality: Quality) -> Self {
         self.quality = Some(quality);
+        self
+    }
+
+    /// A resolution tier (`1K`, `2K`, `4K`) for models priced by resolution.
+    pub fn resolution(mut self, tier: impl Into<String>) -> Self {
+        self.resolution = Some(tier.into());
         self
     }
 
@@ -377,6 +395,15 @@ impl GenerationRequestBuilder {
             }
             other => other.map(|s| s.trim().to_owned()),
         };
+        let resolution = match self.resolution {
+            Some(r) if r.trim().is_empty() => {
+                return Err(InvalidInput::new(
+                    "resolution",
+                    "the resolution is empty: name a tier such as 2K or leave it out",
+                ));
+            }
+            other => other.map(|r| r.trim().to_ascii_uppercase()),
+        };
         let reference_images = self
             .reference_images
             .iter()
@@ -388,6 +415,7 @@ impl GenerationRequestBuilder {
             shape: self.shape,
             style,
             quality: self.quality,
+            resolution,
             reference_images,
             enhance_prompt: self.enhance_prompt,
             extras: self.extras,
@@ -417,33 +445,6 @@ fn parse_reference_url(text: &str) -> Result<Url, InvalidInput> {
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),
         _ => Err(bad("use an http or https URL")),
-    }
-}
-
-/// Which model a provider should run.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ModelChoice {
-    /// Exactly this model.
-    Exact(ModelId),
-    /// The provider picks (Kolbo's Smart Select; a provider's default model).
-    ProviderDefault,
-}
-
-/// A request addressed to one provider and model: what [`crate::Provider::submit`] takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Submission {
-    /// The model to run.
-    pub model: ModelChoice,
-    /// What to generate.
-    pub request: GenerationRequest,
-}
-
-impl Submission {
-    /// A submission of `request` to `model`.
-    pub fn new(model: ModelChoice, request: GenerationRequest) -> Self {
-        Self { model, request }
     }
 }
 
@@ -508,18 +509,5 @@ mod tests {
         let request = GenerationRequest::builder("x").count(4).build().unwrap();
         assert_eq!(request.with_count(2).unwrap().count(), 2);
         assert!(request.with_count(0).is_err());
-    }
-
-    #[test]
-    fn submission_json_names_the_model_choice() {
-        let request = GenerationRequest::builder("x").build().unwrap();
-        let sub = Submission::new(ModelChoice::Exact("nano-banana-2".into()), request.clone());
-        let json = serde_json::to_value(&sub).unwrap();
-        assert_eq!(json["model"]["kind"], "exact");
-        assert_eq!(json["model"]["id"], "nano-banana-2");
-        let smart = Submission::new(ModelChoice::ProviderDefault, request);
-        let back: Submission =
-            serde_json::from_value(serde_json::to_value(&smart).unwrap()).unwrap();
-        assert_eq!(back, smart);
     }
 }
