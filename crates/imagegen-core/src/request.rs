@@ -163,6 +163,11 @@ impl ProviderExtras {
         self.0.get(provider)
     }
 
+    /// Each provider's options, in provider-id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ProviderId, &serde_json::Value)> {
+        self.0.iter()
+    }
+
     /// Whether no provider has options.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -70,13 +70,15 @@ pub enum RouteError {
         partial: Box<RoutedOutput>,
     },
 
-    /// Every candidate refused without spending.
+    /// Every candidate tried failed (a refusal, an unreachable host, a failed
+    /// generation), and no other can take the request.
     #[error(
-        "every candidate refused ({}); nothing was spent on them: see each reason",
-        attempts.iter().map(Attempt::summary).collect::<Vec<_>>().join("; ")
+        "no candidate delivered: {}{}",
+        attempts.iter().map(Attempt::summary).collect::<Vec<_>>().join("; "),
+        spent_note(attempts)
     )]
-    AllCandidatesRefused {
-        /// The refusals.
+    AllAttemptsFailed {
+        /// Each failed attempt, with its cause in the provider's words.
         attempts: Vec<Attempt>,
         /// What was delivered before (a split request may be partly done).
         partial: Box<RoutedOutput>,
@@ -120,12 +122,25 @@ pub enum RouteError {
     Provider(Box<imagegen_core::Error>),
 }
 
+/// What the failed attempts spent, in words.
+fn spent_note(attempts: &[Attempt]) -> String {
+    let spent = attempts
+        .iter()
+        .map(|a| a.credits_charged)
+        .fold(Credits::ZERO, |acc, c| acc.checked_add(c).unwrap_or(acc));
+    if spent.is_zero() {
+        "; nothing was charged for them".into()
+    } else {
+        format!("; {} were charged for them", spent.with_unit())
+    }
+}
+
 impl RouteError {
     /// What was delivered (and paid for) before the error, when anything was sent.
     pub fn partial(&self) -> Option<&RoutedOutput> {
         match self {
             Self::BudgetExceeded { partial, .. }
-            | Self::AllCandidatesRefused { partial, .. }
+            | Self::AllAttemptsFailed { partial, .. }
             | Self::MaybeCharged { partial, .. }
             | Self::Stopped { partial, .. } => Some(partial),
             _ => None,
@@ -160,7 +175,7 @@ impl From<RouteError> for imagegen_core::Error {
             RouteError::BudgetExceeded { .. } => {
                 Self::InvalidInput(InvalidInput::new("budget", error.to_string()))
             }
-            RouteError::AllCandidatesRefused { ref attempts, .. } => attempts
+            RouteError::AllAttemptsFailed { ref attempts, .. } => attempts
                 .iter()
                 .rev()
                 .find_map(|a| a.error.clone())

@@ -7,17 +7,23 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use imagegen_core::{
-    Credits, Error, GenerationRequest, JobHandle, JobOutput, ModelId, ProgressSink, Provider,
-    ProviderId, Refund, Refusal, SharedClock, Submission,
+    CallPlan, Credits, Error, GenerationRequest, InvalidInput, JobHandle, JobOutput, ModelId,
+    ProgressSink, Provider, ProviderId, Refund, Refusal, SharedClock,
 };
+use serde_json::Value;
 
 use crate::budget::{Budget, BudgetError, InMemoryBudget, Reservation};
-use crate::candidate::{Candidate, Estimate, Exclusion, RunView, build_estimate};
-use crate::catalog::{CatalogCache, MergedCatalog};
+use crate::call::CallOptions;
+use crate::candidate::estimate::build_estimate;
+use crate::candidate::evaluate::{Judge, OptionRequirements};
+use crate::candidate::{Candidate, Estimate, Exclusion, RunView};
+use crate::catalog::{CatalogCache, CatalogFailure, MergedCatalog};
 use crate::cooldown::Cooldowns;
+use crate::disposition::{Disposition, Lesson, classify_submit_error};
 use crate::error::RouteError;
 use crate::policy::RoutingPolicy;
-use crate::route::{Attempt, AttemptOutcome, NoObserver, RouteObserver, RoutedOutput};
+use crate::route::{Attempt, AttemptOutcome, NoObserver, RouteObserver, RoutedOutput, describe};
+use crate::rules::Rules;
 
 /// Weight of a new latency observation in the running average.
 const LATENCY_WEIGHT: f64 = 0.3;
@@ -69,25 +75,27 @@ impl RouterBuilder {
             return Err(RouteError::NoProviders);
         }
         let mut order: Vec<ProviderId> = Vec::new();
+        let mut policy = self.policy;
         for provider in &self.providers {
             let id = provider.id();
             if order.contains(&id) {
                 return Err(RouteError::DuplicateProvider(id));
             }
+            policy = policy.with_profile(&id, &provider.profile());
             order.push(id);
         }
         let budget = self
             .budget
-            .unwrap_or_else(|| match self.policy.run_budget_limit() {
+            .unwrap_or_else(|| match policy.run_budget_limit() {
                 Some(limit) => Arc::new(InMemoryBudget::new(limit)),
                 None => Arc::new(InMemoryBudget::unlimited()),
             });
         Ok(Router {
-            cooldowns: Cooldowns::new(Arc::clone(&self.clock), self.policy.cooldown_policy()),
-            catalog: CatalogCache::new(self.policy.catalog_time_to_live()),
+            cooldowns: Cooldowns::new(Arc::clone(&self.clock), policy.cooldown_policy()),
+            catalog: CatalogCache::new(policy.catalog_time_to_live()),
             providers: self.providers,
             order,
-            policy: self.policy,
+            policy,
             clock: self.clock,
             budget,
             run: Mutex::new(RunState::default()),
@@ -130,65 +138,6 @@ impl std::fmt::Debug for Router {
     }
 }
 
-/// What to do after a failed submission.
-enum Disposition {
-    /// Nothing was spent: learn, then try the next candidate.
-    MoveOn(Lesson),
-    /// Nothing was spent, but no other provider would do better: stop.
-    Stop,
-    /// It may have been charged: stop and report, never submit elsewhere.
-    MaybeCharged,
-}
-
-/// What a refusal teaches about the rest of the run.
-enum Lesson {
-    Nothing,
-    ProviderFailed,
-    ModelFailed,
-    ProviderUnusable(String),
-    ModelUnavailable { reason: String, this_quality: bool },
-}
-
-fn classify_submit_error(error: &Error) -> Disposition {
-    if error.may_have_been_charged() {
-        return Disposition::MaybeCharged;
-    }
-    match error {
-        Error::NotDelivered { .. } => Disposition::MoveOn(Lesson::ProviderFailed),
-        Error::Refused { reason, .. } => match reason {
-            Refusal::InsufficientCredits => {
-                Disposition::MoveOn(Lesson::ProviderUnusable("out of credits".into()))
-            }
-            Refusal::Auth => {
-                Disposition::MoveOn(Lesson::ProviderUnusable("the API key was refused".into()))
-            }
-            Refusal::PlanRequired => Disposition::MoveOn(Lesson::ModelUnavailable {
-                reason: "needs a higher plan".into(),
-                this_quality: true,
-            }),
-            Refusal::ModelNotFound => Disposition::MoveOn(Lesson::ModelUnavailable {
-                reason: "model not found".into(),
-                this_quality: false,
-            }),
-            Refusal::RateLimited { .. } | Refusal::ServerError => {
-                Disposition::MoveOn(Lesson::ProviderFailed)
-            }
-            Refusal::ContentPolicy => Disposition::Stop,
-            _ => Disposition::MoveOn(Lesson::ModelFailed),
-        },
-        Error::InvalidInput(_) => Disposition::MoveOn(Lesson::Nothing),
-        Error::Config(message) => Disposition::MoveOn(Lesson::ProviderUnusable(message.clone())),
-        Error::Unsupported { operation, .. } => Disposition::MoveOn(Lesson::ProviderUnusable(
-            format!("{operation} is not supported"),
-        )),
-        Error::UnreadableResponse { .. } => Disposition::MoveOn(Lesson::ProviderFailed),
-        Error::GenerationFailed { .. } => Disposition::MoveOn(Lesson::ModelFailed),
-        Error::Cancelled { .. } => Disposition::Stop,
-        // A kind this version does not know: assume the worst.
-        _ => Disposition::MaybeCharged,
-    }
-}
-
 fn outcome_of(error: &Error) -> AttemptOutcome {
     if error.may_have_been_charged() {
         return AttemptOutcome::MaybeCharged;
@@ -198,7 +147,8 @@ fn outcome_of(error: &Error) -> AttemptOutcome {
             reason: reason.clone(),
         },
         Error::NotDelivered { .. } => AttemptOutcome::NotDelivered,
-        Error::GenerationFailed { .. } => AttemptOutcome::FailedRefunded,
+        Error::NotSubmitted { .. } => AttemptOutcome::NotSent,
+        Error::GenerationFailed { refund, .. } => AttemptOutcome::Failed { refund: *refund },
         Error::Cancelled { .. } => AttemptOutcome::Cancelled,
         _ => AttemptOutcome::Rejected,
     }
@@ -214,6 +164,8 @@ enum Halt {
 struct Progress {
     output: RoutedOutput,
     remaining: u32,
+    /// Providers that failed in this request (unreachable, a server error), with why.
+    failed: BTreeMap<ProviderId, String>,
 }
 
 /// One accepted call awaiting its result.
@@ -265,22 +217,42 @@ impl Router {
         self.catalog.get(&self.providers, &self.clock, true).await
     }
 
-    /// The ranked, explained candidates for `request`, spending nothing.
-    pub async fn estimate(&self, request: &GenerationRequest) -> Estimate {
+    /// The ranked, explained candidates for `request`, each with the plan it would send,
+    /// spending nothing.
+    pub async fn estimate(&self, request: &GenerationRequest) -> Result<Estimate, RouteError> {
+        self.estimate_with(request, &CallOptions::default()).await
+    }
+
+    /// [`Router::estimate`] with this request's own routing choices.
+    ///
+    /// Fails before anything is sent when the request's provider options cannot be read,
+    /// and with the catalog's own error when no provider the request may use has a
+    /// catalog (a refused key, an unreachable host).
+    pub async fn estimate_with(
+        &self,
+        request: &GenerationRequest,
+        call: &CallOptions,
+    ) -> Result<Estimate, RouteError> {
+        let options = self.option_requirements(request)?;
         let catalog = self.catalog().await;
-        self.estimate_in(&catalog, request, Credits::ZERO)
+        self.check_catalog(&catalog, call)?;
+        Ok(self.estimate_in(&catalog, request, call, &options, Credits::ZERO, &BTreeMap::new()))
     }
 
     fn estimate_in(
         &self,
         catalog: &MergedCatalog,
         request: &GenerationRequest,
+        call: &CallOptions,
+        options: &OptionRequirements,
         committed: Credits,
+        failed: &BTreeMap<ProviderId, String>,
     ) -> Estimate {
         let view = {
             let run = self.lock_run();
             RunView {
                 exhausted: run.exhausted.clone(),
+                failed_this_request: failed.clone(),
                 unavailable: run.unavailable.clone(),
                 cooling: self.cooldowns.active(),
                 latency: run.latency.clone(),
@@ -288,66 +260,191 @@ impl Router {
                 committed,
             }
         };
-        build_estimate(catalog, request, &self.policy, &view, &self.order)
+        let judge = Judge {
+            rules: Rules::new(&self.policy, call),
+            view: &view,
+            options,
+        };
+        build_estimate(catalog, request, &judge, &self.order)
+    }
+
+    /// Reads the request's provider options through their providers: which provider they
+    /// belong to, and which of them a model must honour.
+    fn option_requirements(
+        &self,
+        request: &GenerationRequest,
+    ) -> Result<OptionRequirements, RouteError> {
+        let mut asked: Vec<OptionRequirements> = Vec::new();
+        for (id, value) in request.extras().iter() {
+            let field = format!("extras.{id}");
+            let Value::Object(object) = value else {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("the {id} options must be a JSON object of option names and values"),
+                )
+                .into());
+            };
+            let Some(provider) = self.provider(id) else {
+                return Err(InvalidInput::new(
+                    field,
+                    format!(
+                        "the request has {id} options, but {id} is not configured (configured: {})",
+                        self.order
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .into());
+            };
+            let required = provider.required_options(object)?;
+            let names: Vec<String> = object
+                .iter()
+                .filter(|(_, v)| !matches!(v, Value::Null | Value::Bool(false)))
+                .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            asked.push(OptionRequirements {
+                provider: Some(id.clone()),
+                names,
+                required,
+                object: object.clone(),
+            });
+        }
+        if asked.len() > 1 {
+            let each = asked
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} ({})",
+                        a.provider.as_ref().map_or("?", ProviderId::as_str),
+                        a.names.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" and ");
+            return Err(InvalidInput::new(
+                "extras",
+                format!(
+                    "the request has options of {each}: one request goes to one provider, so they cannot all be honoured; keep one provider's options"
+                ),
+            )
+            .into());
+        }
+        Ok(asked.pop().unwrap_or_default())
+    }
+
+    /// Fails with the catalogs' own errors when no provider this request may use has a
+    /// catalog.
+    fn check_catalog(&self, catalog: &MergedCatalog, call: &CallOptions) -> Result<(), RouteError> {
+        if catalog.failures.is_empty() {
+            return Ok(());
+        }
+        let rules = Rules::new(&self.policy, call);
+        let usable: Vec<&ProviderId> = self
+            .order
+            .iter()
+            .filter(|p| rules.provider_refusal(p).is_none())
+            .collect();
+        let failures: Vec<CatalogFailure> = catalog
+            .failures
+            .iter()
+            .filter(|f| usable.contains(&&f.provider))
+            .cloned()
+            .collect();
+        let any_catalog = usable
+            .iter()
+            .any(|p| catalog.entries.iter().any(|e| &&e.provider == p));
+        if !failures.is_empty() && !any_catalog {
+            return Err(RouteError::CatalogUnavailable { failures });
+        }
+        Ok(())
     }
 
     /// Generates `request` on the best candidate, falling back when a candidate refuses
-    /// without spending; see [`Router::generate_observed`].
+    /// without spending; see [`Router::generate_with`].
     pub async fn generate(
         &self,
         request: &GenerationRequest,
         progress: &dyn ProgressSink,
     ) -> Result<RoutedOutput, RouteError> {
-        self.generate_observed(request, progress, &NoObserver).await
+        self.generate_with(request, &CallOptions::default(), progress, &NoObserver)
+            .await
     }
 
-    /// Generates `request`, telling `observer` about every accepted job before waiting
-    /// for it (the place for a journal) and about every attempt.
-    ///
-    /// The route:
-    /// 1. rank the candidates ([`Router::estimate`]);
-    /// 2. reserve the best one's worst-case cost in the run budget (a candidate the budget
-    ///    cannot cover is skipped);
-    /// 3. submit its calls (a request above the model's per-call maximum is split),
-    ///    waiting out short rate limits;
-    /// 4. on a refusal that spent nothing, learn from it (out of credits: the provider is
-    ///    done for the run; plan required or model not found: the model is) and try the
-    ///    next candidate for the images still missing;
-    /// 5. wait for accepted jobs; a failure the provider refunded lets the next candidate
-    ///    try; anything that may have been charged stops the route at once
-    ///    ([`RouteError::MaybeCharged`], with the job handles), and nothing is submitted
-    ///    elsewhere;
-    /// 6. settle the reservation to what was charged.
+    /// [`Router::generate_with`] with no call options.
     pub async fn generate_observed(
         &self,
         request: &GenerationRequest,
         progress: &dyn ProgressSink,
         observer: &dyn RouteObserver,
     ) -> Result<RoutedOutput, RouteError> {
+        self.generate_with(request, &CallOptions::default(), progress, observer)
+            .await
+    }
+
+    /// Generates `request` under this request's routing choices (`call`), telling
+    /// `observer` about every accepted job before waiting for it (the place for a journal)
+    /// and about every attempt. The run's catalog cache, cooldowns, lessons and budget are
+    /// shared by every call.
+    ///
+    /// The route:
+    /// 1. read the request's provider options through their provider, and rank the
+    ///    candidates ([`Router::estimate_with`]): each carries its resolved [`CallPlan`]s;
+    /// 2. reserve the best one's worst-case cost in the run budget (a candidate the budget
+    ///    cannot cover is skipped);
+    /// 3. send its calls exactly as planned, waiting out short rate limits;
+    /// 4. on a refusal that spent nothing, learn from it (a refused key or no credits: the
+    ///    provider is out for the run; plan required or model not found: the model is;
+    ///    unreachable or a server error: the provider is skipped for this request and
+    ///    counts towards a cooldown) and try the next candidate for the images still
+    ///    missing; a fallback is judged by the same rules, so it never lands where the
+    ///    request's options or shape would be dropped;
+    /// 5. wait for accepted jobs; a failure the provider refunded lets the next candidate
+    ///    try; anything that may have been charged stops the route at once
+    ///    ([`RouteError::MaybeCharged`], with the job handles), and nothing is submitted
+    ///    elsewhere;
+    /// 6. settle the reservation to what was charged.
+    pub async fn generate_with(
+        &self,
+        request: &GenerationRequest,
+        call: &CallOptions,
+        progress: &dyn ProgressSink,
+        observer: &dyn RouteObserver,
+    ) -> Result<RoutedOutput, RouteError> {
+        let options = self.option_requirements(request)?;
         let catalog = self.catalog().await;
-        if catalog.entries.is_empty() && !catalog.failures.is_empty() {
-            return Err(RouteError::CatalogUnavailable {
-                failures: catalog.failures.clone(),
-            });
-        }
+        self.check_catalog(&catalog, call)?;
         let mut run = Progress {
             output: RoutedOutput {
                 images_requested: request.count(),
                 ..RoutedOutput::default()
             },
             remaining: request.count(),
+            failed: BTreeMap::new(),
         };
         let mut tried: BTreeSet<(ProviderId, Option<ModelId>)> = BTreeSet::new();
         let mut over_budget: Option<(Credits, Credits)> = None;
         while run.remaining > 0 {
             let sub_request = request.with_count(run.remaining)?;
-            let estimate = self.estimate_in(&catalog, &sub_request, run.output.credits_charged);
+            let estimate = self.estimate_in(
+                &catalog,
+                &sub_request,
+                call,
+                &options,
+                run.output.credits_charged,
+                &run.failed,
+            );
             let next = estimate
                 .eligible()
                 .find(|c| !tried.contains(&(c.provider.clone(), c.model.clone())))
                 .cloned();
             let Some(candidate) = next else {
-                return Err(self.no_candidate(estimate, run, over_budget));
+                return Err(self.no_candidate(estimate, run, over_budget, call));
             };
             tried.insert((candidate.provider.clone(), candidate.model.clone()));
             let total = candidate.total_credits.unwrap_or_default();
@@ -371,21 +468,14 @@ impl Router {
                 }
                 Err(other) => return Err(RouteError::Budget(other)),
             };
-            run.output.warnings.extend(
-                candidate
-                    .warnings
-                    .iter()
-                    .map(|w| format!("{}: {w}", candidate.label())),
-            );
+            for warning in &candidate.warnings {
+                let line = format!("{}: {warning}", candidate.label());
+                if !run.output.warnings.contains(&line) {
+                    run.output.warnings.push(line);
+                }
+            }
             if let Err(halt) = self
-                .run_candidate(
-                    &candidate,
-                    &sub_request,
-                    reservation,
-                    progress,
-                    observer,
-                    &mut run,
-                )
+                .run_candidate(&candidate, reservation, progress, observer, &mut run)
                 .await
             {
                 let partial = Box::new(run.output);
@@ -431,15 +521,27 @@ impl Router {
     }
 
     /// Records what a refusal teaches.
-    fn learn(&self, candidate: &Candidate, lesson: Lesson) {
+    fn learn(&self, candidate: &Candidate, lesson: Lesson, why: &str, run: &mut Progress) {
         let provider = &candidate.provider;
         match lesson {
             Lesson::Nothing => {}
-            Lesson::ProviderFailed => self.cooldowns.record_failure(provider, None),
+            Lesson::ProviderDown => {
+                run.failed.insert(provider.clone(), why.to_owned());
+                self.cooldowns.record_failure(provider, None);
+                if let Some(left) = self.cooldowns.remaining(provider, None) {
+                    run.output.warnings.push(format!(
+                        "{provider} rests for {}s after repeated failures ({why}); it is tried again after that",
+                        left.as_secs()
+                    ));
+                }
+            }
             Lesson::ModelFailed => self
                 .cooldowns
                 .record_failure(provider, candidate.model.as_ref()),
             Lesson::ProviderUnusable(reason) => {
+                run.output.warnings.push(format!(
+                    "{provider} is not used for the rest of this run: {reason}"
+                ));
                 self.lock_run().exhausted.insert(provider.clone(), reason);
             }
             Lesson::ModelUnavailable {
@@ -476,7 +578,7 @@ impl Router {
     async fn submit(
         &self,
         provider: &Arc<dyn Provider>,
-        submission: &Submission,
+        call: &CallPlan,
         candidate: &Candidate,
         run: &mut Progress,
         observer: &dyn RouteObserver,
@@ -484,7 +586,7 @@ impl Router {
         let limits = self.policy.rate_limit_policy();
         let mut waits = 0;
         loop {
-            match provider.submit(submission).await {
+            match provider.submit(call).await {
                 Err(error) if matches!(error.refusal(), Some(Refusal::RateLimited { .. })) => {
                     let wait = error.retry_after().unwrap_or(limits.default_wait);
                     if waits >= limits.max_retries || wait > limits.max_wait {
@@ -494,12 +596,12 @@ impl Router {
                     let mut attempt = Attempt::new(
                         candidate.provider.clone(),
                         candidate.model.clone(),
-                        submission.request.count(),
+                        call.images,
                         AttemptOutcome::RateLimitWaited {
                             waited_secs: wait.as_secs(),
                         },
                     );
-                    attempt.message = Some(error.to_string());
+                    attempt.message = Some(describe(&error));
                     attempt.error = Some(error);
                     observer.attempted(&attempt);
                     run.output.attempts.push(attempt);
@@ -514,7 +616,6 @@ impl Router {
     async fn run_candidate(
         &self,
         candidate: &Candidate,
-        request: &GenerationRequest,
         mut reservation: Reservation,
         progress: &dyn ProgressSink,
         observer: &dyn RouteObserver,
@@ -529,25 +630,15 @@ impl Router {
         let mut doubtful = Credits::ZERO;
         let mut refused = false;
 
-        for &images in &candidate.calls {
+        for call in &candidate.calls {
             if halt.is_some() || refused {
                 break;
             }
+            let images = call.images;
             let share = per_image
                 .checked_mul(images)
                 .unwrap_or(reservation.amount());
-            let call_request = match request.with_count(images) {
-                Ok(r) => r,
-                Err(e) => {
-                    halt = Some(Halt::Stopped(Error::InvalidInput(e)));
-                    break;
-                }
-            };
-            let submission = Submission::new(candidate.choice(), call_request);
-            match self
-                .submit(&provider, &submission, candidate, run, observer)
-                .await
-            {
+            match self.submit(&provider, call, candidate, run, observer).await {
                 Ok(job) => {
                     reservation.mark_accepted();
                     observer.accepted(&job, share);
@@ -566,11 +657,11 @@ impl Router {
                         outcome_of(&error),
                     );
                     attempt.credits_reserved = share;
-                    attempt.message = Some(error.to_string());
+                    attempt.message = Some(describe(&error));
                     match classify_submit_error(&error) {
                         Disposition::MoveOn(lesson) => {
                             tracing::info!(candidate = %candidate.label(), %error, "refused; trying the next candidate");
-                            self.learn(candidate, lesson);
+                            self.learn(candidate, lesson, &describe(&error), run);
                             refused = true;
                         }
                         Disposition::Stop => halt = Some(Halt::Stopped(error.clone())),
@@ -653,13 +744,13 @@ impl Router {
                 }
                 Err(error) => {
                     attempt.outcome = outcome_of(&error);
-                    attempt.message = Some(error.to_string());
+                    attempt.message = Some(describe(&error));
                     match &error {
                         Error::GenerationFailed {
                             refund: Refund::Refunded,
                             ..
                         } => {
-                            self.learn(candidate, Lesson::ModelFailed);
+                            self.learn(candidate, Lesson::ModelFailed, "", run);
                         }
                         Error::Cancelled { .. } => {
                             if halt.is_none() {
@@ -720,7 +811,9 @@ impl Router {
         estimate: Estimate,
         run: Progress,
         over_budget: Option<(Credits, Credits)>,
+        call: &CallOptions,
     ) -> RouteError {
+        let rules = Rules::new(&self.policy, call);
         let only = |c: &Candidate, f: fn(&Exclusion) -> bool| {
             !c.exclusions.is_empty() && c.exclusions.iter().all(f)
         };
@@ -741,34 +834,40 @@ impl Router {
                 partial: Box::new(run.output),
             };
         }
-        if !run.output.attempts.is_empty() {
-            let attempts = run
-                .output
-                .attempts
-                .iter()
-                .filter(|a| !matches!(a.outcome, AttemptOutcome::Delivered { .. }))
-                .cloned()
-                .collect();
-            return RouteError::AllCandidatesRefused {
-                attempts,
+        let failed_attempts: Vec<Attempt> = run
+            .output
+            .attempts
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a.outcome,
+                    AttemptOutcome::Delivered { .. } | AttemptOutcome::RateLimitWaited { .. }
+                )
+            })
+            .cloned()
+            .collect();
+        if !failed_attempts.is_empty() {
+            return RouteError::AllAttemptsFailed {
+                attempts: failed_attempts,
                 partial: Box::new(run.output),
             };
         }
-        let named = self.policy.allowed_model_names();
-        let unknown_model = !named.is_empty()
-            && estimate.candidates.iter().all(|c| {
-                c.exclusions
-                    .iter()
-                    .any(|e| matches!(e, Exclusion::ModelNotAllowed { .. }))
-            });
-        if unknown_model {
+        // The candidates the user's choices leave: their reasons are the ones that matter.
+        let chosen: Vec<&Candidate> = estimate
+            .candidates
+            .iter()
+            .filter(|c| !c.exclusions.iter().any(Exclusion::is_choice))
+            .collect();
+        if chosen.is_empty() && rules.names_a_model() {
             let mut offered: Vec<String> = estimate
                 .candidates
                 .iter()
                 .filter(|c| {
-                    !c.exclusions
-                        .iter()
-                        .any(|e| matches!(e, Exclusion::ProviderNotAllowed { .. }))
+                    c.model.is_some()
+                        && !c
+                            .exclusions
+                            .iter()
+                            .any(|e| matches!(e, Exclusion::ProviderNotAllowed { .. }))
                 })
                 .map(Candidate::label)
                 .collect();
@@ -776,14 +875,13 @@ impl Router {
             return RouteError::NoEligibleCandidate {
                 reasons: vec![format!(
                     "no configured provider offers {}; the models on offer are {} (list them with their prices: `imagegen models`)",
-                    named.join(", "),
+                    rules.named_models().join(", "),
                     offered.join(", ")
                 )],
                 estimate: Box::new(estimate),
             };
         }
-        let capped = estimate
-            .candidates
+        let capped = chosen
             .iter()
             .filter(|c| only(c, |e| e.is_price_cap() || e.is_budget()))
             .min_by_key(|c| c.total_credits.map_or(u64::MAX, Credits::micros));
@@ -798,8 +896,12 @@ impl Router {
                 estimate: Box::new(estimate),
             };
         }
-        let reasons = estimate
-            .candidates
+        let shown = if chosen.is_empty() {
+            estimate.candidates.iter().collect()
+        } else {
+            chosen
+        };
+        let reasons = shown
             .iter()
             .map(|c| format!("{}: {}", c.label(), c.reason))
             .collect();

@@ -92,17 +92,21 @@
 //! ```
 
 pub mod budget;
+pub mod call;
 pub mod candidate;
 pub mod catalog;
 pub mod cooldown;
+mod disposition;
 pub mod error;
 pub mod execute;
 pub mod policy;
 pub mod route;
+mod rules;
 
 pub use budget::{
     Budget, BudgetError, BudgetStatus, InMemoryBudget, Reservation, ReservationId, Settlement,
 };
+pub use call::CallOptions;
 pub use candidate::{Candidate, Comparison, Estimate, Exclusion};
 pub use catalog::{CatalogFailure, MergedCatalog};
 pub use cooldown::{CooldownPolicy, Cooldowns, CoolingDown};

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use imagegen_core::{CreditWorth, Credits, ModelId, PlanName, ProviderId, Usd};
+use imagegen_core::{CreditWorth, Credits, ModelId, PlanName, ProviderId, ProviderProfile, Usd};
 
 use crate::cooldown::CooldownPolicy;
 
@@ -120,6 +120,7 @@ pub struct RoutingPolicy {
     allowed_models: Vec<ModelRule>,
     denied_models: Vec<ModelRule>,
     allow_deprecated: bool,
+    allow_reshape: bool,
     caps: PriceCaps,
     run_budget: Option<Credits>,
     preference: Preference,
@@ -140,6 +141,7 @@ impl Default for RoutingPolicy {
             allowed_models: Vec::new(),
             denied_models: Vec::new(),
             allow_deprecated: false,
+            allow_reshape: false,
             caps: PriceCaps::default(),
             run_budget: None,
             preference: Preference::Cheapest,
@@ -327,6 +329,40 @@ impl RoutingPolicy {
     #[must_use]
     pub fn catalog_ttl(mut self, ttl: Duration) -> Self {
         self.catalog_ttl = ttl;
+        self
+    }
+
+    /// Allows models whose nearest shape is far from the one asked (the aspect ratio
+    /// changes by more than [`NEAR_SHAPE_TOLERANCE`](imagegen_core::NEAR_SHAPE_TOLERANCE));
+    /// by default they are excluded, and naming one is an error before anything is sent.
+    #[must_use]
+    pub fn allow_reshape(mut self, allow: bool) -> Self {
+        self.allow_reshape = allow;
+        self
+    }
+
+    /// Whether far reshaping is allowed.
+    pub fn reshape_allowed(&self) -> bool {
+        self.allow_reshape
+    }
+
+    /// Fills in what `profile` knows of `provider` (plan, plan tiers, credit worth) where
+    /// the policy says nothing: the policy's own settings win.
+    #[must_use]
+    pub fn with_profile(mut self, provider: &ProviderId, profile: &ProviderProfile) -> Self {
+        if let Some(plan) = &profile.plan {
+            self.plans
+                .entry(provider.clone())
+                .or_insert_with(|| plan.clone());
+        }
+        if !profile.plan_tiers.is_empty() {
+            self.plan_tiers
+                .entry(provider.clone())
+                .or_insert_with(|| profile.plan_tiers.clone());
+        }
+        if let Some(worth) = profile.credit_worth {
+            self.credit_worth.entry(provider.clone()).or_insert(worth);
+        }
         self
     }
 

@@ -1,6 +1,6 @@
 //! The route a request took: every attempt, what it cost, and what came back.
 
-use imagegen_core::{Credits, Error, JobHandle, JobOutput, ModelId, ProviderId, Refusal};
+use imagegen_core::{Credits, Error, JobHandle, JobOutput, ModelId, ProviderId, Refund, Refusal};
 use serde::Serialize;
 
 /// How one attempt ended.
@@ -23,13 +23,19 @@ pub enum AttemptOutcome {
         /// Seconds waited.
         waited_secs: u64,
     },
-    /// The request never left; nothing was spent.
+    /// The request never left (the host could not be reached); nothing was spent.
     NotDelivered,
+    /// Not sent: the run is stopping.
+    NotSent,
     /// Our side or the provider's client rejected it before sending, or the provider's
     /// error answer was unreadable; nothing was accepted.
     Rejected,
-    /// The provider accepted the job, it failed, and the credits were refunded.
-    FailedRefunded,
+    /// The provider accepted the job and generating failed (content flagged, a model
+    /// error); the refund says whether the credits came back.
+    Failed {
+        /// Whether the credits came back.
+        refund: Refund,
+    },
     /// The job was cancelled.
     Cancelled,
     /// The provider may have accepted and charged it; nothing else was submitted.
@@ -57,7 +63,8 @@ pub struct Attempt {
     /// Credits it cost: the provider's figure, the price table's, or the reservation when
     /// it may have been charged and nobody says how much.
     pub credits_charged: Credits,
-    /// The provider's or router's message.
+    /// What happened, in words: the provider's own message (the content-policy reason,
+    /// the refusal, the connection error) with what it means.
     pub message: Option<String>,
     /// The typed error, when there was one.
     #[serde(skip)]
@@ -84,25 +91,43 @@ impl Attempt {
         }
     }
 
-    /// `provider/model`.
+    /// `provider/model`, or `provider/auto` when the provider picked.
     pub fn label(&self) -> String {
         match &self.model {
             Some(m) => format!("{}/{m}", self.provider),
-            None => format!("{}/(provider's choice)", self.provider),
+            None => format!("{}/auto", self.provider),
         }
     }
 
-    /// One line: where, how it ended and why.
+    /// One line: where, how it ended and why, in the provider's own words.
     pub fn summary(&self) -> String {
+        match &self.message {
+            Some(message) if !matches!(self.outcome, AttemptOutcome::Delivered { .. }) => {
+                format!("{} ({message})", self.outcome_line())
+            }
+            _ => self.outcome_line(),
+        }
+    }
+
+    fn outcome_line(&self) -> String {
         let outcome = match &self.outcome {
             AttemptOutcome::Delivered { images } => format!("delivered {images} image(s)"),
             AttemptOutcome::Refused { reason } => format!("refused: {reason}"),
             AttemptOutcome::RateLimitWaited { waited_secs } => {
                 format!("rate limited, waited {waited_secs}s")
             }
-            AttemptOutcome::NotDelivered => "not delivered".into(),
+            AttemptOutcome::NotDelivered => "could not reach the provider; nothing was sent".into(),
+            AttemptOutcome::NotSent => "not sent: the run is stopping".into(),
             AttemptOutcome::Rejected => "rejected before acceptance".into(),
-            AttemptOutcome::FailedRefunded => "failed and refunded".into(),
+            AttemptOutcome::Failed {
+                refund: Refund::Refunded,
+            } => "generation failed, credits refunded".into(),
+            AttemptOutcome::Failed {
+                refund: Refund::NotRefunded,
+            } => "generation failed, credits kept by the provider".into(),
+            AttemptOutcome::Failed { .. } => {
+                "generation failed, refund unknown".into()
+            }
             AttemptOutcome::Cancelled => "cancelled".into(),
             AttemptOutcome::MaybeCharged => "may have been charged".into(),
             AttemptOutcome::OverBudget => "over the run budget".into(),
@@ -168,3 +193,19 @@ pub trait RouteObserver: Send + Sync {
 pub struct NoObserver;
 
 impl RouteObserver for NoObserver {}
+
+/// What happened, in the provider's own words where it gave some.
+pub(crate) fn describe(error: &Error) -> String {
+    match error {
+        Error::Refused {
+            reason, message, ..
+        } if !message.trim().is_empty() => format!("{reason}: {}; {}", message.trim(), reason.advice()),
+        Error::Refused { reason, .. } => format!("{reason}; {}", reason.advice()),
+        Error::GenerationFailed { message, code, .. } => match code {
+            Some(code) => format!("{} [{code}]", message.trim()),
+            None => message.trim().to_owned(),
+        },
+        Error::NotDelivered { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
