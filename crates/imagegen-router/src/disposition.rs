@@ -106,8 +106,14 @@ mod tests {
                 },
                 down.clone(),
             ),
-            (Error::unreadable("kolbo", 502, "html", b"<html>"), down.clone()),
-            (Error::Config("redirect to another host".into()), down.clone()),
+            (
+                Error::unreadable("kolbo", 502, "html", b"<html>"),
+                down.clone(),
+            ),
+            (
+                Error::Config("redirect to another host".into()),
+                down.clone(),
+            ),
             (
                 refused(Refusal::RateLimited {
                     retry_after: Some(Duration::from_secs(60)),

@@ -236,7 +236,14 @@ impl Router {
         let options = self.option_requirements(request)?;
         let catalog = self.catalog().await;
         self.check_catalog(&catalog, call)?;
-        Ok(self.estimate_in(&catalog, request, call, &options, Credits::ZERO, &BTreeMap::new()))
+        Ok(self.estimate_in(
+            &catalog,
+            request,
+            call,
+            &options,
+            Credits::ZERO,
+            &BTreeMap::new(),
+        ))
     }
 
     fn estimate_in(

@@ -51,9 +51,10 @@
 //!     async fn catalog(&self) -> Result<Vec<ModelEntry>, Error> {
 //!         Ok(vec![ModelEntry::new(self.id, "nano-banana-2", Price::flat(Credits::whole(self.price)))])
 //!     }
-//!     async fn submit(&self, s: &Submission) -> Result<JobHandle, Error> {
-//!         let charged = Credits::whole(self.price).checked_mul(s.request.count()).unwrap_or_default();
-//!         Ok(JobHandle::new(self.id, "job-1", s.request.count()).with_credits_charged(charged))
+//!     async fn submit(&self, call: &CallPlan) -> Result<JobHandle, Error> {
+//!         // The plan is resolved: send exactly what it says.
+//!         let charged = Credits::whole(self.price).checked_mul(call.images).unwrap_or_default();
+//!         Ok(JobHandle::new(self.id, "job-1", call.images, 0).with_credits_charged(charged))
 //!     }
 //!     async fn wait(&self, job: &JobHandle, _: &dyn ProgressSink) -> Result<JobOutput, Error> {
 //!         let url = url::Url::parse("https://cdn.example/1.png").map_err(|e| Error::Config(e.to_string()))?;
@@ -77,8 +78,8 @@
 //!
 //! let request = GenerationRequest::builder("a lighthouse at dusk").build()?;
 //!
-//! // Dry run: the ranked, explained candidates.
-//! let estimate = router.estimate(&request).await;
+//! // Dry run: the ranked, explained candidates, each with the calls it would send.
+//! let estimate = router.estimate(&request).await?;
 //! assert_eq!(estimate.best().map(|c| c.provider.as_str()), Some("koala"));
 //! println!("{estimate}");
 //!

@@ -125,9 +125,7 @@ impl Attempt {
             AttemptOutcome::Failed {
                 refund: Refund::NotRefunded,
             } => "generation failed, credits kept by the provider".into(),
-            AttemptOutcome::Failed { .. } => {
-                "generation failed, refund unknown".into()
-            }
+            AttemptOutcome::Failed { .. } => "generation failed, refund unknown".into(),
             AttemptOutcome::Cancelled => "cancelled".into(),
             AttemptOutcome::MaybeCharged => "may have been charged".into(),
             AttemptOutcome::OverBudget => "over the run budget".into(),
@@ -199,7 +197,9 @@ pub(crate) fn describe(error: &Error) -> String {
     match error {
         Error::Refused {
             reason, message, ..
-        } if !message.trim().is_empty() => format!("{reason}: {}; {}", message.trim(), reason.advice()),
+        } if !message.trim().is_empty() => {
+            format!("{reason}: {}; {}", message.trim(), reason.advice())
+        }
         Error::Refused { reason, .. } => format!("{reason}; {}", reason.advice()),
         Error::GenerationFailed { message, code, .. } => match code {
             Some(code) => format!("{} [{code}]", message.trim()),

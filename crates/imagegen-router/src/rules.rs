@@ -24,16 +24,18 @@ impl<'a> Rules<'a> {
         {
             return Some("not the provider asked for");
         }
-        self.policy
-            .provider_refusal(provider)
-            .map(|why| match why {
-                "denied" => "denied by the policy",
-                _ => "not allowed by the policy",
-            })
+        self.policy.provider_refusal(provider).map(|why| match why {
+            "denied" => "denied by the policy",
+            _ => "not allowed by the policy",
+        })
     }
 
     /// Why `model` at `provider` may not be used, if it may not.
-    pub(crate) fn model_refusal(&self, provider: &ProviderId, model: &ModelId) -> Option<&'static str> {
+    pub(crate) fn model_refusal(
+        &self,
+        provider: &ProviderId,
+        model: &ModelId,
+    ) -> Option<&'static str> {
         if let Some(pinned) = &self.call.model
             && pinned != model
         {
@@ -76,10 +78,11 @@ impl<'a> Rules<'a> {
     /// The price caps: the lower of the policy's and the call's.
     pub(crate) fn caps(&self) -> PriceCaps {
         let mut caps = self.policy.caps();
-        let lower = |a: Option<imagegen_core::Credits>, b: Option<imagegen_core::Credits>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let lower =
+            |a: Option<imagegen_core::Credits>, b: Option<imagegen_core::Credits>| match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         caps.per_image = lower(caps.per_image, self.call.max_credits_per_image);
         caps.per_request = lower(caps.per_request, self.call.max_credits_per_request);
         caps

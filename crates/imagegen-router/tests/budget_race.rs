@@ -216,7 +216,7 @@ fn refunds_and_fallbacks_under_contention_stay_within_the_budget() {
                     }
                     Err(
                         e @ (RouteError::BudgetExceeded { .. }
-                        | RouteError::AllCandidatesRefused { .. }),
+                        | RouteError::AllAttemptsFailed { .. }),
                     ) => {
                         if let Some(partial) = e.partial() {
                             delivered_credits = delivered_credits

@@ -124,7 +124,7 @@ async fn out_of_credits_exhausts_the_provider_for_the_run() {
     p.router.generate(&request(1), &NoProgress).await.unwrap();
     assert_eq!(p.koala.submits(), 1, "not asked again in this run");
     assert_eq!(p.kolbo.submits(), 2);
-    let estimate = p.router.estimate(&request(1)).await;
+    let estimate = p.router.estimate(&request(1)).await.unwrap();
     let koala = estimate
         .candidates
         .iter()
@@ -145,7 +145,7 @@ async fn plan_refusal_marks_the_model_unavailable_for_the_run() {
     p.router.generate(&request(1), &NoProgress).await.unwrap();
     p.router.generate(&request(1), &NoProgress).await.unwrap();
     assert_eq!(p.koala.submits(), 1);
-    let estimate = p.router.estimate(&request(1)).await;
+    let estimate = p.router.estimate(&request(1)).await.unwrap();
     let koala = estimate
         .candidates
         .iter()
@@ -258,7 +258,9 @@ async fn a_refunded_failure_falls_back_to_the_next_candidate() {
     assert_eq!(
         outcomes,
         vec![
-            AttemptOutcome::FailedRefunded,
+            AttemptOutcome::Failed {
+                refund: Refund::Refunded
+            },
             AttemptOutcome::Delivered { images: 1 }
         ]
     );
@@ -299,7 +301,7 @@ async fn all_candidates_refused_lists_every_attempt() {
         .generate(&request(1), &NoProgress)
         .await
         .unwrap_err();
-    let RouteError::AllCandidatesRefused { attempts, .. } = &err else {
+    let RouteError::AllAttemptsFailed { attempts, .. } = &err else {
         panic!("{err}")
     };
     assert_eq!(attempts.len(), 2);
@@ -341,7 +343,7 @@ async fn cooldown_rests_a_failing_provider_until_the_clock_passes() {
     // Cooling down: skipped without a submission.
     router.generate(&request(1), &NoProgress).await.unwrap();
     assert_eq!(koala.submits(), 2);
-    let estimate = router.estimate(&request(1)).await;
+    let estimate = router.estimate(&request(1)).await.unwrap();
     let cooling = estimate
         .candidates
         .iter()
@@ -486,7 +488,7 @@ async fn smart_select_settles_to_what_the_provider_reports() {
         .unwrap();
     // Both exact models are denied, so the provider's choice is the only candidate; its
     // reservation is still priced at the dearest model the provider could pick.
-    let estimate = router.estimate(&request(2)).await;
+    let estimate = router.estimate(&request(2)).await.unwrap();
     assert_eq!(estimate.best().unwrap().model, None);
     assert!(
         estimate
@@ -543,11 +545,11 @@ async fn the_observer_hears_of_an_accepted_job_before_the_wait() {
 #[tokio::test]
 async fn a_journaled_job_resumes_without_a_new_submission() {
     let p = pair(koala(), RoutingPolicy::default());
-    let job = JobHandle::new("koala", "koala-job-7", 1).with_model("nano-banana-2");
+    let job = JobHandle::new("koala", "koala-job-7", 1, 0).with_model("nano-banana-2");
     let output = p.router.wait(&job, &NoProgress).await.unwrap();
     assert_eq!(output.images.len(), 1);
     assert_eq!(p.koala.submits(), 0);
-    let unknown = JobHandle::new("nope", "x", 1);
+    let unknown = JobHandle::new("nope", "x", 1, 0);
     assert!(matches!(
         p.router.wait(&unknown, &NoProgress).await,
         Err(RouteError::UnknownProvider(_))

@@ -12,7 +12,7 @@ use imagegen_core::{
     NoProgress, Price, Quality, QualityOption, ShapeSupport,
 };
 use imagegen_router::{
-    Comparison, Exclusion, Preference, RouteError, Router, RoutingPolicy, SmartSelect,
+    CallOptions, Comparison, Exclusion, Preference, RouteError, Router, RoutingPolicy, SmartSelect,
 };
 
 fn request(count: u32) -> GenerationRequest {
@@ -44,7 +44,8 @@ async fn same_model_equal_worth_the_cheaper_provider_wins() {
         .credit_worth("koala", cents());
     let estimate = router(nano_banana_pair(), policy)
         .estimate(&request(1))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(estimate.comparison, Comparison::Usd);
     let best = estimate.best().unwrap();
     assert_eq!(best.provider, "koala");
@@ -61,7 +62,8 @@ async fn same_model_koala_credit_worth_more_kolbo_wins() {
         .credit_worth("koala", CreditWorth::per_credit("0.02".parse().unwrap()));
     let estimate = router(nano_banana_pair(), policy)
         .estimate(&request(1))
-        .await;
+        .await
+        .unwrap();
     let best = estimate.best().unwrap();
     assert_eq!(best.provider, "kolbo", "$0.08 beats 5 × $0.02 = $0.10");
     assert_eq!(best.total_usd, Some("0.08".parse().unwrap()));
@@ -73,7 +75,8 @@ async fn unknown_worth_compares_in_credits_and_says_so() {
     let policy = RoutingPolicy::default().credit_worth("kolbo", cents());
     let estimate = router(nano_banana_pair(), policy)
         .estimate(&request(2))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(estimate.comparison, Comparison::Credits);
     let best = estimate.best().unwrap();
     assert_eq!(
@@ -109,12 +112,14 @@ async fn ties_break_by_provider_order_then_model_and_are_stable() {
         |e: &imagegen_router::Estimate| e.candidates.iter().map(|c| c.label()).collect::<Vec<_>>();
     let first = router(providers(), RoutingPolicy::default())
         .estimate(&request(1))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(labels(&first), vec!["kolbo/a", "kolbo/b", "koala/a"]);
     for _ in 0..5 {
         let again = router(providers(), RoutingPolicy::default())
             .estimate(&request(1))
-            .await;
+            .await
+            .unwrap();
         assert_eq!(labels(&again), labels(&first));
     }
 }
@@ -170,7 +175,7 @@ async fn capability_exclusions_each_have_a_reason() {
         .build()
         .unwrap();
     let router = router(vec![fake], RoutingPolicy::default());
-    let estimate = router.estimate(&request).await;
+    let estimate = router.estimate(&request).await.unwrap();
     let get = |m: &str| {
         estimate
             .candidates
@@ -186,15 +191,31 @@ async fn capability_exclusions_each_have_a_reason() {
     ));
     assert_eq!(ratios.reason, "does not make 5:4 (accepts 1:1, 16:9)");
 
+    // 5:4 to 3:2 changes the ratio by 20 %: far, so excluded unless reshaping is allowed.
     let snapper = get("snapper");
+    assert!(!snapper.eligible);
+    assert_eq!(
+        snapper.exclusions,
+        vec![Exclusion::ShapeTooFar {
+            requested: "5:4".into(),
+            nearest: "1536x1024".into(),
+            off_percent: 20
+        }]
+    );
+    let reshaped = router
+        .estimate_with(&request, &CallOptions::default().allow_reshape(true))
+        .await
+        .unwrap();
+    let snapper = reshaped
+        .candidates
+        .iter()
+        .find(|c| c.model.as_ref().is_some_and(|id| id == "snapper"))
+        .unwrap();
     assert!(snapper.eligible, "{:?}", snapper.exclusions);
     assert_eq!(snapper.shape, Some("1536x1024".parse().unwrap()));
-    assert!(
-        snapper
-            .warnings
-            .iter()
-            .any(|w| w.contains("snapped to 1536x1024"))
-    );
+    assert_eq!(snapper.calls[0].shape, Some("1536x1024".parse().unwrap()));
+    assert_eq!(snapper.warnings.len(), 1, "{:?}", snapper.warnings);
+    assert!(snapper.warnings[0].contains("reshaped to 1536x1024 (20% off)"));
 
     let no_refs = get("no-refs");
     assert_eq!(
@@ -212,7 +233,7 @@ async fn capability_exclusions_each_have_a_reason() {
         .quality(Quality::High)
         .build()
         .unwrap();
-    let estimate = router.estimate(&high).await;
+    let estimate = router.estimate(&high).await.unwrap();
     let get = |m: &str| {
         estimate
             .candidates
@@ -267,7 +288,7 @@ async fn plan_gating_by_model_and_by_quality() {
             .plan("koala", "basic")
             .plan_tiers("koala", ["basic", "professional"]),
     );
-    let estimate = basic.estimate(&high).await;
+    let estimate = basic.estimate(&high).await.unwrap();
     assert!(estimate.best().is_none());
     for c in &estimate.candidates {
         assert!(
@@ -284,13 +305,13 @@ async fn plan_gating_by_model_and_by_quality() {
         "{err}"
     );
     // The default quality needs no plan.
-    let fast = basic.estimate(&request(1)).await;
+    let fast = basic.estimate(&request(1)).await.unwrap();
     assert_eq!(fast.best().unwrap().label(), "koala/gpt-image-2");
     assert_eq!(fast.best().unwrap().quality.as_deref(), Some("fast"));
 
     // Unknown plan: eligible, and the estimate says why it may fail.
     let unknown = router(vec![koala_catalog()], RoutingPolicy::default());
-    let estimate = unknown.estimate(&high).await;
+    let estimate = unknown.estimate(&high).await.unwrap();
     // nano-banana-2 has no quality setting, so asking for `high` excludes it.
     assert_eq!(estimate.eligible().count(), 1);
     assert!(estimate.eligible().all(|c| {
@@ -304,7 +325,7 @@ async fn plan_gating_by_model_and_by_quality() {
         vec![koala_catalog()],
         RoutingPolicy::default().plan("koala", "professional"),
     );
-    let estimate = pro.estimate(&high).await;
+    let estimate = pro.estimate(&high).await.unwrap();
     assert_eq!(estimate.best().unwrap().label(), "koala/gpt-image-2");
     assert_eq!(
         estimate.best().unwrap().total_credits,
@@ -319,7 +340,7 @@ async fn price_caps_per_image_per_request_and_in_dollars() {
         nano_banana_pair(),
         RoutingPolicy::default().max_credits_per_image(Credits::whole(6)),
     );
-    let estimate = capped.estimate(&request(1)).await;
+    let estimate = capped.estimate(&request(1)).await.unwrap();
     let kolbo = estimate
         .candidates
         .iter()
@@ -362,7 +383,7 @@ async fn price_caps_per_image_per_request_and_in_dollars() {
             .credit_worth("kolbo", cents())
             .max_usd_per_image("0.10".parse().unwrap()),
     );
-    let estimate = usd.estimate(&request(1)).await;
+    let estimate = usd.estimate(&request(1)).await.unwrap();
     assert_eq!(estimate.best().unwrap().provider, "kolbo");
     let koala = estimate
         .candidates
@@ -386,7 +407,8 @@ async fn policy_allow_deny_and_deprecated() {
         RoutingPolicy::default().deny_model("gpt-image-2"),
     )
     .estimate(&request(1))
-    .await;
+    .await
+    .unwrap();
     assert!(estimate.best().is_none());
     let reasons: Vec<_> = estimate
         .candidates
@@ -407,7 +429,7 @@ async fn policy_allow_deny_and_deprecated() {
         )],
         RoutingPolicy::default().allow_model("standard"),
     );
-    let estimate = named.estimate(&request(1)).await;
+    let estimate = named.estimate(&request(1)).await.unwrap();
     assert!(estimate.best().unwrap().warnings[0].contains("deprecated"));
 }
 
@@ -419,7 +441,8 @@ async fn explicit_order_and_fastest() {
     ]));
     let estimate = router(nano_banana_pair(), order)
         .estimate(&request(1))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(estimate.best().unwrap().provider, "kolbo");
     assert!(
         estimate
@@ -438,7 +461,7 @@ async fn explicit_order_and_fastest() {
         ],
         RoutingPolicy::default().preference(Preference::Fastest),
     );
-    let estimate = fastest.estimate(&request(1)).await;
+    let estimate = fastest.estimate(&request(1)).await.unwrap();
     assert_eq!(estimate.best().unwrap().label(), "kolbo/quick");
     assert!(estimate.best().unwrap().reason.contains("about 12s"));
 }
@@ -462,11 +485,17 @@ async fn fastest_learns_from_observed_latency() {
         .build()
         .unwrap();
     assert_eq!(
-        router.estimate(&request(1)).await.best().unwrap().label(),
+        router
+            .estimate(&request(1))
+            .await
+            .unwrap()
+            .best()
+            .unwrap()
+            .label(),
         "kolbo/quick-on-paper"
     );
     router.generate(&request(1), &NoProgress).await.unwrap();
-    let estimate = router.estimate(&request(1)).await;
+    let estimate = router.estimate(&request(1)).await.unwrap();
     assert_eq!(estimate.best().unwrap().label(), "koala/steady");
     let kolbo = estimate
         .candidates
@@ -484,9 +513,10 @@ async fn fastest_learns_from_observed_latency() {
 async fn splits_above_the_per_call_maximum() {
     let estimate = router(nano_banana_pair(), RoutingPolicy::default())
         .estimate(&request(6))
-        .await;
+        .await
+        .unwrap();
     let best = estimate.best().unwrap();
-    assert_eq!(best.calls, vec![4, 2]);
+    assert_eq!(best.images_per_call(), vec![4, 2]);
     assert_eq!(best.total_credits, Some(Credits::whole(30)));
     assert!(
         best.notes
@@ -507,7 +537,10 @@ async fn smart_select_reserves_the_dearest_eligible_model() {
     let policy = RoutingPolicy::default()
         .smart_select("kolbo", SmartSelect::default())
         .deny_model("cheap");
-    let estimate = router(vec![kolbo], policy).estimate(&request(2)).await;
+    let estimate = router(vec![kolbo], policy)
+        .estimate(&request(2))
+        .await
+        .unwrap();
     let smart = estimate
         .candidates
         .iter()
@@ -536,7 +569,7 @@ async fn a_failed_catalog_is_reported_not_fatal_and_the_cache_has_a_ttl() {
         .policy(RoutingPolicy::default().catalog_ttl(Duration::from_secs(600)))
         .build()
         .unwrap();
-    let estimate = router.estimate(&request(1)).await;
+    let estimate = router.estimate(&request(1)).await.unwrap();
     assert_eq!(estimate.best().unwrap().provider, "koala");
     assert_eq!(estimate.catalog_failures.len(), 1);
     assert!(
@@ -546,7 +579,7 @@ async fn a_failed_catalog_is_reported_not_fatal_and_the_cache_has_a_ttl() {
             .any(|n| n.contains("kolbo is left out"))
     );
     // A catalog with a failure is reused for a minute at most.
-    router.estimate(&request(1)).await;
+    router.estimate(&request(1)).await.unwrap();
     assert_eq!(
         koala
             .catalog_calls
@@ -554,7 +587,7 @@ async fn a_failed_catalog_is_reported_not_fatal_and_the_cache_has_a_ttl() {
         1
     );
     clock.advance(Duration::from_secs(61));
-    router.estimate(&request(1)).await;
+    router.estimate(&request(1)).await.unwrap();
     assert_eq!(
         koala
             .catalog_calls
@@ -577,12 +610,12 @@ async fn a_healthy_catalog_lives_for_its_ttl() {
             .catalog_calls
             .load(std::sync::atomic::Ordering::SeqCst)
     };
-    router.estimate(&request(1)).await;
+    router.estimate(&request(1)).await.unwrap();
     clock.advance(Duration::from_secs(599));
-    router.estimate(&request(1)).await;
+    router.estimate(&request(1)).await.unwrap();
     assert_eq!(calls(), 1);
     clock.advance(Duration::from_secs(1));
-    router.estimate(&request(1)).await;
+    router.estimate(&request(1)).await.unwrap();
     assert_eq!(calls(), 2);
     router.refresh_catalog().await;
     assert_eq!(calls(), 3);
@@ -639,7 +672,8 @@ async fn estimate_json_is_pinned() {
     );
     let estimate = router(vec![kolbo, Fake::flat("koala", "nano-banana-2", 5)], policy)
         .estimate(&request(6))
-        .await;
+        .await
+        .unwrap();
     insta::assert_json_snapshot!("estimate_six_images", estimate);
     insta::assert_snapshot!("estimate_six_images_text", estimate.to_string());
 }

@@ -108,7 +108,9 @@ fn judge_shape(c: &mut Candidate, requested: ImageShape, caps: &Capabilities, ju
     let percent = (off * 100.0).round() as u32;
     match fit {
         ShapeFit::Exact(shape) => c.shape = Some(shape),
-        ShapeFit::Snapped { requested, actual } if off <= imagegen_core::NEAR_SHAPE_TOLERANCE + 1e-9 => {
+        ShapeFit::Snapped { requested, actual }
+            if off <= imagegen_core::NEAR_SHAPE_TOLERANCE + 1e-9 =>
+        {
             c.shape = Some(actual);
             c.warnings.push(format!(
                 "shape {requested} is sent as {actual}, the nearest it makes ({percent}% off)"
@@ -300,8 +302,7 @@ fn plan_calls(
     per_image: Credits,
     judge: &Judge<'_>,
 ) -> Vec<CallPlan> {
-    let options = if c.options.is_empty() && judge.options.provider.as_ref() != Some(&c.provider)
-    {
+    let options = if c.options.is_empty() && judge.options.provider.as_ref() != Some(&c.provider) {
         Map::new()
     } else {
         judge.options.object.clone()
@@ -309,13 +310,13 @@ fn plan_calls(
     images
         .iter()
         .map(|&n| {
-            let mut call = CallPlan::new(
-                c.provider.clone(),
-                c.choice(),
-                request.prompt().clone(),
-                n,
-            )
-            .with_credits(per_image.checked_mul(n).unwrap_or(Credits::from_micros(u64::MAX)));
+            let mut call =
+                CallPlan::new(c.provider.clone(), c.choice(), request.prompt().clone(), n)
+                    .with_credits(
+                        per_image
+                            .checked_mul(n)
+                            .unwrap_or(Credits::from_micros(u64::MAX)),
+                    );
             call.shape = c.shape;
             call.quality.clone_from(&c.quality);
             call.resolution.clone_from(&c.resolution);
@@ -447,7 +448,11 @@ pub(crate) fn evaluate_smart_select(
         .options
         .required
         .iter()
-        .filter(|o| capable_entries.iter().all(|e| e.capabilities.options.contains(o)))
+        .filter(|o| {
+            capable_entries
+                .iter()
+                .all(|e| e.capabilities.options.contains(o))
+        })
         .cloned()
         .collect();
     judge_options(&mut c, &honoured, judge);
@@ -592,9 +597,19 @@ mod tests {
             .unwrap();
         let c = evaluate_model(&square, &request, &judge(&policy, &call, &view, &options));
         assert!(!c.eligible);
-        assert!(matches!(c.exclusions[0], Exclusion::ShapeTooFar { off_percent: 78, .. }));
+        assert!(matches!(
+            c.exclusions[0],
+            Exclusion::ShapeTooFar {
+                off_percent: 78,
+                ..
+            }
+        ));
         let reshape = CallOptions::default().allow_reshape(true);
-        let c = evaluate_model(&square, &request, &judge(&policy, &reshape, &view, &options));
+        let c = evaluate_model(
+            &square,
+            &request,
+            &judge(&policy, &reshape, &view, &options),
+        );
         assert!(c.eligible);
         assert_eq!(c.calls[0].shape, Some("1:1".parse().unwrap()));
         assert_eq!(c.warnings.len(), 1);
@@ -602,19 +617,17 @@ mod tests {
 
     #[test]
     fn styles_and_options_are_requirements() {
-        let koala = ModelEntry::new("koala", "m", Price::flat(Credits::whole(1))).with_capabilities(
-            Capabilities {
+        let koala = ModelEntry::new("koala", "m", Price::flat(Credits::whole(1)))
+            .with_capabilities(Capabilities {
                 styles: StyleSupport::Named(vec!["anime".into()]),
                 options: vec!["generate_alt_text".into()],
                 ..Capabilities::default()
-            },
-        );
-        let kolbo = ModelEntry::new("kolbo", "m", Price::flat(Credits::whole(1))).with_capabilities(
-            Capabilities {
+            });
+        let kolbo = ModelEntry::new("kolbo", "m", Price::flat(Credits::whole(1)))
+            .with_capabilities(Capabilities {
                 styles: StyleSupport::InPrompt,
                 ..Capabilities::default()
-            },
-        );
+            });
         let (policy, call, view) = (
             RoutingPolicy::default(),
             CallOptions::default(),
@@ -628,7 +641,10 @@ mod tests {
             required: vec!["generate_alt_text".into()],
             object,
         };
-        let request = GenerationRequest::builder("x").style("ANIME").build().unwrap();
+        let request = GenerationRequest::builder("x")
+            .style("ANIME")
+            .build()
+            .unwrap();
         let judge = judge(&policy, &call, &view, &options);
         let k = evaluate_model(&koala, &request, &judge);
         assert!(k.eligible, "{:?}", k.exclusions);
@@ -639,8 +655,14 @@ mod tests {
             b.exclusions[0],
             Exclusion::OptionsForAnotherProvider { .. }
         ));
-        let oil = GenerationRequest::builder("x").style("oil").build().unwrap();
+        let oil = GenerationRequest::builder("x")
+            .style("oil")
+            .build()
+            .unwrap();
         let k = evaluate_model(&koala, &oil, &judge);
-        assert!(matches!(k.exclusions[0], Exclusion::StyleUnsupported { .. }));
+        assert!(matches!(
+            k.exclusions[0],
+            Exclusion::StyleUnsupported { .. }
+        ));
     }
 }

@@ -301,7 +301,10 @@ impl fmt::Display for Exclusion {
                 "the provider would pick the model, but none of its models can take the request",
             ),
             Self::SmartSelectCannotPromise { what } => {
-                write!(f, "the provider would pick the model, so {what} cannot be promised")
+                write!(
+                    f,
+                    "the provider would pick the model, so {what} cannot be promised"
+                )
             }
         }
     }

@@ -8,9 +8,9 @@
 //! | `rank` | the order eligible candidates are tried in, with a deterministic tie-break |
 //! | `estimate` | [`Estimate`]: the ranked candidates of one request, and its one renderer |
 
-pub mod exclusion;
 pub(crate) mod estimate;
 pub(crate) mod evaluate;
+pub mod exclusion;
 pub(crate) mod rank;
 
 use std::collections::BTreeMap;

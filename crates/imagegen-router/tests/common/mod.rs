@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegen_core::{
-    Capabilities, Clock, CreditWorth, Credits, Error, ImageRef, JobHandle, JobOutput, ManualClock,
-    ModelChoice, ModelEntry, Price, ProgressSink, Provider, ProviderId, Refund, Refusal,
-    Submission,
+    CallPlan, Capabilities, Clock, CreditWorth, Credits, Error, ImageRef, JobHandle, JobOutput,
+    ManualClock, ModelChoice, ModelEntry, Price, ProgressSink, Provider, ProviderId, Refund,
+    Refusal,
 };
 
 /// What the next `submit` does.
@@ -57,6 +57,8 @@ pub struct Fake {
     /// Ordered log of calls ("submit", "wait").
     pub log: Arc<Mutex<Vec<String>>>,
     counts: Mutex<Vec<u32>>,
+    /// Every call plan submitted, in order.
+    pub sent: Mutex<Vec<CallPlan>>,
     next_job: AtomicU32,
 }
 
@@ -79,6 +81,7 @@ impl Fake {
             catalog_calls: AtomicU32::new(0),
             log: Arc::new(Mutex::new(Vec::new())),
             counts: Mutex::new(Vec::new()),
+            sent: Mutex::new(Vec::new()),
             next_job: AtomicU32::new(0),
         }
     }
@@ -162,9 +165,10 @@ impl Provider for Fake {
         }
     }
 
-    async fn submit(&self, submission: &Submission) -> Result<JobHandle, Error> {
+    async fn submit(&self, call: &CallPlan) -> Result<JobHandle, Error> {
         self.submits.fetch_add(1, Ordering::SeqCst);
-        self.counts.lock().unwrap().push(submission.request.count());
+        self.counts.lock().unwrap().push(call.images);
+        self.sent.lock().unwrap().push(call.clone());
         self.log.lock().unwrap().push(format!("{}:submit", self.id));
         if self.yields {
             tokio::task::yield_now().await;
@@ -178,17 +182,17 @@ impl Provider for Fake {
         if let OnSubmit::Fail(e) = step {
             return Err(e);
         }
-        let Some(price) = self.price_of(&submission.model) else {
+        let Some(price) = self.price_of(&call.model) else {
             return Err(refused(self.id.as_str(), Refusal::ModelNotFound));
         };
-        let images = submission.request.count();
+        let images = call.images;
         let charge = price.checked_mul(images).unwrap();
         self.images_accepted.fetch_add(images, Ordering::SeqCst);
         self.charged_micros
             .fetch_add(charge.micros(), Ordering::SeqCst);
         let n = self.next_job.fetch_add(1, Ordering::SeqCst);
-        let mut job = JobHandle::new(self.id.clone(), format!("{}-job-{n}", self.id), images);
-        if let ModelChoice::Exact(m) = &submission.model {
+        let mut job = JobHandle::new(self.id.clone(), format!("{}-job-{n}", self.id), images, 0);
+        if let ModelChoice::Exact(m) = &call.model {
             job = job.with_model(m.clone());
         }
         if self.reports_charge {
