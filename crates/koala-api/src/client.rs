@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use imagegen_core::{SharedClock, TokioClock};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
@@ -254,7 +254,7 @@ impl KoalaClient {
                 .map(str::to_owned)
         };
         let retry_after =
-            header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+            header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, inner.clock.wall_time()));
         let location = header(LOCATION);
         let body = read_bounded(response).await;
 

@@ -17,8 +17,9 @@
 //!   need the Professional Plan. Tell the client the plan ([`KoalaPlan`]) and such a
 //!   request is refused before sending instead of answered with a `403`.
 //! - **Sizes.** 11 pixel sizes, 9 ratio shorthands and `square`/`portrait`/`landscape` are
-//!   documented ([`Size`]). gpt-image-2 snaps any size to one of five native sizes; the
-//!   snap is reported as a warning ([`size`]).
+//!   documented ([`Size`]). Koala's server snaps any size gpt-image-2 is asked for to one of
+//!   its five native sizes, so the catalog offers gpt-image-2 exactly those five, and every
+//!   other model exactly the documented proportions ([`size`]). Nothing is snapped here.
 //! - **URLs before images.** Koala answers at once with URLs that block until the images
 //!   exist (usually 8–15 s, rarely hours). [`ImageDownloader`] waits with a long read
 //!   timeout, retries under a deadline, never sends credentials, and decides the format
@@ -59,14 +60,20 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Behind the provider-neutral trait, use [`KoalaProvider`].
+//! Behind the provider-neutral trait, use [`KoalaProvider`]: it writes each
+//! [`CallPlan`](imagegen_core::CallPlan) the router resolved as Koala's body with
+//! [`request_body()`], deciding nothing again.
 
 pub mod client;
+// download.rs moves to its own crate; until then its `SystemTime::now` stays as it is.
+#[allow(clippy::disallowed_methods)]
 pub mod download;
 pub mod error;
 pub mod models;
+pub mod options;
 pub mod plan;
 pub mod provider;
+pub mod request_body;
 pub mod size;
 pub mod types;
 pub mod validate;
@@ -78,9 +85,10 @@ pub use download::{
 };
 pub use error::{ApiErrorKind, KoalaError};
 pub use models::{ModelSpec, QualitySpec};
+pub use options::KoalaOptions;
 pub use plan::KoalaPlan;
-pub use provider::{KoalaJobState, KoalaOptions, KoalaProvider};
-pub use size::{SizeFit, SizeSnap};
+pub use provider::{KoalaJobState, KoalaProvider};
+pub use request_body::request_body;
 pub use types::{
     EnhancePrompt, GeneratedImage, ImageGenerationRequest, Model, Quality, Size, Style,
 };

@@ -22,6 +22,9 @@ pub const MAX_REFERENCE_IMAGES: u32 = 5;
 /// Up to how many images one request may ask for.
 pub const MAX_NUM_IMAGES: u32 = 4;
 
+/// The model Koala runs when the body names none: gpt-image-2.
+pub const DEFAULT_MODEL: Model = Model::GptImage2;
+
 /// One quality setting of a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

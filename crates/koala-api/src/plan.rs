@@ -34,6 +34,26 @@ pub enum KoalaPlan {
 }
 
 impl KoalaPlan {
+    /// Koala's plans that can use the API, lowest first: what
+    /// [`ProviderProfile::plan_tiers`](imagegen_core::ProviderProfile::plan_tiers) compares a
+    /// needed plan with. Every paid plan has API access; the catalog needs only the line
+    /// between the plans below Professional (`basic`) and Professional.
+    pub const TIERS: [KoalaPlan; 2] = [KoalaPlan::Basic, KoalaPlan::Professional];
+
+    /// The plan's name for the router; `None` when the plan is unknown.
+    ///
+    /// ```
+    /// use koala_api::KoalaPlan;
+    /// assert_eq!(KoalaPlan::Professional.plan_name().unwrap(), "professional");
+    /// assert_eq!(KoalaPlan::Unknown.plan_name(), None);
+    /// ```
+    pub fn plan_name(self) -> Option<PlanName> {
+        match self {
+            Self::Unknown => None,
+            known => Some(PlanName::new(known.as_str())),
+        }
+    }
+
     /// Whether the plan may (or, when unknown, might) use what needs the Professional Plan.
     pub fn allows_professional_features(self) -> bool {
         !matches!(self, Self::Basic)
@@ -97,6 +117,12 @@ mod tests {
         assert!(!KoalaPlan::Basic.allows(true));
         assert!(KoalaPlan::Professional.allows(true));
         assert_eq!(KoalaPlan::default(), KoalaPlan::Unknown);
+        let tiers: Vec<&str> = KoalaPlan::TIERS.iter().map(|p| p.as_str()).collect();
+        assert_eq!(tiers, ["basic", "professional"]);
+        assert_eq!(
+            KoalaPlan::Professional.plan_name(),
+            Some(KoalaPlan::professional_plan_name())
+        );
         assert_eq!(
             serde_json::to_string(&KoalaPlan::Professional).unwrap(),
             "\"professional\""

@@ -2,61 +2,46 @@
 //!
 //! - [`Provider::catalog`] is the documented model table ([`ModelSpec::all`]) as
 //!   [`ModelEntry`]s: per-quality prices with their plan rules, reference-image limits, the
-//!   shapes each model takes (gpt-image-2 snaps to its five native sizes).
-//! - [`Provider::submit`] turns a [`Submission`] into an [`ImageGenerationRequest`],
-//!   validates it, and POSTs it once (see [`KoalaClient::generate`] for the only retries).
-//!   Koala answers with image URLs at once, so the returned [`JobHandle`] already holds
-//!   them in its `state`, with the credits charged computed from the table (Koala's
-//!   response carries no cost). A journal that stores the handle can always get the
-//!   images back.
+//!   exact shapes each model takes ([`size::shape_support`]), the documented style names
+//!   and the options each model honours.
+//! - [`Provider::submit`] writes the [`CallPlan`] as Koala's body ([`request_body()`]) and
+//!   POSTs it once (see [`KoalaClient::generate`] for the only retries, and for the one
+//!   local check of the body). Koala answers with image URLs at once, so the returned
+//!   [`JobHandle`] already holds them in its `state`, with the credits charged from the
+//!   model table. A journal that stores the handle can always get the images back.
 //! - [`Provider::wait`] reads the images out of the handle without a request: readiness
 //!   is the download's business ([`crate::ImageDownloader`]).
+//! - [`Provider::profile`] is the configured plan, Koala's plan tiers and, when set, what a
+//!   credit is worth; [`Provider::balance`] says where to look, as Koala has no balance API.
 //! - Cancelling is not supported: Koala has no such call.
 //!
 //! Koala-only options ride in the request's [`ProviderExtras`](imagegen_core::ProviderExtras)
 //! as [`KoalaOptions`].
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use imagegen_core::{
-    Capabilities, Credits, Error, GenerationRequest, ImageRef, InvalidInput, JobHandle, JobOutput,
-    JobState, ModelChoice, ModelEntry, Price, ProgressEvent, ProgressSink, Provider, ProviderId,
-    QualityOption, Submission,
+    Balance, CallPlan, Capabilities, Clock, CreditWorth, Credits, Error, ImageRef, InvalidInput,
+    JobHandle, JobOutput, JobState, ModelEntry, Price, ProgressEvent, ProgressSink, Provider,
+    ProviderId, ProviderProfile, QualityOption, StyleSupport, unix_millis,
 };
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 use crate::client::KoalaClient;
 use crate::models::{MAX_NUM_IMAGES, ModelSpec};
-use crate::plan::PROFESSIONAL;
+use crate::options::KoalaOptions;
+use crate::plan::{KoalaPlan, PROFESSIONAL};
+use crate::request_body::request_body;
 use crate::size;
-use crate::types::{GeneratedImage, ImageGenerationRequest, Model, Quality, Size, Style};
+use crate::types::{GeneratedImage, Style};
 
 /// Typical seconds until a Koala image is ready (the docs say 8–15).
 const TYPICAL_SECONDS: u32 = 12;
 
-/// Koala-only options, stored in a request's extras under the provider id `koala`.
-///
-/// ```
-/// use imagegen_core::{GenerationRequest, ProviderExtras, ProviderId};
-/// use koala_api::KoalaOptions;
-/// let mut extras = ProviderExtras::default();
-/// extras.set(ProviderId::new("koala"), &KoalaOptions { generate_alt_text: Some(true), ..Default::default() })?;
-/// let request = GenerationRequest::builder("a fox").extras(extras).build()?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KoalaOptions {
-    /// `preserveOriginal`: keep gpt-image-2's raw PNG.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preserve_original: Option<bool>,
-    /// `generateAltText`: have Koala write alt text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generate_alt_text: Option<bool>,
-    /// Undocumented parameters, sent as they are.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
+/// What [`Provider::balance`] says: Koala has no balance API.
+pub const NO_BALANCE_API: &str =
+    "KoalaImages has no balance API: the balance is on your account page at koala.sh";
 
 /// What a Koala [`JobHandle`] keeps in its `state`: everything `wait` needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +49,7 @@ pub struct KoalaOptions {
 pub struct KoalaJobState {
     /// The images Koala returned, as it returned them.
     pub images: Vec<GeneratedImage>,
-    /// What the caller should know (a snapped size, fewer images than asked).
+    /// What the caller should know (fewer images than asked, a deprecated model).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// The size sent, when one was.
@@ -76,14 +61,16 @@ pub struct KoalaJobState {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use imagegen_core::{GenerationRequest, ModelChoice, NoProgress, Provider, Submission};
+/// use imagegen_core::{CallPlan, ModelChoice, NoProgress, Prompt, Provider};
 /// use koala_api::{KoalaClient, KoalaProvider};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let provider: Arc<dyn Provider> = Arc::new(KoalaProvider::new(
 ///     KoalaClient::builder(std::env::var("KOALA_API_KEY")?).build()?,
 /// ));
-/// let request = GenerationRequest::builder("a lighthouse at dusk").shape("16:9".parse()?).build()?;
-/// let job = provider.submit(&Submission::new(ModelChoice::ProviderDefault, request)).await?;
+/// // Normally the router plans the call; by hand, name everything that is sent.
+/// let call = CallPlan::new("koala", ModelChoice::ProviderDefault, Prompt::new("a lighthouse at dusk")?, 1)
+///     .with_shape("1792x1008".parse()?);
+/// let job = provider.submit(&call).await?;
 /// let output = provider.wait(&job, &NoProgress).await?;
 /// println!("{} credits, {}", job.credits_charged.unwrap_or_default(), output.images[0].url);
 /// # Ok(()) }
@@ -91,12 +78,24 @@ pub struct KoalaJobState {
 #[derive(Debug, Clone)]
 pub struct KoalaProvider {
     client: KoalaClient,
+    credit_worth: Option<CreditWorth>,
 }
 
 impl KoalaProvider {
-    /// A provider using `client`.
+    /// A provider using `client`, with no credit worth set.
     pub fn new(client: KoalaClient) -> Self {
-        Self { client }
+        Self {
+            client,
+            credit_worth: None,
+        }
+    }
+
+    /// Sets what one Koala credit is worth, for [`Provider::profile`] (Koala publishes no
+    /// price per credit: it depends on the plan).
+    #[must_use]
+    pub fn with_credit_worth(mut self, worth: CreditWorth) -> Self {
+        self.credit_worth = Some(worth);
+        self
     }
 
     /// The client.
@@ -107,15 +106,6 @@ impl KoalaProvider {
     /// The catalog: every model of the table as a [`ModelEntry`].
     pub fn catalog_entries() -> Vec<ModelEntry> {
         ModelSpec::all().iter().map(model_entry).collect()
-    }
-
-    /// The wire request a submission becomes, with the warnings it implies (a snapped
-    /// size). Nothing is sent.
-    pub fn wire_request(
-        &self,
-        submission: &Submission,
-    ) -> Result<(ImageGenerationRequest, Vec<String>), Error> {
-        to_wire(submission)
     }
 }
 
@@ -129,15 +119,30 @@ impl Provider for KoalaProvider {
         Ok(Self::catalog_entries())
     }
 
-    async fn submit(&self, submission: &Submission) -> Result<JobHandle, Error> {
-        let (request, mut warnings) = to_wire(submission)?;
-        let generation = self.client.generate(&request).await?;
-        let preflight = generation.preflight;
-        for warning in preflight.warnings {
-            if !warnings.contains(&warning) {
-                warnings.push(warning);
-            }
+    fn profile(&self) -> ProviderProfile {
+        let mut profile =
+            ProviderProfile::default().with_plan_tiers(KoalaPlan::TIERS.iter().map(|p| p.as_str()));
+        if let Some(plan) = self.client.plan().plan_name() {
+            profile = profile.with_plan(plan);
         }
+        if let Some(worth) = self.credit_worth {
+            profile = profile.with_credit_worth(worth);
+        }
+        profile
+    }
+
+    fn required_options(
+        &self,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<String>, InvalidInput> {
+        Ok(KoalaOptions::from_map(options)?.required())
+    }
+
+    async fn submit(&self, call: &CallPlan) -> Result<JobHandle, Error> {
+        let body = request_body(call)?;
+        let generation = self.client.generate(&body).await?;
+        let preflight = generation.preflight;
+        let mut warnings = preflight.warnings;
         let returned = u32::try_from(generation.images.len()).unwrap_or(u32::MAX);
         if returned < preflight.num_images {
             warnings.push(format!(
@@ -145,17 +150,25 @@ impl Provider for KoalaProvider {
                 preflight.num_images
             ));
         }
-        let job_id = job_id(&generation.images);
+        // The charge comes from the model table, the one source of Koala prices: Koala's
+        // response carries none, and the catalog the router priced `call.credits` with is
+        // built from the same table.
+        if let Some(charged) = preflight.credits.filter(|c| *c != call.credits) {
+            tracing::debug!(%charged, planned = %call.credits, "the table's charge differs from the plan's price");
+        }
+        let clock: &dyn Clock = self.client.clock().as_ref();
+        let job_id = job_id(&generation.images, clock);
         let state = KoalaJobState {
             images: generation.images,
             warnings,
-            size: request.size.as_ref().map(ToString::to_string),
+            size: body.size.as_ref().map(ToString::to_string),
         };
         let state = serde_json::to_value(&state)
             .map_err(|e| Error::Config(format!("the job state cannot be written: {e}")))?;
-        let mut job = JobHandle::new(crate::PROVIDER_ID, job_id, preflight.num_images)
-            .with_model(preflight.model.as_str())
-            .with_state(state);
+        let mut job =
+            JobHandle::accepted_now(crate::PROVIDER_ID, job_id, preflight.num_images, clock)
+                .with_model(preflight.model.as_str())
+                .with_state(state);
         if let Some(credits) = preflight.credits {
             job = job.with_credits_charged(credits);
         }
@@ -165,6 +178,10 @@ impl Provider for KoalaProvider {
 
     async fn wait(&self, job: &JobHandle, progress: &dyn ProgressSink) -> Result<JobOutput, Error> {
         output_from_handle(job, progress)
+    }
+
+    async fn balance(&self) -> Result<Balance, Error> {
+        Ok(Balance::unreported(self.id(), NO_BALANCE_API))
     }
 }
 
@@ -210,8 +227,9 @@ fn output_from_handle(job: &JobHandle, progress: &dyn ProgressSink) -> Result<Jo
     Ok(output)
 }
 
-/// A job id from the first image's URL (`.../v2-cnfjk-1g1wf.jpg` gives `v2-cnfjk-1g1wf`).
-fn job_id(images: &[GeneratedImage]) -> String {
+/// A job id from the first image's URL (`.../v2-cnfjk-1g1wf.jpg` gives `v2-cnfjk-1g1wf`),
+/// or `koala-<millis>` on `clock` when no URL has a name.
+fn job_id(images: &[GeneratedImage], clock: &dyn Clock) -> String {
     let stem = images
         .first()
         .and_then(GeneratedImage::parsed_url)
@@ -220,12 +238,32 @@ fn job_id(images: &[GeneratedImage]) -> String {
             let stem = last.split('.').next().unwrap_or_default().to_owned();
             (!stem.is_empty()).then_some(stem)
         });
-    stem.unwrap_or_else(|| {
-        format!(
-            "koala-{}",
-            imagegen_core::provider::unix_millis(std::time::SystemTime::now())
-        )
-    })
+    stem.unwrap_or_else(|| format!("koala-{}", unix_millis(clock.wall_time())))
+}
+
+/// The style names every model takes: the documented `style` values. Koala's docs give
+/// `style` for the endpoint, not per model, so every model takes all of them.
+fn style_names() -> Vec<String> {
+    Style::DOCUMENTED
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect()
+}
+
+/// The options `spec` honours.
+///
+/// - `generate_alt_text`: every model. The docs describe it for the endpoint (the prompt
+///   enhancer writes the alt text), with no model named, and the response's `alt` field is
+///   always returned.
+/// - `preserve_original`: gpt-image-2 only. The docs say it is "only honored for the
+///   gpt-image-2 model (other models hand back already-compressed CDN URLs)"; the research
+///   notes agree ([`ModelSpec::preserve_original`]).
+fn honoured_options(spec: &ModelSpec) -> Vec<String> {
+    let mut options = vec![KoalaOptions::GENERATE_ALT_TEXT.to_owned()];
+    if spec.preserve_original {
+        options.push(KoalaOptions::PRESERVE_ORIGINAL.to_owned());
+    }
+    options
 }
 
 fn model_entry(spec: &ModelSpec) -> ModelEntry {
@@ -252,7 +290,8 @@ fn model_entry(spec: &ModelSpec) -> ModelEntry {
         qualities,
         default_quality: spec.default_quality.as_ref().map(|q| q.as_str().to_owned()),
         required_plan: spec.requires_professional.then(|| PROFESSIONAL.into()),
-        supports_style: true,
+        styles: StyleSupport::Named(style_names()),
+        options: honoured_options(spec),
         ..Capabilities::default()
     };
     let per_image = spec.credits_per_image(None).unwrap_or(spec.credits);
@@ -268,124 +307,21 @@ fn model_entry(spec: &ModelSpec) -> ModelEntry {
     .with_typical_seconds(TYPICAL_SECONDS)
 }
 
-/// The wire request for a submission, and the warnings it implies.
-fn to_wire(submission: &Submission) -> Result<(ImageGenerationRequest, Vec<String>), Error> {
-    let request: &GenerationRequest = &submission.request;
-    let model = match &submission.model {
-        ModelChoice::Exact(id) => Model::from(id.as_str()),
-        // Name Koala's default explicitly, so the charge computed is the charge made.
-        _ => Model::GptImage2,
-    };
-    let spec = ModelSpec::lookup(&model);
-    let mut warnings = Vec::new();
-    let mut wire = ImageGenerationRequest::new(request.prompt().as_str())
-        .with_model(model.clone())
-        .with_num_images(request.count());
-
-    match &spec {
-        Some(spec) if !spec.qualities.is_empty() => {
-            let entry = model_entry(spec);
-            let chosen = entry
-                .capabilities
-                .select_quality(request.quality())
-                .map_err(|offered| {
-                    InvalidInput::new(
-                        "quality",
-                        format!(
-                            "{model} has no quality `{}`: use one of {}",
-                            request
-                                .quality()
-                                .map(ToString::to_string)
-                                .unwrap_or_default(),
-                            offered.join(", ")
-                        ),
-                    )
-                })?;
-            // Send the quality even when it is the default, so the price is certain.
-            if let Some(option) = chosen {
-                wire = wire.with_quality(Quality::from(option.name.as_str()));
-            }
-        }
-        Some(_) => {
-            if let Some(q) = request.quality() {
-                return Err(InvalidInput::new(
-                    "quality",
-                    format!("{model} takes no quality setting, so `{q}` cannot be applied: leave quality out"),
-                )
-                .into());
-            }
-        }
-        None => {
-            if let Some(q) = request.quality() {
-                wire = wire.with_quality(Quality::from(q.to_string().as_str()));
-            }
-        }
-    }
-
-    if let Some(shape) = request.shape() {
-        let size = match &spec {
-            Some(spec) => {
-                let (size, snap) = size::size_for_shape(spec, shape).map_err(|accepted| {
-                    InvalidInput::new(
-                        "shape",
-                        format!(
-                            "{model} cannot make {shape}: use one of {}",
-                            accepted.join(", ")
-                        ),
-                    )
-                })?;
-                if let Some(snap) = snap {
-                    warnings.push(snap.warning());
-                }
-                size
-            }
-            None => Size::from_shape(shape),
-        };
-        wire = wire.with_size(size);
-    }
-    if let Some(style) = request.style() {
-        wire = wire.with_style(Style::from(style));
-    }
-    for url in request.reference_images() {
-        wire = wire.with_reference_image(url.clone());
-    }
-    if let Some(enhance) = request.enhance_prompt() {
-        wire = wire.with_enhance_prompt(enhance);
-    }
-    let options: Option<KoalaOptions> = request
-        .extras()
-        .get(&ProviderId::new(crate::PROVIDER_ID))
-        .map_err(|e| InvalidInput::new("extras.koala", format!("not Koala options: {e}")))?;
-    if let Some(options) = options {
-        wire.preserve_original = options.preserve_original;
-        wire.generate_alt_text = options.generate_alt_text;
-        wire.extra = options.extra;
-    }
-    Ok((wire, warnings))
-}
-
 #[cfg(test)]
 mod tests {
-    use imagegen_core::{NoProgress, ProviderExtras, Quality as Tier};
+    use imagegen_core::{ManualClock, NoProgress};
+    use serde_json::json;
 
     use super::*;
 
-    fn submission(
-        model: ModelChoice,
-        build: impl FnOnce(
-            imagegen_core::GenerationRequestBuilder,
-        ) -> imagegen_core::GenerationRequestBuilder,
-    ) -> Submission {
-        Submission::new(
-            model,
-            build(GenerationRequest::builder("a red fox in snow"))
+    fn provider(plan: KoalaPlan) -> KoalaProvider {
+        KoalaProvider::new(
+            KoalaClient::builder("00000000-test-4000-8000-000000000000")
+                .plan(plan)
+                .clock(ManualClock::new().shared())
                 .build()
                 .unwrap(),
         )
-    }
-
-    fn exact(id: &str) -> ModelChoice {
-        ModelChoice::Exact(id.into())
     }
 
     #[test]
@@ -394,95 +330,71 @@ mod tests {
     }
 
     #[test]
-    fn submissions_become_wire_requests() {
-        let mut extras = ProviderExtras::default();
-        extras
-            .set(
-                ProviderId::new("koala"),
-                &KoalaOptions {
-                    preserve_original: Some(true),
-                    generate_alt_text: Some(true),
-                    extra: serde_json::Map::new(),
-                },
-            )
-            .unwrap();
-        let cases = vec![
-            (
-                "wire_default_model",
-                submission(ModelChoice::ProviderDefault, |b| b),
-            ),
-            (
-                "wire_high_quality_16x9_two_images",
-                submission(exact("gpt-image-2"), |b| {
-                    b.quality(Tier::High)
-                        .shape("16:9".parse().unwrap())
-                        .count(2)
-                }),
-            ),
-            (
-                "wire_snapped_size",
-                submission(exact("gpt-image-2"), |b| {
-                    b.shape("1216x832".parse().unwrap())
-                }),
-            ),
-            (
-                "wire_every_option",
-                submission(exact("gpt-image-2"), |b| {
-                    b.quality(Tier::Named("medium".into()))
-                        .style("watercolor")
-                        .enhance_prompt(false)
-                        .reference_image("https://example.com/ref.png")
-                        .extras(extras)
-                }),
-            ),
-            (
-                "wire_ideogram_turbo_by_default",
-                submission(exact("ideogram-3.0"), |b| {
-                    b.shape("landscape".parse().unwrap())
-                }),
-            ),
-            (
-                "wire_nano_banana_with_references",
-                submission(exact("nano-banana-2"), |b| {
-                    b.shape("32:18".parse().unwrap())
-                        .reference_image("https://example.com/a.png")
-                }),
-            ),
-            (
-                "wire_deprecated_standard",
-                submission(exact("standard"), |b| b.style("anime")),
-            ),
-            (
-                "wire_unknown_model_passes_through",
-                submission(exact("flux-2"), |b| {
-                    b.quality(Tier::High).shape("4:3".parse().unwrap())
-                }),
-            ),
-        ];
-        for (name, sub) in cases {
-            let (wire, warnings) = to_wire(&sub).unwrap();
-            insta::assert_json_snapshot!(
-                name,
-                serde_json::json!({ "body": wire, "warnings": warnings })
+    fn every_model_takes_every_documented_style_and_alt_text() {
+        for entry in KoalaProvider::catalog_entries() {
+            let caps = &entry.capabilities;
+            assert_eq!(
+                caps.styles.deliver("Anime").unwrap(),
+                imagegen_core::StyleDelivery::Field("anime".into())
             );
+            assert!(caps.styles.deliver("vaporwave").is_err());
+            assert!(
+                caps.options.iter().any(|o| o == "generate_alt_text"),
+                "{}",
+                entry.id
+            );
+            let preserves = caps.options.iter().any(|o| o == "preserve_original");
+            assert_eq!(preserves, entry.id == "gpt-image-2", "{}", entry.id);
         }
     }
 
     #[test]
-    fn submissions_a_model_cannot_take_fail_before_sending() {
-        let cases = [
-            submission(exact("nano-banana-2"), |b| b.quality(Tier::High)),
-            submission(exact("ideogram-3.0"), |b| b.quality(Tier::High)),
-            submission(exact("standard"), |b| b.shape("4:3".parse().unwrap())),
-        ];
-        for sub in cases {
-            let err = to_wire(&sub).unwrap_err();
-            assert!(err.nothing_sent(), "{err}");
-        }
+    fn profile_names_the_plan_and_the_tiers() {
+        let pro = provider(KoalaPlan::Professional).profile();
+        assert_eq!(pro.plan.as_ref().unwrap(), "professional");
+        assert_eq!(pro.plan_tiers, ["basic", "professional"]);
+        assert_eq!(pro.credit_worth, None);
+        let unknown = provider(KoalaPlan::Unknown)
+            .with_credit_worth(CreditWorth::per_credit("0.01".parse().unwrap()))
+            .profile();
+        assert_eq!(unknown.plan, None);
+        assert_eq!(unknown.plan_tiers.len(), 2);
+        assert!(unknown.credit_worth.is_some());
+        assert_eq!(provider(KoalaPlan::Basic).profile().plan.unwrap(), "basic");
+    }
+
+    #[tokio::test]
+    async fn balance_says_where_to_look() {
+        let balance = provider(KoalaPlan::Unknown).balance().await.unwrap();
+        assert_eq!(balance.provider, "koala");
+        assert_eq!(balance.credits, None);
+        assert_eq!(balance.note.as_deref(), Some(NO_BALANCE_API));
+    }
+
+    #[test]
+    fn required_options_are_the_true_flags() {
+        let p = provider(KoalaPlan::Unknown);
+        let read = |v: serde_json::Value| p.required_options(v.as_object().unwrap());
+        assert_eq!(
+            read(json!({"generate_alt_text": true, "preserve_original": true})).unwrap(),
+            ["generate_alt_text", "preserve_original"]
+        );
+        assert!(
+            read(json!({"generate_alt_text": false, "extra": {"seed": 1}}))
+                .unwrap()
+                .is_empty()
+        );
+        let err = read(json!({"generate_alt_text": "yes"})).unwrap_err();
+        assert_eq!(err.field(), "koala.generate_alt_text");
+        assert_eq!(
+            err.to_string(),
+            "invalid koala.generate_alt_text: \"yes\" is not a boolean: use true or false"
+        );
     }
 
     #[test]
     fn wait_reads_the_handle_and_skips_unusable_urls() {
+        let clock = ManualClock::new();
         let state = KoalaJobState {
             images: vec![
                 GeneratedImage::new(
@@ -491,18 +403,23 @@ mod tests {
                 ),
                 GeneratedImage::new("not a url", None),
             ],
-            warnings: vec!["snapped".into()],
+            warnings: vec!["deprecated".into()],
             size: None,
         };
-        let job = JobHandle::new("koala", job_id(&state.images), 2)
+        let job = JobHandle::accepted_now("koala", job_id(&state.images, &clock), 2, &clock)
             .with_credits_charged(Credits::whole(2))
             .with_state(serde_json::to_value(&state).unwrap());
         assert_eq!(job.job_id, "v2-aaaaa-bbbbb");
+        assert_eq!(job.accepted_at_ms, 1_767_225_600_000);
         let out = output_from_handle(&job, &NoProgress).unwrap();
         assert_eq!(out.images.len(), 1);
         assert_eq!(out.images[0].alt.as_deref(), Some("a fox"));
         assert_eq!(out.credits_charged, Some(Credits::whole(2)));
         assert_eq!(out.warnings.len(), 2);
+        assert_eq!(
+            job_id(&[GeneratedImage::new("nope", None)], &clock),
+            "koala-1767225600000"
+        );
 
         let empty = job
             .clone()

@@ -1,15 +1,16 @@
-//! Which sizes each model takes, and gpt-image-2's snapping to its native sizes.
+//! Which sizes each model takes, and how a resolved shape is written as Koala's `size`.
 //!
 //! Koala documents 11 pixel sizes, 9 aspect-ratio shorthands and the words `square`,
-//! `portrait`, `landscape` ([`Size::documented`]). Most models take them as they are.
-//! gpt-image-2 makes only five sizes (1024x1024, 1536x1024, 1024x1536, 1792x1008,
-//! 1008x1792) and Koala snaps any requested size to the nearest of them. "Nearest" is not
-//! defined by Koala; we take the nearest aspect ratio by log distance
-//! ([`ShapeSupport::fit`]), under which every documented size lands where the research
-//! notes expect. A snap is never hidden: it comes back as a [`SizeSnap`] whose
-//! [`SizeSnap::warning`] the caller can show.
+//! `portrait`, `landscape` ([`Size::documented`]). Every model but gpt-image-2 takes them
+//! "directly", and only them. gpt-image-2 makes five native sizes (1024x1024, 1536x1024,
+//! 1024x1536, 1792x1008, 1008x1792) and Koala's server snaps any requested size to the
+//! nearest of them.
+//!
+//! Nothing here snaps. The catalog declares the exact shapes each model takes
+//! ([`shape_support`]), the router resolves a request to one of them, and
+//! [`size_for_shape`] writes that shape the way Koala spells it.
 
-use imagegen_core::{AspectRatio, Dimensions, ImageShape, ShapeFit, ShapeSupport};
+use imagegen_core::{AspectRatio, Dimensions, ImageShape, ShapeSupport};
 
 use crate::models::ModelSpec;
 use crate::types::{DOCUMENTED_PIXEL_SIZES, DOCUMENTED_RATIOS, Size};
@@ -23,47 +24,30 @@ pub const GPT_IMAGE_2_NATIVE_SIZES: [(u32, u32); 5] = [
     (1008, 1792),
 ];
 
-/// A requested size that a model will not make as asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SizeSnap {
-    /// The model.
-    pub model: String,
-    /// What was asked.
-    pub requested: String,
-    /// What the model will make.
-    pub actual: Dimensions,
-}
-
-impl SizeSnap {
-    /// One sentence for the caller: what was asked, what will be made, and why.
-    pub fn warning(&self) -> String {
-        format!(
-            "{} makes {} images, not the requested {}: Koala snaps sizes to the model's nearest native size",
-            self.model, self.actual, self.requested
-        )
-    }
-}
-
-/// How a [`Size`] fits a model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SizeFit {
-    /// Taken as it is.
-    Accepted,
-    /// Taken, but the image will have another size.
-    Snapped(SizeSnap),
-    /// Not taken; the sizes on offer, as text.
-    Unlisted {
-        /// What the model accepts.
-        accepted: Vec<String>,
-    },
-}
-
-/// The shapes a model accepts, for the catalog.
+/// The shapes a model takes, for the catalog.
 ///
-/// gpt-image-2: its native sizes, snapping. Other models: every documented ratio and the
-/// ratio of every documented pixel size, without snapping.
+/// - gpt-image-2 ([`ModelSpec::snaps_size`]): its five native sizes, with `snap: true`
+///   because Koala's server moves any other size to the nearest of them. The router
+///   therefore resolves a shape to one native size, and that size is what is sent.
+/// - Every other model: the documented proportions, exactly, without snapping. First the
+///   proportion of each documented pixel size, written with the size's own terms
+///   (`1344:768`) so [`size_for_shape`] sends it as that size (`1344x768`); then each
+///   shorthand no pixel size already covers, as written (`21:9`). Pixel sizes come first so
+///   a request for one of them (`1024x1024`, `1792x1008`) is sent as asked; a ratio request
+///   gets a size of exactly its proportion either way (`16:9` is sent as `1792x1008`).
+///
+///   Core's [`ShapeSupport`] has no "these sizes and these ratios", which is what Koala
+///   documents for these models; this list of proportions is the closest it can say.
+///
+/// ```
+/// use imagegen_core::{ShapeFit, ShapeSupport};
+/// use koala_api::{Model, ModelSpec, size};
+/// let nano = size::shape_support(&ModelSpec::lookup(&Model::NanoBanana2).unwrap());
+/// assert_eq!(nano.fit("7:4".parse()?), ShapeFit::Exact("1344:768".parse()?));
+/// assert_eq!(nano.fit("21:9".parse()?), ShapeFit::Exact("21:9".parse()?));
+/// assert!(matches!(nano.fit("4:3".parse()?), ShapeFit::Unsupported { .. }));
+/// # Ok::<(), imagegen_core::ShapeParseError>(())
+/// ```
 pub fn shape_support(spec: &ModelSpec) -> ShapeSupport {
     if spec.snaps_size {
         return ShapeSupport::Sizes {
@@ -71,16 +55,14 @@ pub fn shape_support(spec: &ModelSpec) -> ShapeSupport {
             snap: true,
         };
     }
-    let mut ratios: Vec<AspectRatio> = Vec::new();
-    // The shorthands as written (`21:9`), then the proportions of the pixel sizes.
+    let pixel_proportions = DOCUMENTED_PIXEL_SIZES
+        .iter()
+        .filter_map(|&(w, h)| AspectRatio::new(w, h));
     let shorthands = DOCUMENTED_RATIOS
         .iter()
         .filter_map(|&(w, h)| AspectRatio::new(w, h));
-    let pixel_ratios = DOCUMENTED_PIXEL_SIZES
-        .iter()
-        .filter_map(|&(w, h)| AspectRatio::new(w, h).map(AspectRatio::reduced));
-    let candidates = shorthands.chain(pixel_ratios);
-    for ratio in candidates {
+    let mut ratios: Vec<AspectRatio> = Vec::new();
+    for ratio in pixel_proportions.chain(shorthands) {
         if !ratios.iter().any(|r| r.same_proportion(ratio)) {
             ratios.push(ratio);
         }
@@ -91,98 +73,63 @@ pub fn shape_support(spec: &ModelSpec) -> ShapeSupport {
     }
 }
 
-/// How the wire size `size` fits `spec`.
+/// The `size` that sends `shape` as it is: pixels as `WxH`, words as written, a ratio as
+/// its shorthand (`16:9`, kept as written) unless its two terms are a documented pixel
+/// size (`1344:768`, how the catalog writes the proportions Koala lists only as pixel
+/// sizes), which is sent as that size (`1344x768`).
+///
+/// This is spelling, not a choice: no shape is moved to another. Whether Koala takes the
+/// result is for [`crate::validate()`] to say.
 ///
 /// ```
-/// use koala_api::size::{fit, SizeFit};
-/// use koala_api::{Model, ModelSpec, Size};
-/// let gpt = ModelSpec::lookup(&Model::GptImage2).unwrap();
-/// match fit(&gpt, &Size::from("1152x896")) {
-///     SizeFit::Snapped(snap) => assert_eq!(snap.actual.to_string(), "1536x1024"),
-///     other => panic!("{other:?}"),
-/// }
-/// let nano = ModelSpec::lookup(&Model::NanoBanana2).unwrap();
-/// assert_eq!(fit(&nano, &Size::from("1152x896")), SizeFit::Accepted);
-/// assert!(matches!(fit(&nano, &Size::from("4:3")), SizeFit::Unlisted { .. }));
+/// use koala_api::size::size_for_shape;
+/// let sent = |s: &str| size_for_shape(s.parse().unwrap()).to_string();
+/// assert_eq!(sent("1792x1008"), "1792x1008");
+/// assert_eq!(sent("16:9"), "16:9");
+/// assert_eq!(sent("1344:768"), "1344x768");
+/// assert_eq!(sent("4:3"), "4:3");
+/// assert_eq!(sent("landscape"), "landscape");
 /// ```
-pub fn fit(spec: &ModelSpec, size: &Size) -> SizeFit {
-    if !spec.snaps_size {
-        return if size.is_documented() {
-            SizeFit::Accepted
-        } else {
-            SizeFit::Unlisted {
-                accepted: documented_names(),
-            }
-        };
-    }
-    let Some(shape) = size.shape() else {
-        return SizeFit::Unlisted {
-            accepted: documented_names(),
-        };
-    };
-    match snap_native(spec, shape) {
-        Some((_, None)) => SizeFit::Accepted,
-        Some((_, Some(snap))) => SizeFit::Snapped(snap),
-        None => SizeFit::Unlisted {
-            accepted: documented_names(),
-        },
+pub fn size_for_shape(shape: ImageShape) -> Size {
+    match shape {
+        ImageShape::Aspect(r) if DOCUMENTED_PIXEL_SIZES.contains(&(r.width(), r.height())) => {
+            Dimensions::new(r.width(), r.height()).map_or(Size::Ratio(r), Size::Pixels)
+        }
+        other => Size::from_shape(other),
     }
 }
 
-/// The wire size to send for a neutral `shape` on `spec`, with the snap it implies.
-///
-/// For gpt-image-2 the native size itself is sent, so the image is exactly the size
-/// reported. For other models, a shape is sent as a documented shorthand or pixel size of
-/// the same proportion (`32:18` goes as `16:9`, `7:4` as `1344x768`); a pixel size that is
-/// not listed but has a listed proportion is sent as that listed size, reported as a snap.
-/// `Err` lists what the model takes.
-pub fn size_for_shape(
-    spec: &ModelSpec,
-    shape: ImageShape,
-) -> Result<(Size, Option<SizeSnap>), Vec<String>> {
-    if spec.snaps_size {
-        return snap_native(spec, shape)
-            .map(|(actual, snap)| (Size::Pixels(actual), snap))
-            .ok_or_else(documented_names);
+/// Whether `spec` takes `size`: a documented size on any model; on gpt-image-2 also any
+/// other pixel size or ratio, which Koala's server snaps. `Err` lists what the model takes.
+pub fn accepts(spec: &ModelSpec, size: &Size) -> Result<(), Vec<String>> {
+    let taken = size.is_documented() || (spec.snaps_size && size.shape().is_some());
+    if taken {
+        Ok(())
+    } else {
+        Err(documented_names())
     }
-    let listed_pixels = || {
-        DOCUMENTED_PIXEL_SIZES
-            .iter()
-            .filter_map(|&(w, h)| Dimensions::new(w, h))
-    };
-    let listed_ratios = || {
-        DOCUMENTED_RATIOS
-            .iter()
-            .filter_map(|&(w, h)| AspectRatio::new(w, h))
-    };
-    let same_ratio = |want: AspectRatio| listed_ratios().find(|r| r.same_proportion(want));
-    let same_pixels =
-        |want: AspectRatio| listed_pixels().find(|d| d.aspect_ratio().same_proportion(want));
-    match shape {
-        ImageShape::Named(o) => Ok((Size::Word(o), None)),
-        ImageShape::Pixels(d) if listed_pixels().any(|l| l == d) => Ok((Size::Pixels(d), None)),
-        ImageShape::Aspect(r) => match (same_ratio(r), same_pixels(r)) {
-            (Some(ratio), _) => Ok((Size::Ratio(ratio), None)),
-            (None, Some(pixels)) => Ok((Size::Pixels(pixels), None)),
-            (None, None) => Err(documented_names()),
-        },
-        ImageShape::Pixels(d) => match same_pixels(d.aspect_ratio()) {
-            Some(pixels) => Ok((
-                Size::Pixels(pixels),
-                Some(SizeSnap {
-                    model: spec.model.to_string(),
-                    requested: d.to_string(),
-                    actual: pixels,
-                }),
-            )),
-            None => Err(documented_names()),
-        },
+}
+
+/// Whether gpt-image-2 makes `size` as asked: a native size, a ratio of exactly a native
+/// size's proportion (`16:9` is 1792x1008), or a word. Anything else Koala snaps.
+pub fn made_as_asked(size: &Size) -> bool {
+    let native = native_sizes();
+    match size {
+        Size::Pixels(d) => native.contains(d),
+        Size::Ratio(r) => native.iter().any(|n| n.aspect_ratio().same_proportion(*r)),
+        Size::Word(_) => true,
+        Size::Other(_) => false,
     }
 }
 
 /// Every documented size, as text.
 pub fn documented_names() -> Vec<String> {
     Size::documented().iter().map(ToString::to_string).collect()
+}
+
+/// gpt-image-2's native sizes, as text.
+pub fn native_names() -> Vec<String> {
+    native_sizes().iter().map(ToString::to_string).collect()
 }
 
 fn native_sizes() -> Vec<Dimensions> {
@@ -192,108 +139,78 @@ fn native_sizes() -> Vec<Dimensions> {
         .collect()
 }
 
-/// The native size `shape` lands on, and the snap to report when it is not what was asked.
-fn snap_native(spec: &ModelSpec, shape: ImageShape) -> Option<(Dimensions, Option<SizeSnap>)> {
-    let support = ShapeSupport::Sizes {
-        sizes: native_sizes(),
-        snap: true,
-    };
-    let snap = |actual| SizeSnap {
-        model: spec.model.to_string(),
-        requested: shape.to_string(),
-        actual,
-    };
-    match support.fit(shape) {
-        ShapeFit::Exact(ImageShape::Pixels(actual)) => Some((actual, None)),
-        ShapeFit::Snapped {
-            actual: ImageShape::Pixels(actual),
-            ..
-        } => Some((actual, Some(snap(actual)))),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use imagegen_core::ShapeFit;
+
     use super::*;
     use crate::types::Model;
 
-    fn gpt() -> ModelSpec {
-        ModelSpec::lookup(&Model::GptImage2).unwrap()
+    fn spec(model: Model) -> ModelSpec {
+        ModelSpec::lookup(&model).unwrap()
     }
 
+    /// How the router resolves every documented size on each model, through the catalog.
     #[test]
-    fn every_documented_size_on_gpt_image_2() {
-        let table: Vec<String> = Size::documented()
-            .iter()
-            .map(|size| match fit(&gpt(), size) {
-                SizeFit::Accepted => format!("{size} as asked"),
-                SizeFit::Snapped(s) => format!("{size} -> {}", s.actual),
-                SizeFit::Unlisted { .. } => format!("{size} unlisted"),
-            })
-            .collect();
-        insta::assert_snapshot!(table.join("\n"));
-    }
-
-    #[test]
-    fn gpt_image_2_sends_native_sizes_and_reports_snaps() {
-        let (size, snap) = size_for_shape(&gpt(), "16:9".parse().unwrap()).unwrap();
-        assert_eq!(size.to_string(), "1792x1008");
-        assert_eq!(snap, None);
-        let (size, snap) = size_for_shape(&gpt(), "1792x1024".parse().unwrap()).unwrap();
-        assert_eq!(size.to_string(), "1792x1008");
-        assert_eq!(
-            snap.unwrap().warning(),
-            "gpt-image-2 makes 1792x1008 images, not the requested 1792x1024: Koala snaps sizes to the model's nearest native size"
-        );
-        assert!(matches!(
-            fit(&gpt(), &Size::from("huge")),
-            SizeFit::Unlisted { .. }
-        ));
-    }
-
-    #[test]
-    fn other_models_take_documented_sizes_only() {
-        let nano = ModelSpec::lookup(&Model::NanoBanana2).unwrap();
-        for size in Size::documented() {
-            assert_eq!(fit(&nano, &size), SizeFit::Accepted, "{size}");
+    fn every_documented_size_through_the_catalog() {
+        let mut rows = Vec::new();
+        for model in [Model::GptImage2, Model::NanoBanana2] {
+            let support = shape_support(&spec(model.clone()));
+            for size in Size::documented() {
+                let shape = size.shape().unwrap();
+                let row = match support.fit(shape) {
+                    ShapeFit::Exact(s) => format!("{size} sends {}", size_for_shape(s)),
+                    ShapeFit::Snapped { actual, .. } => {
+                        format!("{size} snaps, sends {}", size_for_shape(actual))
+                    }
+                    ShapeFit::Unsupported { .. } => format!("{size} unsupported"),
+                    other => format!("{size} {other:?}"),
+                };
+                rows.push(format!("{model}: {row}"));
+            }
         }
-        assert!(matches!(
-            fit(&nano, &Size::from("1792x1024")),
-            SizeFit::Unlisted { .. }
-        ));
-        let send = |s: &str| {
-            size_for_shape(&nano, s.parse().unwrap())
-                .map(|(size, snap)| (size.to_string(), snap.is_some()))
-        };
-        assert_eq!(send("32:18"), Ok(("16:9".into(), false)));
-        assert_eq!(send("7:4"), Ok(("1344x768".into(), false)));
-        assert_eq!(send("2048x2048"), Ok(("1024x1024".into(), true)));
-        assert_eq!(send("landscape"), Ok(("landscape".into(), false)));
-        assert!(send("4:3").is_err());
+        insta::assert_snapshot!(rows.join("\n"));
     }
 
     #[test]
-    fn catalog_shapes_agree_with_the_mapping() {
-        let nano = ModelSpec::lookup(&Model::NanoBanana2).unwrap();
-        let support = shape_support(&nano);
-        for text in [
-            "16:9",
-            "5:4",
-            "1344x768",
-            "2048x2048",
-            "4:3",
-            "3:1",
-            "portrait",
-        ] {
-            let shape: ImageShape = text.parse().unwrap();
-            let catalog_ok = support.fit(shape).shape().is_some();
-            let mapping_ok = size_for_shape(&nano, shape).is_ok();
-            assert_eq!(catalog_ok, mapping_ok, "{text}");
+    fn every_catalog_shape_is_sent_as_a_size_the_model_takes() {
+        for spec in ModelSpec::all() {
+            let shapes: Vec<ImageShape> = match shape_support(&spec) {
+                ShapeSupport::Sizes { sizes, .. } => {
+                    sizes.into_iter().map(ImageShape::Pixels).collect()
+                }
+                ShapeSupport::AspectRatios { ratios, .. } => {
+                    ratios.into_iter().map(ImageShape::Aspect).collect()
+                }
+                other => panic!("{other:?}"),
+            };
+            for shape in shapes {
+                let size = size_for_shape(shape);
+                assert_eq!(accepts(&spec, &size), Ok(()), "{} {size}", spec.model);
+                if spec.snaps_size {
+                    // 1536x1024 and 1024x1536 are native but not in the `size` list.
+                    assert!(made_as_asked(&size), "{} {size}", spec.model);
+                } else {
+                    assert!(size.is_documented(), "{} {shape} -> {size}", spec.model);
+                }
+            }
         }
-        assert!(matches!(
-            shape_support(&gpt()),
-            ShapeSupport::Sizes { snap: true, .. }
-        ));
+    }
+
+    #[test]
+    fn only_gpt_image_2_takes_undocumented_sizes() {
+        let gpt = spec(Model::GptImage2);
+        let nano = spec(Model::NanoBanana2);
+        for text in ["1216x832", "1792x1024", "4:3", "landscape"] {
+            assert_eq!(accepts(&gpt, &Size::from(text)), Ok(()), "{text}");
+        }
+        assert!(accepts(&gpt, &Size::from("huge")).is_err());
+        assert!(accepts(&nano, &Size::from("1792x1024")).is_err());
+        assert!(accepts(&nano, &Size::from("4:3")).is_err());
+        assert_eq!(accepts(&nano, &Size::from("1344x768")), Ok(()));
+        assert!(made_as_asked(&Size::from("1792x1008")));
+        assert!(made_as_asked(&Size::from("16:9")));
+        assert!(!made_as_asked(&Size::from("21:9")));
+        assert!(!made_as_asked(&Size::from("1216x832")));
     }
 }

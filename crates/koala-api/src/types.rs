@@ -535,7 +535,7 @@ impl ImageGenerationRequest {
 
     /// The model Koala will run: the one set, or its default, gpt-image-2.
     pub fn effective_model(&self) -> Model {
-        self.model.clone().unwrap_or(Model::GptImage2)
+        self.model.clone().unwrap_or(crate::models::DEFAULT_MODEL)
     }
 
     /// The number of images Koala will make: the one set, or its default, 1.

@@ -3,15 +3,19 @@
 //!
 //! [`validate()`] checks an [`ImageGenerationRequest`] against the model table and the
 //! user's [`KoalaPlan`], and returns a [`Preflight`]: the model and quality Koala will use,
-//! what the request will cost, and warnings (a snapped size, a deprecated model). A model
-//! this version does not know (`Model::Other`) passes the checks that do not depend on the
-//! model, so new models can be used before the table knows them; its cost is then unknown.
+//! what the request will cost, and warnings (a size gpt-image-2 will not make as asked, a
+//! deprecated model). A model this version does not know (`Model::Other`) passes the
+//! checks that do not depend on the model, so new models can be used before the table
+//! knows them; its cost is then unknown.
+//!
+//! This is the one local check of a body: [`crate::KoalaClient::generate`] runs it before
+//! sending, whether the body was written by hand or by [`crate::request_body()`].
 
 use imagegen_core::Credits;
 
 use crate::models::{MAX_NUM_IMAGES, MAX_REFERENCE_IMAGES, ModelSpec};
 use crate::plan::KoalaPlan;
-use crate::size::{self, SizeFit, SizeSnap};
+use crate::size;
 use crate::types::{ImageGenerationRequest, Model, Quality, REQUEST_FIELDS, Style};
 
 /// Why a request was refused before sending. Nothing was sent and nothing was spent.
@@ -127,8 +131,6 @@ pub struct Preflight {
     pub credits_per_image: Option<u32>,
     /// Credits for the whole request, when the model is known.
     pub credits: Option<Credits>,
-    /// The size gpt-image-2 will make instead of the one asked.
-    pub size_snap: Option<SizeSnap>,
     /// Things the caller should know, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -197,7 +199,6 @@ pub fn validate(
             num_images,
             credits_per_image: None,
             credits: None,
-            size_snap: None,
             warnings,
         });
     };
@@ -216,20 +217,13 @@ pub fn validate(
         Some(q) => Some(q.clone()),
         None => spec.default_quality.clone(),
     };
-    let size_snap = match &request.size {
-        None => None,
-        Some(requested) => match size::fit(&spec, requested) {
-            SizeFit::Accepted => None,
-            SizeFit::Snapped(snap) => Some(snap),
-            SizeFit::Unlisted { accepted } => {
-                return Err(InvalidRequest::SizeUnlisted {
-                    model,
-                    size: requested.to_string(),
-                    accepted,
-                });
-            }
-        },
-    };
+    if let Some(requested) = &request.size {
+        size::accepts(&spec, requested).map_err(|accepted| InvalidRequest::SizeUnlisted {
+            model: model.clone(),
+            size: requested.to_string(),
+            accepted,
+        })?;
+    }
     if !plan.allows(spec.requires_professional(quality.as_ref())) {
         let quality_needs_it = !spec.requires_professional;
         return Err(InvalidRequest::PlanRequired {
@@ -239,8 +233,15 @@ pub fn validate(
         });
     }
 
-    if let Some(snap) = &size_snap {
-        warnings.push(snap.warning());
+    if let Some(requested) = request
+        .size
+        .as_ref()
+        .filter(|s| spec.snaps_size && !size::made_as_asked(s))
+    {
+        warnings.push(format!(
+            "{model} makes only {}: Koala snaps {requested} to the nearest of them",
+            size::native_names().join(", ")
+        ));
     }
     if spec.deprecated {
         warnings.push(format!(
@@ -260,7 +261,6 @@ pub fn validate(
         num_images,
         credits_per_image,
         credits,
-        size_snap,
         warnings,
         spec: Some(spec),
     })
@@ -364,10 +364,13 @@ mod tests {
         assert_eq!(p.quality, Some(Quality::Fast));
         assert_eq!(p.credits, Some(Credits::whole(3)));
         assert_eq!(
-            p.size_snap.as_ref().unwrap().actual.to_string(),
-            "1536x1024"
+            p.warnings,
+            [
+                "gpt-image-2 makes only 1024x1024, 1536x1024, 1024x1536, 1792x1008, 1008x1792: Koala snaps 1216x832 to the nearest of them"
+            ]
         );
-        assert_eq!(p.warnings.len(), 1);
+        let native = check(ImageGenerationRequest::new("x").with_size("1792x1008")).unwrap();
+        assert!(native.warnings.is_empty(), "{:?}", native.warnings);
 
         let p = check(
             ImageGenerationRequest::new("x")

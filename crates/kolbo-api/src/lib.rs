@@ -13,9 +13,10 @@
 //! | [`client`] | [`KolboClient`]: one method per route; `X-API-Key` as a sensitive header, redirects refused, a POST retried only after a 429 or a failed connect |
 //! | [`pace`] | [`SubmitPacer`]: an opt-in sliding-window pacer that keeps generation starts within Kolbo's 10 per minute, so batches see no 429 |
 //! | [`poll`] | [`PollSchedule`](poll::PollSchedule) and [`KolboClient::wait_for_generation`]: polling on an injected clock, transient failures retried, a deadline that keeps the id |
-//! | [`validate`] | local checks from the catalog (prompt, counts, reference images, visual DNA, ratios, resolution, quality): invalid requests are never sent |
-//! | [`extras`] | [`KolboOptions`](extras::KolboOptions): Kolbo-only options inside a neutral request |
-//! | [`provider`] | [`KolboProvider`]: `imagegen_core::Provider` with a cached, priced catalog and Smart Select |
+//! | [`request_body`] | [`request_body()`](request_body::request_body): the body a router's [`CallPlan`](imagegen_core::CallPlan) makes, translated field by field, deciding nothing |
+//! | [`validate`] | local checks of a body (documented limits; with a model, its catalog entry): invalid requests are never sent |
+//! | [`extras`] | [`KolboOptions`](extras::KolboOptions): Kolbo's options object (moodboard, visual DNA, undocumented fields) |
+//! | [`provider`] | [`KolboProvider`]: `imagegen_core::Provider` with a cached, priced catalog, plan submission, options, balance |
 //! | [`endpoint`] | route URLs, and a tolerant reader for the `poll_url` Kolbo returns |
 //! | [`error`] | [`KolboError`], mapped into [`imagegen_core::Error`] by Kolbo's `code` first, the HTTP status second |
 //!
@@ -32,7 +33,7 @@
 //! # Example
 //!
 //! ```no_run
-//! use imagegen_core::{GenerationRequest, ModelChoice, NoProgress, Provider, Submission};
+//! use imagegen_core::{CallPlan, ModelChoice, NoProgress, Prompt, Provider};
 //! use kolbo_api::{KolboClient, KolboProvider};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,11 +46,11 @@
 //!     println!("{}: {} credits", model.id, model.price.per_image);
 //! }
 //!
-//! // Smart Select picks the model; `wait` polls until the images are ready.
-//! let request = GenerationRequest::builder("a lighthouse at dusk, watercolor")
-//!     .shape("16:9".parse()?)
-//!     .build()?;
-//! let job = kolbo.submit(&Submission::new(ModelChoice::ProviderDefault, request)).await?;
+//! // One planned call (the router makes these): Smart Select picks the model, the shape is
+//! // sent as it is; `wait` polls until the images are ready.
+//! let call = CallPlan::new("kolbo", ModelChoice::ProviderDefault, Prompt::new("a lighthouse at dusk")?, 1)
+//!     .with_shape("16:9".parse()?);
+//! let job = kolbo.submit(&call).await?;
 //! let output = kolbo.wait(&job, &NoProgress).await?;
 //! for image in &output.images {
 //!     println!("{}", image.url); // fetch without the API key: it is a CDN URL
@@ -64,6 +65,7 @@ pub mod extras;
 pub mod pace;
 pub mod poll;
 pub mod provider;
+pub mod request_body;
 pub mod types;
 pub mod validate;
 

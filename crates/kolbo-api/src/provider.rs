@@ -4,24 +4,30 @@
 //!   clock. The price per image is the model's `credit`; qualities (`supported_qualities`
 //!   × `quality_multipliers`) map to the neutral low/medium/high tiers; resolution tiers
 //!   carry their multipliers. Smart Select pseudo-models, unpriced models and NSFW-only
-//!   models are left out.
-//! - [`ModelChoice::ProviderDefault`] omits `model`: Kolbo's Smart Select picks.
-//! - Shapes are snapped to the nearest ratio the model lists *before* sending (Kolbo's
-//!   server does not snap), and the output says so in its warnings.
+//!   models are left out. Kolbo has no style field ([`StyleSupport::InPrompt`]) and
+//!   honours a moodboard on every model, visual DNA on the models that take it.
+//! - [`Provider::submit`] sends the body [`request_body`] makes from the plan, as it is:
+//!   no catalog lookup, no snapping, no quality choice. [`ModelChoice::ProviderDefault`]
+//!   sends no `model`: Kolbo's Smart Select picks.
+//! - [`Provider::required_options`] reads Kolbo's options object ([`KolboOptions`]) and
+//!   names the documented options asked for; [`Provider::balance`] reads
+//!   `GET /v1/account/credits`.
+//!
+//! [`ModelChoice::ProviderDefault`]: imagegen_core::ModelChoice::ProviderDefault
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use imagegen_core::provider::unix_millis;
 use imagegen_core::{
-    AspectRatio, CancelOutcome, Capabilities, Credits, Error, GenerationRequest, ImageRef,
-    ImageShape, InvalidInput, JobHandle, JobOutput, JobState, ModelChoice, ModelEntry, Multiplier,
-    Price, ProgressSink, Provider, ProviderId, Quality, QualityOption, ShapeFit, ShapeSupport,
-    Submission,
+    AspectRatio, Balance, CallPlan, CancelOutcome, Capabilities, CreditWorth, Credits, Error,
+    ImageRef, InvalidInput, JobHandle, JobOutput, JobState, ModelEntry, ModelId, Multiplier, Price,
+    ProgressSink, Provider, ProviderId, ProviderProfile, Quality, QualityOption, ShapeSupport,
+    StyleSupport, unix_millis,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use url::Url;
 
 use crate::PROVIDER_ID;
@@ -29,10 +35,8 @@ use crate::client::KolboClient;
 use crate::error::KolboError;
 use crate::extras::KolboOptions;
 use crate::poll::{PollSchedule, WaitOptions, job_state};
-use crate::types::{
-    GenerateImageRequest, KolboModel, MAX_NUM_IMAGES, ModelsQuery, is_smart_select,
-};
-use crate::validate;
+use crate::request_body::request_body;
+use crate::types::{AccountCredits, KolboModel, MAX_NUM_IMAGES, ModelsQuery, is_smart_select};
 
 /// Kolbo as an [`imagegen_core::Provider`]; see the [module docs](self).
 ///
@@ -55,6 +59,7 @@ pub struct KolboProvider {
     client: KolboClient,
     catalog_ttl: Duration,
     schedule: PollSchedule,
+    credit_worth: Option<CreditWorth>,
     cache: Mutex<Option<CachedModels>>,
     /// Clock time at which this provider saw each of its jobs accepted.
     accepted: Mutex<HashMap<String, Duration>>,
@@ -71,6 +76,7 @@ impl std::fmt::Debug for KolboProvider {
             .field("client", &self.client)
             .field("catalog_ttl", &self.catalog_ttl)
             .field("schedule", &self.schedule)
+            .field("credit_worth", &self.credit_worth)
             .finish_non_exhaustive()
     }
 }
@@ -88,18 +94,6 @@ struct KolboJobState {
     warnings: Vec<String>,
 }
 
-/// A request ready to send, with what changed on the way.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct PreparedRequest {
-    /// The body to send.
-    pub request: GenerateImageRequest,
-    /// How many images will come back (a fixed-output model's own count).
-    pub images_requested: u32,
-    /// What the caller should know (a snapped ratio, a style folded into the prompt).
-    pub warnings: Vec<String>,
-}
-
 impl KolboProvider {
     /// The catalog is cached for 10 minutes by default.
     pub const DEFAULT_CATALOG_TTL: Duration = Duration::from_secs(600);
@@ -110,6 +104,7 @@ impl KolboProvider {
             client,
             catalog_ttl: Self::DEFAULT_CATALOG_TTL,
             schedule: PollSchedule::default(),
+            credit_worth: None,
             cache: Mutex::new(None),
             accepted: Mutex::new(HashMap::new()),
         }
@@ -126,6 +121,15 @@ impl KolboProvider {
     #[must_use]
     pub fn with_poll_schedule(mut self, schedule: PollSchedule) -> Self {
         self.schedule = schedule;
+        self
+    }
+
+    /// Sets what one Kolbo credit is worth in dollars, reported by [`Provider::profile`]
+    /// (default: not set; Kolbo documents one credit as one cent,
+    /// [`CreditWorth::KOLBO_DOCUMENTED`]).
+    #[must_use]
+    pub fn with_credit_worth(mut self, worth: CreditWorth) -> Self {
+        self.credit_worth = Some(worth);
         self
     }
 
@@ -218,6 +222,8 @@ impl KolboProvider {
                 .filter(|d| qualities.iter().any(|q| &q.name == d)),
             qualities,
             resolutions: model.supported_resolutions.clone(),
+            styles: StyleSupport::InPrompt,
+            options: Self::honoured_options(model),
             ..Capabilities::default()
         };
         let mut entry = ModelEntry::new(PROVIDER_ID, model.identifier.as_str(), price)
@@ -232,101 +238,29 @@ impl KolboProvider {
         Some(entry)
     }
 
-    /// Turns a neutral request into Kolbo's body for `model` (`None`: Smart Select),
-    /// applying [`KolboOptions`] and snapping the shape to the model's ratios.
-    pub fn prepare(
-        request: &GenerationRequest,
-        model: Option<&KolboModel>,
-    ) -> Result<PreparedRequest, InvalidInput> {
-        let options = KolboOptions::from_request(request)?;
-        let mut warnings = Vec::new();
-        let prompt = match request.style() {
-            Some(style) => {
-                warnings.push(format!(
-                    "Kolbo has no style setting: \"{style}\" was added to the prompt"
-                ));
-                format!("{}, in {style} style", request.prompt())
-            }
-            None => request.prompt().to_string(),
-        };
-        let mut body = GenerateImageRequest::new(prompt);
-        body.model = model.map(|m| m.identifier.clone());
-        body.aspect_ratio = request
-            .shape()
-            .map(|shape| aspect_ratio_for(shape, model, &mut warnings))
-            .transpose()?;
-        body.enhance_prompt = request.enhance_prompt();
-        let fixed = model.and_then(|m| m.images_per_request).filter(|n| *n > 0);
-        let images_requested = match fixed {
-            Some(n) => {
-                if request.count() != n {
-                    warnings.push(format!(
-                        "{} always makes {n} images per request; {} asked",
-                        model.map_or("the model", |m| m.identifier.as_str()),
-                        request.count()
-                    ));
-                }
-                n
-            }
-            None => {
-                if request.count() > MAX_NUM_IMAGES {
-                    return Err(InvalidInput::new(
-                        "count",
-                        format!(
-                            "{} images: Kolbo makes at most {MAX_NUM_IMAGES} per request; split the request",
-                            request.count()
-                        ),
-                    ));
-                }
-                body.num_images = Some(request.count());
-                request.count()
-            }
-        };
-        body.reference_images = request
-            .reference_images()
-            .iter()
-            .map(Url::to_string)
-            .collect();
-        let quality = quality_name(request, &options, model)?;
-        body.visual_dna_ids = options.visual_dna_ids;
-        body.moodboard_id = options.moodboard_id;
-        body.extra = options.raw;
-        if let Some(resolution) = options.resolution {
-            body.extra.insert("resolution".into(), resolution.into());
+    /// The Kolbo options `model` honours, as [`Capabilities::options`] lists them: a
+    /// `moodboard_id` on every model (its master prompt is merged into the prompt), and
+    /// `visual_dna_ids` on a model that says it takes visual DNA
+    /// ([`KolboModel::honours_visual_dna`]).
+    pub fn honoured_options(model: &KolboModel) -> Vec<String> {
+        let mut options = vec!["moodboard_id".to_owned()];
+        if model.honours_visual_dna() {
+            options.push("visual_dna_ids".to_owned());
         }
-        if let Some(quality) = quality {
-            body.extra.insert("quality".into(), quality.into());
-        }
-        Ok(PreparedRequest {
-            request: body,
-            images_requested,
-            warnings,
-        })
+        options
     }
 
-    /// The catalog model a submission names; `None` for Smart Select.
-    async fn resolve_model(&self, choice: &ModelChoice) -> Result<Option<KolboModel>, Error> {
-        let id = match choice {
-            ModelChoice::Exact(id) if !is_smart_select(id.as_str()) => id,
-            _ => return Ok(None),
-        };
-        let models = self.models().await?;
-        if let Some(model) = models.iter().find(|m| m.identifier == id.as_str()) {
-            return Ok(Some(model.clone()));
-        }
-        let known: Vec<&str> = models
+    /// The model's typical duration from the catalog cached in memory, when it is there:
+    /// only a hint for the poll schedule, never fetched and never used for a body.
+    fn cached_estimate(&self, model: Option<&ModelId>) -> Option<f64> {
+        let model = model?;
+        let cache = lock(&self.cache);
+        cache
+            .as_ref()?
+            .models
             .iter()
-            .take(12)
-            .map(|m| m.identifier.as_str())
-            .collect();
-        Err(InvalidInput::new(
-            "model",
-            format!(
-                "Kolbo has no image model `{id}`; identifiers are Kolbo's own (for example {}): list them with the catalog",
-                known.join(", ")
-            ),
-        )
-        .into())
+            .find(|m| m.identifier == model.as_str())?
+            .estimated_duration_seconds
     }
 
     /// The error for a wait that did not end with images. A job that ended (failed,
@@ -362,7 +296,7 @@ impl KolboProvider {
         match seen {
             Some(at) => self.client.clock().now().saturating_sub(at),
             None => Duration::from_millis(
-                unix_millis(SystemTime::now()).saturating_sub(job.accepted_at_ms),
+                unix_millis(self.client.clock().wall_time()).saturating_sub(job.accepted_at_ms),
             ),
         }
     }
@@ -379,30 +313,54 @@ impl Provider for KolboProvider {
         Ok(models.iter().filter_map(Self::model_entry).collect())
     }
 
-    async fn submit(&self, submission: &Submission) -> Result<JobHandle, Error> {
-        // Options first: a malformed option fails before even the catalog is fetched.
-        KolboOptions::from_request(&submission.request)?;
-        let model = self.resolve_model(&submission.model).await?;
-        let prepared = Self::prepare(&submission.request, model.as_ref())?;
-        validate::check_request(&prepared.request, model.as_ref())?;
-        let started = self.client.generate_image(&prepared.request).await?;
+    fn profile(&self) -> ProviderProfile {
+        let profile = ProviderProfile::default();
+        match self.credit_worth {
+            Some(worth) => profile.with_credit_worth(worth),
+            None => profile,
+        }
+    }
+
+    /// Reads Kolbo's options object ([`KolboOptions::from_options`]) and names the
+    /// documented options asked for (`moodboard_id`, `visual_dna_ids`); undocumented keys
+    /// are allowed and sent as they are, but are no model's requirement.
+    fn required_options(&self, options: &Map<String, Value>) -> Result<Vec<String>, InvalidInput> {
+        Ok(KolboOptions::from_options(options)?.requirements())
+    }
+
+    /// Sends the body [`request_body`] makes from `call`: checked once against Kolbo's
+    /// documented limits (by the client), then sent once. The job's charge is Kolbo's
+    /// `credits_charged` when it reports one.
+    async fn submit(&self, call: &CallPlan) -> Result<JobHandle, Error> {
+        let body = request_body(call)?;
+        let started = self.client.generate_image(&body).await?;
         lock(&self.accepted).insert(started.generation_id.clone(), self.client.clock().now());
+        let model = call
+            .model
+            .model()
+            .filter(|id| !is_smart_select(id.as_str()))
+            .cloned()
+            .or_else(|| {
+                started
+                    .model
+                    .as_deref()
+                    .filter(|m| !m.trim().is_empty() && !is_smart_select(m))
+                    .map(ModelId::from)
+            });
         let state = KolboJobState {
             poll_url: started.poll_url.clone(),
             poll_interval_hint: started.poll_interval_hint,
-            estimated_duration_seconds: model.as_ref().and_then(|m| m.estimated_duration_seconds),
-            warnings: prepared.warnings,
+            estimated_duration_seconds: self.cached_estimate(model.as_ref()),
+            warnings: Vec::new(),
         };
-        let mut job = JobHandle::new(
+        let mut job = JobHandle::accepted_now(
             PROVIDER_ID,
             &started.generation_id,
-            prepared.images_requested,
+            call.images,
+            self.client.clock().as_ref(),
         )
         .with_state(serde_json::to_value(&state).unwrap_or_default());
-        let model_id = model
-            .map(|m| m.identifier)
-            .or_else(|| started.model.clone().filter(|m| !is_smart_select(m)));
-        if let Some(id) = model_id {
+        if let Some(id) = model {
             job = job.with_model(id);
         }
         if let Some(charged) = started.credits_charged {
@@ -482,6 +440,36 @@ impl Provider for KolboProvider {
             .map_or(JobState::Cancelled, job_state);
         Ok(CancelOutcome::new(state, response.credits_refunded))
     }
+
+    /// `GET /v1/account/credits`: the `total`, or the sum of the plan, pack and
+    /// redemption credits when only those are reported.
+    async fn balance(&self) -> Result<Balance, Error> {
+        let response = self.client.account_credits().await?;
+        Ok(Balance::reported(
+            PROVIDER_ID,
+            total_credits(&response.credits),
+        ))
+    }
+}
+
+/// The balance in an account's credits: `total`, else the sum of the parts reported.
+fn total_credits(credits: &AccountCredits) -> Option<Credits> {
+    if credits.total.is_some() {
+        return credits.total;
+    }
+    let parts: Vec<Credits> = [
+        credits.plan_credits,
+        credits.credit_pack,
+        credits.redemption,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        None
+    } else {
+        Credits::checked_sum(parts)
+    }
 }
 
 fn check_provider(job: &JobHandle) -> Result<(), InvalidInput> {
@@ -505,108 +493,6 @@ fn quality_tier(name: &str) -> Option<Quality> {
         "medium" => Some(Quality::Medium),
         "high" => Some(Quality::High),
         _ => None,
-    }
-}
-
-/// The `aspect_ratio` to send for `shape`: the model's own spelling of the same or the
-/// nearest ratio, or for Smart Select the ratio in lowest terms.
-fn aspect_ratio_for(
-    shape: ImageShape,
-    model: Option<&KolboModel>,
-    warnings: &mut Vec<String>,
-) -> Result<String, InvalidInput> {
-    let listed = model.map_or(&[][..], KolboModel::text_to_image_aspect_ratios);
-    let ratios: Vec<AspectRatio> = listed.iter().filter_map(|r| r.parse().ok()).collect();
-    if ratios.is_empty() {
-        let ratio = shape.aspect_ratio().reduced();
-        if let ImageShape::Pixels(d) = shape {
-            warnings.push(format!(
-                "Kolbo picks the pixel size: {d} was sent as the aspect ratio {ratio}"
-            ));
-        }
-        return Ok(ratio.to_string());
-    }
-    let support = ShapeSupport::AspectRatios {
-        ratios: ratios.clone(),
-        snap: true,
-    };
-    let spelled = |actual: ImageShape| -> String {
-        let want = actual.aspect_ratio();
-        listed
-            .iter()
-            .find(|r| r.parse::<AspectRatio>().is_ok_and(|r| r == want))
-            .cloned()
-            .unwrap_or_else(|| want.to_string())
-    };
-    match support.fit(shape) {
-        ShapeFit::Exact(actual) => Ok(spelled(actual)),
-        ShapeFit::Snapped { requested, actual } => {
-            let sent = spelled(actual);
-            warnings.push(format!(
-                "{} does not offer {requested}; sent the nearest ratio it offers, {sent}",
-                model.map_or("the model", |m| m.identifier.as_str())
-            ));
-            Ok(sent)
-        }
-        ShapeFit::Unsupported {
-            requested,
-            accepted,
-        } => Err(InvalidInput::new(
-            "shape",
-            format!(
-                "{requested} is not offered; the model offers {}",
-                accepted.join(", ")
-            ),
-        )),
-        _ => Err(InvalidInput::new(
-            "shape",
-            format!("{shape} cannot be sent to Kolbo"),
-        )),
-    }
-}
-
-/// The `quality` to send: the Kolbo option, else the request's quality matched against
-/// the model's qualities (any name for Smart Select).
-fn quality_name(
-    request: &GenerationRequest,
-    options: &KolboOptions,
-    model: Option<&KolboModel>,
-) -> Result<Option<String>, InvalidInput> {
-    if let Some(name) = &options.quality {
-        return Ok(Some(name.clone()));
-    }
-    let Some(wanted) = request.quality() else {
-        return Ok(None);
-    };
-    let Some(model) = model else {
-        return Ok(Some(wanted.to_string()));
-    };
-    let options: Vec<QualityOption> = model
-        .supported_qualities
-        .iter()
-        .map(|name| QualityOption::new(name.clone(), quality_tier(name), Credits::ZERO))
-        .collect();
-    let caps = Capabilities {
-        qualities: options,
-        ..Capabilities::default()
-    };
-    match caps.select_quality(Some(wanted)) {
-        Ok(Some(option)) => Ok(Some(option.name.clone())),
-        Ok(None) | Err(_) if model.supported_qualities.is_empty() => Err(InvalidInput::new(
-            "quality",
-            format!(
-                "{} has no quality setting; leave the quality out",
-                model.identifier
-            ),
-        )),
-        _ => Err(InvalidInput::new(
-            "quality",
-            format!(
-                "{} does not offer quality {wanted}; it offers {}",
-                model.identifier,
-                model.supported_qualities.join(", ")
-            ),
-        )),
     }
 }
 

@@ -925,6 +925,14 @@ impl KolboModel {
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
     }
 
+    /// Whether the model says it takes visual DNA: `supports_visual_dna` is true and its
+    /// limit is not zero. Kolbo reads `0`, `null` and `false` (and, here, a missing field)
+    /// as "rejected", and a model may ignore DNA it does not support, so only a model that
+    /// says so is routed a request with visual DNA.
+    pub fn honours_visual_dna(&self) -> bool {
+        self.supports_visual_dna == Some(true) && self.visual_dna_limit() > 0
+    }
+
     /// How many visual DNA ids the model takes: 0 when it says it takes none, else the
     /// smaller of its own cap and the documented [`MAX_VISUAL_DNA_IDS`].
     pub fn visual_dna_limit(&self) -> usize {
