@@ -37,6 +37,22 @@ macro_rules! name_type {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = crate::error::InvalidInput;
+
+            /// Reads a name typed by a person: trimmed, and never empty.
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let text = s.trim();
+                if text.is_empty() {
+                    return Err(crate::error::InvalidInput::new(
+                        stringify!($name),
+                        "the name is empty",
+                    ));
+                }
+                Ok(Self::new(text))
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0

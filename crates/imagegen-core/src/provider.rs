@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::catalog::ModelEntry;
-use crate::clock::{Clock, unix_millis};
+use crate::clock::Clock;
+pub use crate::clock::unix_millis;
 use crate::credits::{CreditWorth, Credits};
 use crate::error::{Error, InvalidInput};
 use crate::ids::{ModelId, PlanName, ProviderId};

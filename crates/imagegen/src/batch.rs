@@ -3,7 +3,7 @@
 //! prompt ([`BatchReport`]).
 //!
 //! A batch file holds one prompt per line, or JSON Lines whose objects take the same
-//! options as `imagegen generate` ([`RequestSpec`]); blank lines and lines starting with
+//! options as `imagegen generate` ([`RequestOptions`]); blank lines and lines starting with
 //! `#` are skipped:
 //!
 //! ```text
@@ -36,177 +36,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use imagegen_core::{Credits, GenerationRequest, ImageShape, InvalidInput, ProgressSink, Quality};
-use serde::Deserialize;
+use imagegen_core::{Credits, GenerationRequest, InvalidInput, ProgressSink};
+use imagegen_router::CallOptions;
 
 use crate::client::{Client, GenerateOptions};
 use crate::error::{Error, ErrorKind};
 use crate::journal::Journal;
+use crate::request_options::RequestOptions;
 use crate::run::RunReport;
-
-/// The options of one request, as the CLI flags and batch lines give them (all text, so
-/// that every value is checked here with a message naming it).
-///
-/// ```
-/// use imagegen::batch::RequestSpec;
-/// let spec = RequestSpec { count: Some(2), aspect: Some("16:9".into()), ..RequestSpec::new("a fox") };
-/// let request = spec.request()?;
-/// assert_eq!(request.count(), 2);
-/// let bad = RequestSpec { aspect: Some("banana".into()), ..RequestSpec::new("a fox") };
-/// assert_eq!(bad.request().unwrap_err().field(), "aspect");
-/// # Ok::<(), imagegen::InvalidInput>(())
-/// ```
-///
-/// Build it with struct update syntax from [`RequestSpec::new`], so fields added later keep
-/// their defaults.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestSpec {
-    /// What to draw.
-    pub prompt: String,
-    /// Number of images (default 1).
-    #[serde(default)]
-    pub count: Option<u32>,
-    /// An aspect ratio (`16:9`) or `square`, `portrait`, `landscape`.
-    #[serde(default)]
-    pub aspect: Option<String>,
-    /// A pixel size (`1024x1024`).
-    #[serde(default)]
-    pub size: Option<String>,
-    /// A style name.
-    #[serde(default)]
-    pub style: Option<String>,
-    /// `low`, `medium`, `high` or a model's own quality name.
-    #[serde(default)]
-    pub quality: Option<String>,
-    /// Reference image URLs.
-    #[serde(default, alias = "ref")]
-    pub refs: Vec<String>,
-    /// Only this provider (`kolbo` or `koala`).
-    #[serde(default)]
-    pub provider: Option<String>,
-    /// Only this model.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// The most credits one image may cost.
-    #[serde(default, deserialize_with = "amount_text")]
-    pub max_credits: Option<String>,
-    /// Do not let the provider rewrite the prompt.
-    #[serde(default)]
-    pub no_enhance: bool,
-}
-
-impl RequestSpec {
-    /// A spec with only a prompt.
-    pub fn new(prompt: impl Into<String>) -> Self {
-        Self {
-            prompt: prompt.into(),
-            ..Self::default()
-        }
-    }
-
-    /// The request these options make, checked; nothing is sent.
-    pub fn request(&self) -> Result<GenerationRequest, InvalidInput> {
-        let mut builder =
-            GenerationRequest::builder(self.prompt.clone()).count(self.count.unwrap_or(1));
-        if self.aspect.is_some() && self.size.is_some() {
-            return Err(InvalidInput::new(
-                "aspect",
-                "give either an aspect ratio or a pixel size, not both",
-            ));
-        }
-        if let Some(aspect) = &self.aspect {
-            let shape: ImageShape =
-                aspect
-                    .parse()
-                    .map_err(|e: imagegen_core::ShapeParseError| {
-                        InvalidInput::new("aspect", e.to_string())
-                    })?;
-            if matches!(shape, ImageShape::Pixels(_)) {
-                return Err(InvalidInput::new(
-                    "aspect",
-                    format!(
-                        "`{aspect}` is a pixel size: use --size for it, or a ratio such as 16:9"
-                    ),
-                ));
-            }
-            builder = builder.shape(shape);
-        }
-        if let Some(size) = &self.size {
-            let shape: ImageShape = size.parse().map_err(|e: imagegen_core::ShapeParseError| {
-                InvalidInput::new("size", e.to_string())
-            })?;
-            if !matches!(shape, ImageShape::Pixels(_)) {
-                return Err(InvalidInput::new(
-                    "size",
-                    format!(
-                        "`{size}` is not a pixel size: use WIDTHxHEIGHT such as 1024x1024, or --aspect for ratios"
-                    ),
-                ));
-            }
-            builder = builder.shape(shape);
-        }
-        if let Some(style) = &self.style {
-            builder = builder.style(style.clone());
-        }
-        if let Some(quality) = &self.quality {
-            builder = builder.quality(quality.parse::<Quality>()?);
-        }
-        for url in &self.refs {
-            builder = builder.reference_image(url.clone());
-        }
-        if self.no_enhance {
-            builder = builder.enhance_prompt(false);
-        }
-        builder.build()
-    }
-
-    /// The per-image price cap, checked.
-    pub fn max_credits(&self) -> Result<Option<Credits>, InvalidInput> {
-        self.max_credits
-            .as_deref()
-            .map(|text| parse_credits("max_credits", text))
-            .transpose()
-    }
-
-    /// The provider named, checked to be one imagegen knows.
-    pub fn provider(&self) -> Result<Option<&str>, InvalidInput> {
-        match self.provider.as_deref().map(str::trim) {
-            None => Ok(None),
-            Some(p @ ("kolbo" | "koala")) => Ok(Some(p)),
-            Some(other) => Err(InvalidInput::new(
-                "provider",
-                format!("`{other}` is not a provider: use kolbo or koala"),
-            )),
-        }
-    }
-}
-
-/// Parses an amount of credits given by a user (`5`, `2.5`), naming `field` on error.
-pub fn parse_credits(field: &'static str, text: &str) -> Result<Credits, InvalidInput> {
-    let credits: Credits = text.trim().parse().map_err(|e| {
-        InvalidInput::new(
-            field,
-            format!("`{text}` is not an amount of credits ({e}): write it like 10 or 2.5"),
-        )
-    })?;
-    if credits.is_zero() {
-        return Err(InvalidInput::new(
-            field,
-            "zero credits allows nothing: give a positive amount",
-        ));
-    }
-    Ok(credits)
-}
-
-fn amount_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let value = Option::<serde_json::Value>::deserialize(d)?;
-    Ok(match value {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-    })
-}
 
 /// One prompt of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,22 +51,20 @@ fn amount_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>,
 pub struct BatchItem {
     /// Its line in the batch file, from 1.
     pub line: usize,
-    /// Its options.
-    pub spec: RequestSpec,
     /// The checked request.
     pub request: GenerationRequest,
+    /// Its own routing choices (a provider, a model, a price cap, reshaping).
+    pub call: CallOptions,
 }
 
 impl BatchItem {
-    /// An item from checked options.
-    pub fn new(line: usize, spec: RequestSpec) -> Result<Self, InvalidInput> {
-        let request = spec.request()?;
-        spec.max_credits()?;
-        spec.provider()?;
+    /// An item from its options, checked.
+    pub fn new(line: usize, options: RequestOptions) -> Result<Self, InvalidInput> {
+        let (request, call) = options.into_parts()?;
         Ok(Self {
             line,
-            spec,
             request,
+            call,
         })
     }
 }
@@ -256,12 +91,12 @@ pub fn parse_batch(text: &str) -> Result<Vec<BatchItem>, InvalidInput> {
         let at_line = |e: &dyn std::fmt::Display| {
             InvalidInput::new("batch file", format!("line {line}: {e}"))
         };
-        let spec = if trimmed.starts_with('{') {
-            serde_json::from_str::<RequestSpec>(trimmed).map_err(|e| at_line(&e))?
+        let options = if trimmed.starts_with('{') {
+            serde_json::from_str::<RequestOptions>(trimmed).map_err(|e| at_line(&e))?
         } else {
-            RequestSpec::new(trimmed)
+            RequestOptions::new(trimmed)
         };
-        items.push(BatchItem::new(line, spec).map_err(|e| at_line(&e))?);
+        items.push(BatchItem::new(line, options).map_err(|e| at_line(&e))?);
     }
     if items.is_empty() {
         return Err(InvalidInput::new(
@@ -476,29 +311,13 @@ impl Client {
                 "the run was stopped before this prompt".into(),
             );
         }
-        let client = match self.item_client(&item) {
-            Ok(client) => client,
-            Err(error) => {
-                return ItemReport {
-                    line: item.line,
-                    prompt: prompt.clone(),
-                    outcome: ItemOutcome::Ran(Box::new(RunReport {
-                        prompt: prompt.clone(),
-                        out_dir: options.out_dir.clone(),
-                        saved: Vec::new(),
-                        generation: None,
-                        error: Some(error),
-                        unfinished: Vec::new(),
-                    })),
-                };
-            }
-        };
         let generate = GenerateOptions {
             progress: options.progress.clone(),
             journal: options.journal.clone(),
             out_dir: Some(options.out_dir.clone()),
+            call: item.call.clone(),
         };
-        let report = client
+        let report = self
             .generate_to_dir(&item.request, &options.out_dir, &generate)
             .await;
         let nothing_done = report.saved.is_empty() && report.unfinished.is_empty();
@@ -516,17 +335,5 @@ impl Client {
                 outcome: ItemOutcome::Ran(Box::new(report)),
             },
         }
-    }
-
-    fn item_client(&self, item: &BatchItem) -> Result<Client, Error> {
-        let routing = self.routing(
-            item.spec.provider()?,
-            item.spec.model.as_deref(),
-            item.spec.max_credits()?,
-        )?;
-        if routing.is_empty() {
-            return Ok(self.clone());
-        }
-        self.derived(&routing.key(), |p| routing.apply(p))
     }
 }

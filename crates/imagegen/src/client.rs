@@ -1,35 +1,31 @@
 //! [`Client`]: one object for estimating, generating, saving, batching and resuming.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use imagegen_core::{
-    Credits, GenerationRequest, InvalidInput, JobHandle, ModelId, NoProgress, ProgressSink,
-    Provider, ProviderId, SharedClock, TokioClock,
+    Balance, GenerationRequest, JobHandle, NoProgress, ProgressSink, Provider, ProviderId,
+    SharedClock, TokioClock,
 };
 use imagegen_router::{
-    Budget, BudgetStatus, Estimate, InMemoryBudget, MergedCatalog, RouteError, Router,
-    RoutingPolicy,
+    Budget, BudgetStatus, CallOptions, Estimate, InMemoryBudget, MergedCatalog, RouteError,
+    Router, RoutingPolicy,
 };
-use koala_api::{ImageDownloader, KoalaClient, KoalaPlan, KoalaProvider};
+use koala_api::{ImageDownloader, KoalaClient, KoalaProvider};
 use kolbo_api::poll::PollSchedule;
 use kolbo_api::{KolboClient, KolboProvider};
 use secrecy::ExposeSecret;
 
 use crate::config::ClientConfig;
 use crate::error::Error;
-use crate::gate::{GatedProvider, NOT_SUBMITTED, SubmitGate};
+use crate::gate::{GatedProvider, SubmitGate};
 use crate::generation::Generation;
 use crate::journal::Journal;
 use crate::run::RunObserver;
 
 /// How many images download at once by default.
 pub const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 4;
-
-/// The plans of KoalaImages, lowest first.
-const KOALA_PLAN_TIERS: [&str; 2] = ["basic", "professional"];
 
 /// Options for one request beyond the request itself.
 #[derive(Clone, Default)]
@@ -41,6 +37,9 @@ pub struct GenerateOptions {
     pub journal: Option<Arc<Journal>>,
     /// Where the images will be saved (recorded in the journal for `resume`).
     pub out_dir: Option<PathBuf>,
+    /// This request's own routing choices (a provider, a model, a price cap, reshaping),
+    /// judged on the client's shared run state.
+    pub call: CallOptions,
 }
 
 impl std::fmt::Debug for GenerateOptions {
@@ -49,6 +48,7 @@ impl std::fmt::Debug for GenerateOptions {
             .field("progress", &self.progress.is_some())
             .field("journal", &self.journal.as_ref().map(|j| j.path()))
             .field("out_dir", &self.out_dir)
+            .field("call", &self.call)
             .finish()
     }
 }
@@ -74,18 +74,13 @@ impl GenerateOptions {
         self.out_dir = Some(dir.into());
         self
     }
-}
 
-/// A provider's credit balance, from [`Client::credits`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[non_exhaustive]
-pub struct Balance {
-    /// The provider.
-    pub provider: ProviderId,
-    /// Credits available, when the provider reports them.
-    pub credits: Option<Credits>,
-    /// What else there is to say (where the balance is visible, why it is unknown).
-    pub note: Option<String>,
+    /// This request's own routing choices.
+    #[must_use]
+    pub fn call(mut self, call: CallOptions) -> Self {
+        self.call = call;
+        self
+    }
 }
 
 type PolicyFn = Box<dyn FnOnce(RoutingPolicy) -> RoutingPolicy + Send>;
@@ -179,7 +174,6 @@ impl ClientBuilder {
         let clock = self.clock.unwrap_or_else(TokioClock::shared);
         let config = &self.config;
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
-        let mut kolbo_client = None;
         if let Some(key) = &config.kolbo_api_key {
             let mut builder = KolboClient::builder(key.expose_secret()).clock(Arc::clone(&clock));
             if let Some(url) = &config.kolbo_base_url {
@@ -192,11 +186,11 @@ impl ClientBuilder {
                 .poll_schedule
                 .clone()
                 .or_else(|| config.poll_interval.map(fixed_schedule));
-            let mut provider = KolboProvider::new(client.clone());
+            let mut provider =
+                KolboProvider::new(client).with_credit_worth(config.kolbo_worth());
             if let Some(schedule) = schedule {
                 provider = provider.with_poll_schedule(schedule);
             }
-            kolbo_client = Some(client);
             providers.push(Arc::new(provider));
         }
         if let Some(key) = &config.koala_api_key {
@@ -209,21 +203,17 @@ impl ClientBuilder {
             let client = builder
                 .build()
                 .map_err(|e| Error::Provider(imagegen_core::Error::from(e)))?;
-            providers.push(Arc::new(KoalaProvider::new(client)));
+            let mut provider = KoalaProvider::new(client);
+            if let Some(worth) = config.koala_credit_usd {
+                provider = provider.with_credit_worth(worth);
+            }
+            providers.push(Arc::new(provider));
         }
         providers.extend(self.providers);
         if providers.is_empty() {
             return Err(Error::NoProvider);
         }
-        let mut policy = RoutingPolicy::default().credit_worth("kolbo", config.kolbo_worth());
-        if let Some(worth) = config.koala_credit_usd {
-            policy = policy.credit_worth("koala", worth);
-        }
-        if config.koala_plan != KoalaPlan::Unknown {
-            policy = policy
-                .plan("koala", config.koala_plan.as_str())
-                .plan_tiers("koala", KOALA_PLAN_TIERS);
-        }
+        let mut policy = RoutingPolicy::default();
         if let Some(f) = self.policy {
             policy = f(policy);
         }
@@ -241,7 +231,6 @@ impl ClientBuilder {
             .collect();
         let shared = Arc::new(Shared {
             providers,
-            kolbo: kolbo_client,
             clock,
             downloader,
             download_concurrency: self.download_concurrency,
@@ -263,7 +252,6 @@ fn fixed_schedule(interval: Duration) -> PollSchedule {
 
 struct Shared {
     providers: Vec<Arc<dyn Provider>>,
-    kolbo: Option<KolboClient>,
     clock: SharedClock,
     downloader: ImageDownloader,
     download_concurrency: usize,
@@ -276,9 +264,10 @@ struct Shared {
 /// providers, for the fewest credits, never paying twice and never losing a paid image.
 ///
 /// A client is one *run* of the router: what it learns (a provider out of credits, a
-/// model refused for the plan) and the run budget hold for its lifetime.
-/// [`Client::with_policy`] starts a new run with another policy on the same providers.
-/// Cheap to clone; clones share the run.
+/// model refused for the plan, cooldowns) and the run budget hold for its lifetime, and
+/// every request's own routing choices ([`GenerateOptions::call`]) are judged on that
+/// shared state. [`Client::with_policy`] starts a new run with another policy on the same
+/// providers. Cheap to clone; clones share the run.
 ///
 /// ```no_run
 /// use imagegen::{Client, GenerationRequest};
@@ -297,7 +286,6 @@ pub struct Client {
     shared: Arc<Shared>,
     router: Arc<Router>,
     budget: Arc<dyn Budget>,
-    derived: Arc<Mutex<HashMap<String, Client>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -355,7 +343,6 @@ impl Client {
             shared,
             router: Arc::new(router),
             budget,
-            derived: Arc::default(),
         })
     }
 
@@ -373,26 +360,6 @@ impl Client {
         f: impl FnOnce(RoutingPolicy) -> RoutingPolicy,
     ) -> Result<Self, Error> {
         Self::with_shared(Arc::clone(&self.shared), f(self.policy().clone()), None)
-    }
-
-    /// A client for the same run budget with other routing options (one batch line's
-    /// provider, model or price cap); cached per `key`.
-    pub(crate) fn derived(
-        &self,
-        key: &str,
-        f: impl FnOnce(RoutingPolicy) -> RoutingPolicy,
-    ) -> Result<Self, Error> {
-        let mut cache = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = cache.get(key) {
-            return Ok(client.clone());
-        }
-        let client = Self::with_shared(
-            Arc::clone(&self.shared),
-            f(self.policy().clone()),
-            Some(Arc::clone(&self.budget)),
-        )?;
-        cache.insert(key.to_owned(), client.clone());
-        Ok(client)
     }
 
     /// The routing policy of this run.
@@ -452,55 +419,35 @@ impl Client {
         Ok(catalog)
     }
 
-    /// Credit balances, where the provider reports one (KoalaImages has no balance API).
+    /// Credit balances, as each provider reports them (or where to look when it has no
+    /// balance API).
     pub async fn credits(&self) -> Vec<Result<Balance, Error>> {
         let mut balances = Vec::new();
-        for provider in self.providers() {
-            match provider.as_str() {
-                kolbo_api::PROVIDER_ID => {
-                    if let Some(client) = &self.shared.kolbo {
-                        balances.push(
-                            client
-                                .account_credits()
-                                .await
-                                .map(|r| Balance {
-                                    provider: provider.clone(),
-                                    credits: r.credits.total,
-                                    note: None,
-                                })
-                                .map_err(|e| Error::Provider(e.into())),
-                        );
-                    }
-                }
-                koala_api::PROVIDER_ID => balances.push(Ok(Balance {
-                    provider: provider.clone(),
-                    credits: None,
-                    note: Some(
-                        "KoalaImages has no balance API: the balance is on your account page at koala.sh".into(),
-                    ),
-                })),
-                _ => balances.push(Ok(Balance {
-                    provider: provider.clone(),
-                    credits: None,
-                    note: Some("this provider reports no balance".into()),
-                })),
-            }
+        for provider in &self.shared.providers {
+            balances.push(provider.balance().await.map_err(Error::Provider));
         }
         balances
     }
 
-    /// The ranked, explained candidates for `request`, spending nothing.
+    /// The ranked, explained candidates for `request`, each with the calls it would send,
+    /// spending nothing.
     pub async fn estimate(&self, request: &GenerationRequest) -> Result<Estimate, Error> {
-        let estimate = self.router.estimate(request).await;
-        if estimate.candidates.is_empty() && !estimate.catalog_failures.is_empty() {
-            return Err(Error::Route {
-                error: Box::new(RouteError::CatalogUnavailable {
-                    failures: estimate.catalog_failures.clone(),
-                }),
+        self.estimate_with(request, &CallOptions::default()).await
+    }
+
+    /// [`Client::estimate`] with this request's own routing choices.
+    pub async fn estimate_with(
+        &self,
+        request: &GenerationRequest,
+        call: &CallOptions,
+    ) -> Result<Estimate, Error> {
+        self.router
+            .estimate_with(request, call)
+            .await
+            .map_err(|error| Error::Route {
+                error: Box::new(error),
                 partial: None,
-            });
-        }
-        Ok(estimate)
+            })
     }
 
     /// Generates `request` on the cheapest capable model, falling back when a provider
@@ -542,7 +489,7 @@ impl Client {
         if self.gate().is_stopped() {
             return Err(Error::Interrupted);
         }
-        let started = SystemTime::now();
+        let started = self.shared.clock.wall_time();
         let progress: &dyn ProgressSink = match &options.progress {
             Some(sink) => sink.as_ref(),
             None => &NoProgress,
@@ -550,7 +497,7 @@ impl Client {
         let prompt = request.prompt().as_str();
         let result = self
             .router
-            .generate_observed(request, progress, observer)
+            .generate_with(request, &options.call, progress, observer)
             .await;
         match result {
             Ok(routed) => {
@@ -560,6 +507,7 @@ impl Client {
                     started,
                     self.shared.downloader.clone(),
                     self.shared.download_concurrency,
+                    Arc::clone(&self.shared.clock),
                 );
                 generation.warnings.extend(observer.journal_failures());
                 Ok(generation)
@@ -575,6 +523,7 @@ impl Client {
                             started,
                             self.shared.downloader.clone(),
                             self.shared.download_concurrency,
+                            Arc::clone(&self.shared.clock),
                         );
                         generation.warnings.extend(observer.journal_failures());
                         Box::new(generation)
@@ -582,7 +531,7 @@ impl Client {
                 let stopped_by_gate = matches!(
                     &error,
                     RouteError::Stopped { error, .. }
-                        if matches!(&**error, imagegen_core::Error::Cancelled { job_id, .. } if job_id == NOT_SUBMITTED)
+                        if matches!(&**error, imagegen_core::Error::NotSubmitted { .. })
                 );
                 if stopped_by_gate && partial.is_none() {
                     return Err(Error::Interrupted);
@@ -619,6 +568,7 @@ impl Client {
             &output,
             self.shared.downloader.clone(),
             self.shared.download_concurrency,
+            Arc::clone(&self.shared.clock),
         ))
     }
 
@@ -637,91 +587,6 @@ impl Client {
     /// recorded: after [`Client::stop_submitting`], the moment it is safe to exit.
     pub async fn submissions_settled(&self) {
         self.shared.gate.settled().await;
-    }
-
-    /// Checks the routing options of a request against this client: the provider must be
-    /// configured. Returns the policy change they make.
-    pub fn routing(
-        &self,
-        provider: Option<&str>,
-        model: Option<&str>,
-        max_credits_per_image: Option<Credits>,
-    ) -> Result<Routing, InvalidInput> {
-        let provider = match provider {
-            Some(p) => {
-                let id = ProviderId::new(p);
-                if !self.has_provider(id.as_str()) {
-                    let configured = self
-                        .providers()
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    return Err(InvalidInput::new(
-                        "provider",
-                        format!(
-                            "{id} is not configured (set {}_API_KEY); configured: {configured}",
-                            id.as_str().to_ascii_uppercase()
-                        ),
-                    ));
-                }
-                Some(id)
-            }
-            None => None,
-        };
-        Ok(Routing {
-            provider,
-            model: model.map(ModelId::new),
-            max_credits_per_image,
-        })
-    }
-}
-
-/// Per-request routing options: only this provider, only this model, a price cap.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Routing {
-    /// Only this provider.
-    pub provider: Option<ProviderId>,
-    /// Only this model.
-    pub model: Option<ModelId>,
-    /// The most credits one image may cost.
-    pub max_credits_per_image: Option<Credits>,
-}
-
-impl Routing {
-    /// Whether nothing is restricted.
-    pub fn is_empty(&self) -> bool {
-        self.provider.is_none() && self.model.is_none() && self.max_credits_per_image.is_none()
-    }
-
-    /// A stable key for caching the client these options make.
-    pub(crate) fn key(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.provider.as_ref().map_or("", ProviderId::as_str),
-            self.model.as_ref().map_or("", ModelId::as_str),
-            self.max_credits_per_image
-                .map(|c| c.micros().to_string())
-                .unwrap_or_default()
-        )
-    }
-
-    /// The policy with these restrictions added.
-    pub fn apply(&self, mut policy: RoutingPolicy) -> RoutingPolicy {
-        if let Some(provider) = &self.provider {
-            policy = policy.allow_provider(provider.clone());
-        }
-        if let Some(model) = &self.model {
-            policy = match &self.provider {
-                Some(provider) => policy.allow_provider_model(provider.clone(), model.clone()),
-                None => policy.allow_model(model.clone()),
-            };
-        }
-        if let Some(cap) = self.max_credits_per_image {
-            policy = policy.max_credits_per_image(cap);
-        }
-        policy
     }
 }
 

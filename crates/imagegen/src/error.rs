@@ -182,7 +182,7 @@ fn route_kind(error: &RouteError) -> ErrorKind {
         RouteError::PriceCapExceeded { .. } | RouteError::BudgetExceeded { .. } => {
             ErrorKind::OverBudget
         }
-        RouteError::AllCandidatesRefused { attempts, .. } => {
+        RouteError::AllAttemptsFailed { attempts, .. } => {
             let errors: Vec<_> = attempts.iter().filter_map(|a| a.error.as_ref()).collect();
             if attempts
                 .iter()
@@ -197,7 +197,7 @@ fn route_kind(error: &RouteError) -> ErrorKind {
                 ErrorKind::InvalidInput
             } else if attempts
                 .iter()
-                .any(|a| a.outcome == AttemptOutcome::FailedRefunded)
+                .any(|a| matches!(a.outcome, AttemptOutcome::Failed { .. }))
             {
                 ErrorKind::GenerationFailed
             } else {

@@ -12,13 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use imagegen_core::{
-    CancelOutcome, Error, JobHandle, JobOutput, ModelEntry, ProgressSink, Provider, ProviderId,
-    Submission,
+    Balance, CallPlan, CancelOutcome, Error, InvalidInput, JobHandle, JobOutput, ModelEntry,
+    ProgressSink, Provider, ProviderId, ProviderProfile,
 };
 use tokio::sync::Notify;
-
-/// The job id of a submission the gate refused (nothing was sent).
-pub(crate) const NOT_SUBMITTED: &str = "(not submitted: stopped)";
 
 /// Stops new submissions and tracks those in flight; see the [module docs](self).
 #[derive(Debug, Default)]
@@ -122,14 +119,24 @@ impl Provider for GatedProvider {
         self.inner.catalog().await
     }
 
-    async fn submit(&self, submission: &Submission) -> Result<JobHandle, Error> {
+    fn profile(&self) -> ProviderProfile {
+        self.inner.profile()
+    }
+
+    fn required_options(
+        &self,
+        options: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<String>, InvalidInput> {
+        self.inner.required_options(options)
+    }
+
+    async fn submit(&self, call: &CallPlan) -> Result<JobHandle, Error> {
         let Some(pending) = self.gate.begin() else {
-            return Err(Error::Cancelled {
+            return Err(Error::NotSubmitted {
                 provider: self.inner.id(),
-                job_id: NOT_SUBMITTED.to_owned(),
             });
         };
-        let result = self.inner.submit(submission).await;
+        let result = self.inner.submit(call).await;
         if result.is_ok() {
             pending.accepted();
         }
@@ -142,6 +149,10 @@ impl Provider for GatedProvider {
 
     async fn cancel(&self, job: &JobHandle) -> Result<CancelOutcome, Error> {
         self.inner.cancel(job).await
+    }
+
+    async fn balance(&self) -> Result<Balance, Error> {
+        self.inner.balance().await
     }
 }
 

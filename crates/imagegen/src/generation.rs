@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use imagegen_core::provider::unix_millis;
-use imagegen_core::{Credits, JobHandle, JobOutput, ModelId, ProviderId};
+use imagegen_core::{Credits, JobHandle, JobOutput, ModelId, ProviderId, SharedClock};
 use imagegen_router::{Attempt, RoutedOutput};
 use koala_api::{DownloadedImage, ImageDownloader};
 use serde::Serialize;
@@ -83,6 +83,7 @@ pub struct Generation {
     pub elapsed: Duration,
     pub(crate) downloader: ImageDownloader,
     pub(crate) concurrency: usize,
+    pub(crate) clock: SharedClock,
 }
 
 impl Generation {
@@ -92,6 +93,7 @@ impl Generation {
         started: SystemTime,
         downloader: ImageDownloader,
         concurrency: usize,
+        clock: SharedClock,
     ) -> Self {
         let mut images = Vec::new();
         for output in &routed.outputs {
@@ -106,9 +108,10 @@ impl Generation {
             warnings: routed.warnings.clone(),
             jobs: routed.outputs.clone(),
             started_at_ms: unix_millis(started),
-            elapsed: started.elapsed().unwrap_or_default(),
+            elapsed: clock.wall_time().duration_since(started).unwrap_or_default(),
             downloader,
             concurrency: concurrency.max(1),
+            clock,
         }
     }
 
@@ -118,8 +121,9 @@ impl Generation {
         output: &JobOutput,
         downloader: ImageDownloader,
         concurrency: usize,
+        clock: SharedClock,
     ) -> Self {
-        let now = SystemTime::now();
+        let now = clock.wall_time();
         let accepted = output.job.accepted_at_ms;
         Self {
             prompt: prompt.to_owned(),
@@ -133,6 +137,7 @@ impl Generation {
             elapsed: Duration::from_millis(unix_millis(now).saturating_sub(accepted)),
             downloader,
             concurrency: concurrency.max(1),
+            clock,
         }
     }
 
@@ -237,7 +242,12 @@ impl Generation {
             .map_err(|e| Error::io("moving the image", &path, e))?;
         std::fs::rename(&part, &path).map_err(|e| Error::io("moving the image", &path, e))?;
         let _ = part.keep();
-        let saved = SavedImage::new(path, image.clone(), downloaded);
+        let saved = SavedImage::new(
+            path,
+            image.clone(),
+            downloaded,
+            unix_millis(self.clock.wall_time()),
+        );
         let sidecar = Sidecar::new(self, &saved);
         let sidecar_file = sidecar_path(&saved.path);
         let text = serde_json::to_vec_pretty(&sidecar).map_err(|e| {
@@ -380,7 +390,12 @@ pub struct SavedImage {
 }
 
 impl SavedImage {
-    fn new(path: PathBuf, image: GeneratedImage, downloaded: &DownloadedImage) -> Self {
+    fn new(
+        path: PathBuf,
+        image: GeneratedImage,
+        downloaded: &DownloadedImage,
+        saved_at_ms: u64,
+    ) -> Self {
         Self {
             sidecar: sidecar_path(&path),
             path,
@@ -390,7 +405,7 @@ impl SavedImage {
             height: downloaded.height,
             bytes: downloaded.bytes,
             download_ms: u64::try_from(downloaded.elapsed.as_millis()).unwrap_or(u64::MAX),
-            saved_at_ms: unix_millis(SystemTime::now()),
+            saved_at_ms,
         }
     }
 }
@@ -495,7 +510,7 @@ mod tests {
 
     #[test]
     fn images_share_the_job_charge_and_keep_the_model() {
-        let job = JobHandle::new("kolbo", "gen_1", 3)
+        let job = JobHandle::new("kolbo", "gen_1", 3, 0)
             .with_model("nano-banana-2")
             .with_credits_charged(Credits::whole(10));
         let urls = [

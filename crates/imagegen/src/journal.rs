@@ -12,7 +12,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let journal = Journal::open(dir.path().join("run.jsonl"))?;
-//! let job = JobHandle::new("kolbo", "gen_1", 1);
+//! let job = JobHandle::new("kolbo", "gen_1", 1, 0);
 //! journal.accepted(&job, "a fox", dir.path(), Credits::whole(8))?;
 //! assert_eq!(journal.unfinished()?.len(), 1);
 //! journal.finished(&job, Outcome::Saved { paths: vec!["a-fox-1.png".into()] })?;
@@ -25,10 +25,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use imagegen_core::provider::unix_millis;
-use imagegen_core::{Credits, JobHandle, ProviderId};
+use imagegen_core::{Credits, JobHandle, ProviderId, SharedClock, TokioClock};
 use serde::{Deserialize, Serialize};
 
 /// The journal format version written in every line.
@@ -116,6 +115,7 @@ pub struct UnfinishedJob {
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
+    clock: SharedClock,
 }
 
 impl Journal {
@@ -129,7 +129,19 @@ impl Journal {
         Ok(Self {
             path,
             file: Mutex::new(file),
+            clock: TokioClock::shared(),
         })
+    }
+
+    /// Stamps records with `clock`'s wall time (the real clock by default).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> u64 {
+        unix_millis(self.clock.wall_time())
     }
 
     /// The file's path.
@@ -147,7 +159,7 @@ impl Journal {
     ) -> io::Result<()> {
         self.append(&JournalRecord::Accepted {
             v: JOURNAL_VERSION,
-            at_ms: now_ms(),
+            at_ms: self.now_ms(),
             job: job.clone(),
             prompt: prompt.to_owned(),
             out_dir: out_dir.to_path_buf(),
@@ -159,7 +171,7 @@ impl Journal {
     pub fn finished(&self, job: &JobHandle, outcome: Outcome) -> io::Result<()> {
         self.append(&JournalRecord::Finished {
             v: JOURNAL_VERSION,
-            at_ms: now_ms(),
+            at_ms: self.now_ms(),
             provider: job.provider.clone(),
             job_id: job.job_id.clone(),
             outcome,
@@ -170,7 +182,7 @@ impl Journal {
     pub fn skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {
         self.append(&JournalRecord::Skipped {
             v: JOURNAL_VERSION,
-            at_ms: now_ms(),
+            at_ms: self.now_ms(),
             prompt: prompt.to_owned(),
             reason: reason.to_owned(),
         })
@@ -263,9 +275,6 @@ pub fn unfinished_of(records: &[JournalRecord]) -> Vec<UnfinishedJob> {
     jobs.into_iter().map(|(_, job)| job).collect()
 }
 
-fn now_ms() -> u64 {
-    unix_millis(SystemTime::now())
-}
 
 #[cfg(test)]
 mod tests {
@@ -276,7 +285,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let journal = Journal::open(&path).unwrap();
-        let job = JobHandle::new("koala", "k1", 2);
+        let job = JobHandle::new("koala", "k1", 2, 0);
         journal
             .accepted(&job, "p", dir.path(), Credits::whole(2))
             .unwrap();
@@ -294,8 +303,8 @@ mod tests {
     fn finished_closes_only_its_own_job() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(dir.path().join("j.jsonl")).unwrap();
-        let a = JobHandle::new("kolbo", "same-id", 1);
-        let b = JobHandle::new("koala", "same-id", 1);
+        let a = JobHandle::new("kolbo", "same-id", 1, 0);
+        let b = JobHandle::new("koala", "same-id", 1, 0);
         journal
             .accepted(&a, "a", dir.path(), Credits::ZERO)
             .unwrap();

@@ -83,27 +83,29 @@ pub mod generation;
 pub mod journal;
 pub mod naming;
 pub mod progress;
+pub mod request_options;
 pub mod resume;
 pub mod run;
 
-pub use batch::{BatchItem, BatchOptions, BatchReport, RequestSpec, parse_batch};
+pub use batch::{BatchItem, BatchOptions, BatchReport, parse_batch};
 #[cfg(feature = "simulator")]
 pub use client::SIMULATED_SPEED;
-pub use client::{Balance, Client, ClientBuilder, GenerateOptions, Routing};
+pub use client::{Client, ClientBuilder, GenerateOptions};
 pub use config::{ClientConfig, ConfigError};
 pub use error::{Error, ErrorKind};
 pub use generation::{GeneratedImage, Generation, ImageData, SavedImage, Sidecar};
 pub use journal::Journal;
+pub use request_options::RequestOptions;
 pub use resume::ResumeReport;
 pub use run::RunReport;
 
 pub use imagegen_core::{
-    AspectRatio, CreditWorth, Credits, Dimensions, GenerationRequest, GenerationRequestBuilder,
+    AspectRatio, Balance, CallPlan, CreditWorth, Credits, Dimensions, GenerationRequest, GenerationRequestBuilder,
     ImageShape, InvalidInput, JobHandle, JobState, ModelEntry, ModelId, NoProgress, PlanName,
     ProgressEvent, ProgressSink, ProviderId, Quality, Usd,
 };
 pub use imagegen_router::{
-    Attempt, AttemptOutcome, BudgetStatus, Candidate, Comparison, Estimate, Exclusion,
+    Attempt, AttemptOutcome, BudgetStatus, CallOptions, Candidate, Comparison, Estimate, Exclusion,
     MergedCatalog, Preference, RouteError, RoutingPolicy,
 };
 

@@ -209,8 +209,13 @@ impl Client {
                         .collect();
                     (paths.len() == expected).then_some(Outcome::Saved { paths })
                 }
-                Some(AttemptOutcome::FailedRefunded) => Some(Outcome::Failed {
-                    error: "the generation failed and its credits were refunded".into(),
+                Some(AttemptOutcome::Failed { refund }) => Some(Outcome::Failed {
+                    error: match refund {
+                        imagegen_core::Refund::Refunded => {
+                            "the generation failed and its credits were refunded".into()
+                        }
+                        _ => "the generation failed".into(),
+                    },
                 }),
                 Some(AttemptOutcome::Cancelled) => Some(Outcome::Failed {
                     error: "the generation was cancelled".into(),
