@@ -9,8 +9,8 @@ use imagegen_core::{
     SharedClock, TokioClock,
 };
 use imagegen_router::{
-    Budget, BudgetStatus, CallOptions, Estimate, InMemoryBudget, MergedCatalog, RouteError,
-    Router, RoutingPolicy,
+    Budget, BudgetStatus, CallOptions, Estimate, InMemoryBudget, MergedCatalog, RouteError, Router,
+    RoutingPolicy,
 };
 use koala_api::{ImageDownloader, KoalaClient, KoalaProvider};
 use kolbo_api::poll::PollSchedule;
@@ -186,8 +186,7 @@ impl ClientBuilder {
                 .poll_schedule
                 .clone()
                 .or_else(|| config.poll_interval.map(fixed_schedule));
-            let mut provider =
-                KolboProvider::new(client).with_credit_worth(config.kolbo_worth());
+            let mut provider = KolboProvider::new(client).with_credit_worth(config.kolbo_worth());
             if let Some(schedule) = schedule {
                 provider = provider.with_poll_schedule(schedule);
             }

@@ -108,7 +108,10 @@ impl Generation {
             warnings: routed.warnings.clone(),
             jobs: routed.outputs.clone(),
             started_at_ms: unix_millis(started),
-            elapsed: clock.wall_time().duration_since(started).unwrap_or_default(),
+            elapsed: clock
+                .wall_time()
+                .duration_since(started)
+                .unwrap_or_default(),
             downloader,
             concurrency: concurrency.max(1),
             clock,

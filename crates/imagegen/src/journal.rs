@@ -275,7 +275,6 @@ pub fn unfinished_of(records: &[JournalRecord]) -> Vec<UnfinishedJob> {
     jobs.into_iter().map(|(_, job)| job).collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,10 +27,11 @@
 //!
 //! ## Example
 //!
-//! Without an API key, [`Client::simulated`] runs the same code against a simulator of
-//! both APIs started in this process (same clients, same HTTP, real images):
+//! Without an API key, `Client::simulated` (feature `simulator`) runs the same code against
+//! a simulator of both APIs started in this process (same clients, same HTTP, real images):
 //!
-//! ```
+#![cfg_attr(feature = "simulator", doc = "```")]
+#![cfg_attr(not(feature = "simulator"), doc = "```ignore")]
 //! use imagegen::{Client, GenerationRequest};
 //!
 //! # #[tokio::main]
@@ -70,9 +71,9 @@
 //!
 //! ## Features
 //!
-//! - `simulator` (default): [`Client::simulated`] and [`Client::with_simulator`], through
-//!   the `imagegen-sim` crate. Turn it off with `default-features = false` to leave the
-//!   simulator's server out of your build.
+//! - `simulator` (off by default, so an SDK user's build carries no server):
+//!   `Client::simulated` and `Client::with_simulator`, through the `imagegen-sim` crate.
+//!   The `imagegen` CLI turns it on for its keyless mode.
 
 pub mod batch;
 pub mod client;
@@ -100,9 +101,9 @@ pub use resume::ResumeReport;
 pub use run::RunReport;
 
 pub use imagegen_core::{
-    AspectRatio, Balance, CallPlan, CreditWorth, Credits, Dimensions, GenerationRequest, GenerationRequestBuilder,
-    ImageShape, InvalidInput, JobHandle, JobState, ModelEntry, ModelId, NoProgress, PlanName,
-    ProgressEvent, ProgressSink, ProviderId, Quality, Usd,
+    AspectRatio, Balance, CallPlan, CreditWorth, Credits, Dimensions, GenerationRequest,
+    GenerationRequestBuilder, ImageShape, InvalidInput, JobHandle, JobState, ModelEntry, ModelId,
+    NoProgress, PlanName, ProgressEvent, ProgressSink, ProviderId, Quality, Usd,
 };
 pub use imagegen_router::{
     Attempt, AttemptOutcome, BudgetStatus, CallOptions, Candidate, Comparison, Estimate, Exclusion,

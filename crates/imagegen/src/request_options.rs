@@ -5,7 +5,9 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use imagegen_core::{Credits, GenerationRequest, ImageShape, InvalidInput, ModelId, ProviderId, Quality};
+use imagegen_core::{
+    Credits, GenerationRequest, ImageShape, InvalidInput, ModelId, ProviderId, Quality,
+};
 use imagegen_router::CallOptions;
 use serde::{Deserialize, Deserializer};
 
@@ -176,10 +178,30 @@ mod tests {
         assert_eq!(request.quality(), Some(&Quality::Named("turbo".into())));
         assert_eq!(call.max_credits_per_image, Some("2.5".parse().unwrap()));
         assert!(call.allow_reshape);
-        assert!(line(r#"{"prompt":"x","aspect":"1024x1024"}"#).unwrap_err().contains("pixel size"));
-        assert!(line(r#"{"prompt":"x","size":"16:9"}"#).unwrap_err().contains("not a pixel size"));
-        assert!(line(r#"{"prompt":"x","max_credits":0}"#).unwrap_err().contains("zero credits"));
-        assert!(line(r#"{"prompt":"x","max_credits":"lots"}"#).unwrap_err().contains("lots"));
-        assert!(line(r#"{"prompt":"x","colour":1}"#).unwrap_err().contains("colour"));
+        assert!(
+            line(r#"{"prompt":"x","aspect":"1024x1024"}"#)
+                .unwrap_err()
+                .contains("pixel size")
+        );
+        assert!(
+            line(r#"{"prompt":"x","size":"16:9"}"#)
+                .unwrap_err()
+                .contains("not a pixel size")
+        );
+        assert!(
+            line(r#"{"prompt":"x","max_credits":0}"#)
+                .unwrap_err()
+                .contains("zero credits")
+        );
+        assert!(
+            line(r#"{"prompt":"x","max_credits":"lots"}"#)
+                .unwrap_err()
+                .contains("lots")
+        );
+        assert!(
+            line(r#"{"prompt":"x","colour":1}"#)
+                .unwrap_err()
+                .contains("colour")
+        );
     }
 }
