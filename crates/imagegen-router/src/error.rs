@@ -24,10 +24,11 @@ pub enum RouteError {
     #[error("no provider named `{0}` is configured: configure it to resume this job")]
     UnknownProvider(ProviderId),
 
-    /// Every provider's catalog failed.
+    /// No provider this request may use has a catalog (a refused key, an unreachable
+    /// host): each failure is the provider's own error.
     #[error(
-        "no provider catalog could be fetched ({}): check the network and the API keys",
-        failures.iter().map(|f| format!("{}: {}", f.provider, f.message)).collect::<Vec<_>>().join("; ")
+        "no catalog could be read for the providers this request may use: {}",
+        failures.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ")
     )]
     CatalogUnavailable {
         /// Each provider's failure.

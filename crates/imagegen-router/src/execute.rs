@@ -233,6 +233,7 @@ impl Router {
         request: &GenerationRequest,
         call: &CallOptions,
     ) -> Result<Estimate, RouteError> {
+        self.check_call(call)?;
         let options = self.option_requirements(request)?;
         let catalog = self.catalog().await;
         self.check_catalog(&catalog, call)?;
@@ -273,6 +274,25 @@ impl Router {
             options,
         };
         build_estimate(catalog, request, &judge, &self.order)
+    }
+
+    /// The call's provider must be one the router has.
+    fn check_call(&self, call: &CallOptions) -> Result<(), RouteError> {
+        match &call.provider {
+            Some(id) if self.provider(id).is_none() => Err(InvalidInput::new(
+                "provider",
+                format!(
+                    "{id} is not configured (set its API key); configured: {}",
+                    self.order
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .into()),
+            _ => Ok(()),
+        }
     }
 
     /// Reads the request's provider options through their providers: which provider they
@@ -423,6 +443,7 @@ impl Router {
         progress: &dyn ProgressSink,
         observer: &dyn RouteObserver,
     ) -> Result<RoutedOutput, RouteError> {
+        self.check_call(call)?;
         let options = self.option_requirements(request)?;
         let catalog = self.catalog().await;
         self.check_catalog(&catalog, call)?;
