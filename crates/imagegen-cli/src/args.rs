@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use imagegen::core::MAX_IMAGES_PER_REQUEST;
+use imagegen::{Credits, ImageShape, InvalidInput, ModelId, ProviderId, Quality, RequestOptions};
 
 /// Turn a text prompt into image files through Kolbo or KoalaImages, for the fewest credits.
 ///
@@ -10,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "imagegen", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Environment:\n  KOLBO_API_KEY, KOALA_API_KEY      provider keys (a provider is used when its key is set)\n  KOLBO_BASE_URL, KOALA_BASE_URL    API base URLs (e.g. those `imagegen sim` prints)\n  KOALA_PLAN                        basic or professional (unset: unknown)\n  KOLBO_CREDIT_USD, KOALA_CREDIT_USD  what one credit is worth in dollars\n  NO_COLOR                          no colours\n\nExit codes: 0 ok, 2 input rejected before sending, 3 refused by a provider,\n4 generation failed, 5 budget or price cap, 1 anything else."
+    after_help = "Environment:\n  KOLBO_API_KEY, KOALA_API_KEY      provider keys (a provider is used when its key is set)\n  KOLBO_BASE_URL, KOALA_BASE_URL    API base URLs (e.g. those `imagegen sim` prints)\n  KOALA_PLAN                        basic or professional (unset: unknown)\n  KOLBO_CREDIT_USD, KOALA_CREDIT_USD  what one credit is worth in dollars\n  NO_COLOR                          no colours\n\nExit codes: 0 ok, 2 input rejected before sending, 3 refused by a provider (key, credits,\nplan, rate limit), 4 generation failed after acceptance, 5 budget or price cap,\n1 anything else (such as a host that cannot be reached)."
 )]
 pub(crate) struct Cli {
     /// Print less (errors only).
@@ -42,61 +45,123 @@ pub(crate) enum Command {
     Sim(SimArgs),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ProviderArg {
-    Kolbo,
-    Koala,
+/// The providers the command line can configure (from their keys).
+const PROVIDERS: [&str; 2] = ["kolbo", "koala"];
+
+/// `--provider`: one of the providers the CLI knows, typed as the core's [`ProviderId`].
+fn provider_parser() -> impl TypedValueParser<Value = ProviderId> {
+    PossibleValuesParser::new(PROVIDERS).try_map(|name| name.parse::<ProviderId>())
 }
 
-impl ProviderArg {
-    pub(crate) fn id(self) -> &'static str {
-        match self {
-            Self::Kolbo => "kolbo",
-            Self::Koala => "koala",
-        }
+/// `--model`: through the core's `FromStr` (trimmed, never empty); clap would otherwise
+/// take the text as it is through `From<String>`.
+fn parse_model(text: &str) -> Result<ModelId, InvalidInput> {
+    text.parse()
+}
+
+/// `--count`: 1 to the core's most images per request.
+fn count_parser() -> impl TypedValueParser<Value = u32> {
+    clap::value_parser!(u32).range(1..=i64::from(MAX_IMAGES_PER_REQUEST))
+}
+
+/// `--aspect`: a ratio or an orientation word (a pixel size belongs to `--size`).
+fn parse_aspect(text: &str) -> Result<ImageShape, String> {
+    match text.parse::<ImageShape>().map_err(|e| e.to_string())? {
+        ImageShape::Pixels(d) => Err(format!(
+            "`{d}` is a pixel size: use --size for it, or a ratio such as 16:9"
+        )),
+        shape => Ok(shape),
     }
+}
+
+/// `--size`: pixel dimensions (a ratio belongs to `--aspect`).
+fn parse_size(text: &str) -> Result<ImageShape, String> {
+    match text.parse::<ImageShape>().map_err(|e| e.to_string())? {
+        shape @ ImageShape::Pixels(_) => Ok(shape),
+        shape => Err(format!(
+            "`{shape}` is not a pixel size: use WIDTHxHEIGHT such as 1024x1024, or --aspect for ratios"
+        )),
+    }
+}
+
+/// `--max-credits`, `--budget`: a positive amount of credits.
+fn parse_positive_credits(text: &str) -> Result<Credits, String> {
+    let credits = text
+        .parse::<Credits>()
+        .map_err(|e| format!("{e}: write it like 10 or 2.5"))?;
+    if credits.is_zero() {
+        return Err("zero credits allows nothing: give a positive amount".to_owned());
+    }
+    Ok(credits)
 }
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RequestArgs {
     /// What to draw.
     pub(crate) prompt: String,
-    /// Number of images.
-    #[arg(short = 'n', long, default_value_t = 1)]
+    /// Number of images (1 to 64).
+    #[arg(short = 'n', long, default_value_t = 1, value_parser = count_parser())]
     pub(crate) count: u32,
     /// Aspect ratio, such as 16:9 (or square, portrait, landscape).
-    #[arg(long, value_name = "RATIO", conflicts_with = "size")]
-    pub(crate) aspect: Option<String>,
+    #[arg(long, value_name = "RATIO", conflicts_with = "size", value_parser = parse_aspect)]
+    pub(crate) aspect: Option<ImageShape>,
     /// Pixel size, such as 1024x1024.
-    #[arg(long, value_name = "WxH")]
-    pub(crate) size: Option<String>,
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub(crate) size: Option<ImageShape>,
     /// Style name (photo, illustration, watercolor, anime, …) for providers that take one.
     #[arg(long)]
     pub(crate) style: Option<String>,
     /// Quality: low, medium, high, or a model's own quality name (fast, turbo, …).
     #[arg(long)]
-    pub(crate) quality: Option<String>,
+    pub(crate) quality: Option<Quality>,
+    /// Resolution tier (1K, 2K, 4K) for models priced by resolution.
+    #[arg(long, value_name = "TIER")]
+    pub(crate) resolution: Option<String>,
     /// Reference image URL (repeatable).
     #[arg(long = "ref", value_name = "URL")]
     pub(crate) refs: Vec<String>,
     /// Use only this provider.
-    #[arg(long, value_enum)]
-    pub(crate) provider: Option<ProviderArg>,
+    #[arg(long, value_name = "PROVIDER", value_parser = provider_parser())]
+    pub(crate) provider: Option<ProviderId>,
     /// Use only this model.
-    #[arg(long, value_name = "ID")]
-    pub(crate) model: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = parse_model)]
+    pub(crate) model: Option<ModelId>,
     /// The most credits one image may cost.
-    #[arg(long, value_name = "N")]
-    pub(crate) max_credits: Option<String>,
+    #[arg(long, value_name = "N", value_parser = parse_positive_credits)]
+    pub(crate) max_credits: Option<Credits>,
     /// The most credits the whole run may spend.
-    #[arg(long, value_name = "N")]
-    pub(crate) budget: Option<String>,
+    #[arg(long, value_name = "N", value_parser = parse_positive_credits)]
+    pub(crate) budget: Option<Credits>,
     /// Do not let the provider rewrite the prompt.
     #[arg(long)]
     pub(crate) no_enhance: bool,
+    /// Use a model whose nearest shape is far from the one asked (the aspect ratio changes
+    /// by more than 10 %); by default such models are skipped, and naming one is an error.
+    #[arg(long)]
+    pub(crate) allow_reshape: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+impl RequestArgs {
+    /// The typed options of this request (the run budget is not one: it is the run's).
+    pub(crate) fn options(&self) -> RequestOptions {
+        let mut options = RequestOptions::new(self.prompt.clone());
+        options.count = Some(self.count);
+        options.aspect = self.aspect;
+        options.size = self.size;
+        options.style.clone_from(&self.style);
+        options.quality.clone_from(&self.quality);
+        options.resolution.clone_from(&self.resolution);
+        options.refs.clone_from(&self.refs);
+        options.provider.clone_from(&self.provider);
+        options.model.clone_from(&self.model);
+        options.max_credits = self.max_credits;
+        options.no_enhance = self.no_enhance;
+        options.allow_reshape = self.allow_reshape;
+        options
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -114,8 +179,8 @@ pub(crate) struct GenerateArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ModelsArgs {
     /// Only this provider's models.
-    #[arg(long, value_enum)]
-    pub(crate) provider: Option<ProviderArg>,
+    #[arg(long, value_name = "PROVIDER", value_parser = provider_parser())]
+    pub(crate) provider: Option<ProviderId>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -136,17 +201,20 @@ pub(crate) struct BatchArgs {
     #[arg(long, default_value_t = 4)]
     pub(crate) concurrency: usize,
     /// The most credits the whole batch may spend.
-    #[arg(long, value_name = "N")]
-    pub(crate) budget: Option<String>,
-    /// The most credits one image may cost.
-    #[arg(long, value_name = "N")]
-    pub(crate) max_credits: Option<String>,
-    /// Use only this provider.
-    #[arg(long, value_enum)]
-    pub(crate) provider: Option<ProviderArg>,
-    /// Use only this model.
-    #[arg(long, value_name = "ID")]
-    pub(crate) model: Option<String>,
+    #[arg(long, value_name = "N", value_parser = parse_positive_credits)]
+    pub(crate) budget: Option<Credits>,
+    /// The most credits one image may cost (a line's own `max_credits` can only lower it).
+    #[arg(long, value_name = "N", value_parser = parse_positive_credits)]
+    pub(crate) max_credits: Option<Credits>,
+    /// Use only this provider (a line naming another one is an error).
+    #[arg(long, value_name = "PROVIDER", value_parser = provider_parser())]
+    pub(crate) provider: Option<ProviderId>,
+    /// Use only this model (a line naming another one is an error).
+    #[arg(long, value_name = "ID", value_parser = parse_model)]
+    pub(crate) model: Option<ModelId>,
+    /// Let every line use a model whose nearest shape is far from the one asked.
+    #[arg(long)]
+    pub(crate) allow_reshape: bool,
     /// Journal of paid jobs (default: <out>/imagegen-journal.jsonl).
     #[arg(long, value_name = "PATH")]
     pub(crate) journal: Option<PathBuf>,
@@ -179,4 +247,83 @@ pub(crate) struct SimArgs {
     /// Print the base URLs and keys as one JSON line.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from([&["imagegen"], args].concat())
+    }
+
+    fn request(args: &[&str]) -> RequestArgs {
+        match parse(&[&["estimate", "a fox"], args].concat())
+            .unwrap()
+            .command
+        {
+            Command::Estimate(request) => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_are_typed_at_the_edge() {
+        let args = request(&[
+            "-n",
+            "2",
+            "--aspect",
+            "16:9",
+            "--quality",
+            "turbo",
+            "--resolution",
+            "2k",
+            "--provider",
+            "koala",
+            "--model",
+            "gpt-image-2",
+            "--max-credits",
+            "2.5",
+            "--allow-reshape",
+        ]);
+        let (request, call) = args.options().into_parts().unwrap();
+        assert_eq!(request.count(), 2);
+        assert_eq!(request.shape(), Some("16:9".parse().unwrap()));
+        assert_eq!(request.quality(), Some(&Quality::Named("turbo".into())));
+        assert_eq!(request.resolution(), Some("2K"));
+        assert_eq!(call.provider, Some(ProviderId::new("koala")));
+        assert_eq!(call.model, Some(ModelId::new("gpt-image-2")));
+        assert_eq!(call.max_credits_per_image, Some("2.5".parse().unwrap()));
+        assert!(call.allow_reshape);
+        let (request, call) = request_default().options().into_parts().unwrap();
+        assert_eq!(request.count(), 1);
+        assert!(call.is_empty());
+    }
+
+    fn request_default() -> RequestArgs {
+        request(&[])
+    }
+
+    #[test]
+    fn a_bad_value_is_a_usage_error_naming_its_flag() {
+        for (args, flag) in [
+            (&["--aspect", "banana"][..], "--aspect"),
+            (&["--aspect", "1024x1024"], "--aspect"),
+            (&["--size", "16:9"], "--size"),
+            (&["--quality", " "], "--quality"),
+            (&["--provider", "openai"], "--provider"),
+            (&["--model", " "], "--model"),
+            (&["--max-credits", "cheap"], "--max-credits"),
+            (&["--budget", "0"], "--budget"),
+            (&["-n", "0"], "--count"),
+            (&["-n", "65"], "--count"),
+            (&["--aspect", "16:9", "--size", "1024x1024"], "--aspect"),
+        ] {
+            let err = parse(&[&["generate", "a fox"], args].concat()).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert!(err.to_string().contains(flag), "{args:?}: {err}");
+        }
+    }
 }

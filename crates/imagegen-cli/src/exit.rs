@@ -3,11 +3,13 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | anything else (network, disk, interrupted with Ctrl-C) |
-//! | 2 | input rejected before any request was sent |
-//! | 3 | a provider refused (key, credits, plan, rate limit after retries, content policy) |
-//! | 4 | the generation failed (or its outcome is unknown: resume it) |
+//! | 1 | anything else (a host that could not be reached, disk, interrupted with Ctrl-C) |
+//! | 2 | input rejected before any generation request was sent (a bad flag, setting or batch line; no model can take the request) |
+//! | 3 | a provider refused (a wrong key, credits, plan, a rate limit after waiting, content policy at submission) |
+//! | 4 | the generation failed after the provider accepted it (flagged content, a model error), or its outcome is unknown: resume it |
 //! | 5 | the run budget or a price cap would be exceeded |
+//!
+//! Usage errors found by the argument parser (a bad flag value) exit 2 as well.
 
 use imagegen::ErrorKind;
 

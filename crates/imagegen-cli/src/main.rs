@@ -17,6 +17,7 @@ mod commands;
 mod exit;
 mod output;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -60,16 +61,21 @@ async fn run(cli: Cli) -> u8 {
 /// `-v` imagegen's info, `-vv` debug, `-vvv` trace. HTTP clients never log headers, so
 /// keys stay out of logs at every level.
 fn init_logging(quiet: bool, verbose: u8) {
+    // A catalog that cannot be fetched is reported by the command itself (with its exit
+    // code), so the router's own warning about it is left to `-v`.
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,imagegen_router::catalog=error",
         (false, 1) => "warn,imagegen=info,imagegen_router=info,kolbo_api=info,koala_api=info",
         (false, 2) => "info,imagegen=debug,imagegen_router=debug,kolbo_api=debug,koala_api=debug",
         (false, _) => "debug,imagegen=trace,imagegen_router=trace,kolbo_api=trace,koala_api=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color)
         .with_writer(std::io::stderr)
         .with_target(verbose >= 2)
         .try_init();

@@ -481,6 +481,24 @@ fn bad_inputs_exit_2_before_any_request() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("line 2"), "{}", r.stderr);
     assert_eq!(sim.posts(), 0);
+    // So is a line naming another provider than the command line's.
+    std::fs::write(
+        dir.path().join("q.txt"),
+        "a fox\n{\"prompt\": \"a heron\", \"provider\": \"koala\"}\n",
+    )
+    .unwrap();
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["batch", "q.txt", "--provider", "kolbo"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("line 2"), "{}", r.stderr);
+    assert_eq!(sim.posts(), 0);
+    // A bad flag value is a usage error naming the flag.
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", "a fox", "--provider", "openai"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--provider"), "{}", r.stderr);
 }
 
 #[test]
@@ -676,4 +694,252 @@ fn sim_prints_its_urls_and_keys_as_one_json_line() {
     assert_eq!(r.json()["images"][0]["provider"], "kolbo");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_model_whose_nearest_shape_is_far_is_an_input_error_unless_reshaping_is_allowed() {
+    // The simulator's Kolbo has no square-only model; its gpt-image-2 makes 1:1, 3:2 and
+    // 2:3, so 16:9 would become 3:2 (19 % off).
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let far = [
+        "generate",
+        "a fox",
+        "--aspect",
+        "16:9",
+        "--provider",
+        "kolbo",
+        "--model",
+        "gpt-image-2",
+    ];
+    let r = run(sim.cmd(dir.path()).args(far));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("16:9"), "{}", r.stderr);
+    assert!(r.stderr.contains("--allow-reshape"), "{}", r.stderr);
+    // Only the catalog was read (it is where the model's shapes come from): nothing was
+    // submitted.
+    let routes: Vec<Route> = sim
+        .sim()
+        .request_log()
+        .entries()
+        .iter()
+        .map(|e| e.route)
+        .collect();
+    assert!(
+        routes.iter().all(|r| *r == Route::KolboModels),
+        "{routes:?}"
+    );
+    assert_eq!(sim.posts(), 0);
+    assert!(images_in(&dir.path().join("imagegen-out")).is_empty());
+
+    // The estimate says why (and other Kolbo models take 16:9).
+    let r = run(sim.cmd(dir.path()).args([
+        "estimate",
+        "a fox",
+        "--aspect",
+        "16:9",
+        "--provider",
+        "kolbo",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("kolbo/gpt-image-2"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(line.trim_start().starts_with('-'), "{line}");
+    assert!(line.contains("3:2"), "{line}");
+
+    // Allowed, it is sent as the catalog's nearest shape.
+    let mut allowed = far.to_vec();
+    allowed.push("--allow-reshape");
+    let r = run(sim.cmd(dir.path()).args(&allowed));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sim.posts(), 1);
+    let body = sim.sim().request_log().for_route(Route::KolboGenerate)[0]
+        .body
+        .clone()
+        .unwrap();
+    assert_eq!(body["aspect_ratio"], "3:2", "{body}");
+}
+
+#[test]
+fn a_refused_key_is_an_authentication_refusal_naming_it() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "kolbo_live_2222222222222222222222222222222222222222";
+    // Pinned to Kolbo with a wrong key: refused (3), in words, also in JSON.
+    let r = run(sim.cmd(dir.path()).env("KOLBO_API_KEY", wrong).args([
+        "generate",
+        "a fox",
+        "--provider",
+        "kolbo",
+    ]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("authentication"), "{}", r.stderr);
+    assert!(!r.stderr.contains(wrong), "{}", r.stderr);
+    let r = run(sim.cmd(dir.path()).env("KOLBO_API_KEY", wrong).args([
+        "generate",
+        "a fox",
+        "--provider",
+        "kolbo",
+        "--json",
+    ]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let error = &r.json()["error"];
+    assert_eq!(error["kind"], "refused", "{error}");
+    assert_eq!(error["exit_code"], 3, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("authentication"),
+        "{error}"
+    );
+    assert_eq!(sim.posts(), 0);
+
+    // `models` and `estimate` print what they have and exit with the failure's code.
+    let r = run(sim
+        .cmd(dir.path())
+        .env("KOLBO_API_KEY", wrong)
+        .env_remove("KOALA_API_KEY")
+        .args(["models"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("authentication"), "{}", r.stderr);
+    let r = run(sim
+        .cmd(dir.path())
+        .env("KOLBO_API_KEY", wrong)
+        .args(["models", "--json"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let json = r.json();
+    let models = json["models"].as_array().unwrap();
+    assert!(!models.is_empty());
+    assert!(models.iter().all(|m| m["provider"] == "koala"), "{json}");
+    assert_eq!(json["failures"][0]["provider"], "kolbo", "{json}");
+    let r = run(sim.cmd(dir.path()).env("KOLBO_API_KEY", wrong).args([
+        "models",
+        "--provider",
+        "koala",
+    ]));
+    assert_eq!(r.code, 0, "only KoalaImages was asked for: {}", r.stderr);
+    let r = run(sim
+        .cmd(dir.path())
+        .env("KOLBO_API_KEY", wrong)
+        .args(["estimate", "a fox"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stdout.contains("koala/"), "{}", r.stdout);
+    assert!(r.stderr.contains("authentication"), "{}", r.stderr);
+    // Unpinned, KoalaImages takes the request, and the run says why Kolbo is left out.
+    let r = run(sim
+        .cmd(dir.path())
+        .env("KOLBO_API_KEY", wrong)
+        .args(["generate", "a fox"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("kolbo is left out"), "{}", r.stderr);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 1);
+}
+
+/// A local port nothing listens on.
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn an_unreachable_host_fails_fast_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{}/api", dead_port());
+    let sim = Sim::instant();
+    let [kolbo_key, koala_key] = sim.keys();
+    drop(sim);
+    let cases: [&[&str]; 3] = [
+        &["generate", "a fox"],
+        &["generate", "a fox", "--provider", "kolbo"],
+        &["generate", "a fox", "--provider", "koala", "--json"],
+    ];
+    for args in cases {
+        let started = Instant::now();
+        let r = run(bare_cmd(dir.path())
+            .env("KOLBO_API_KEY", &kolbo_key)
+            .env("KOALA_API_KEY", &koala_key)
+            .env("KOLBO_BASE_URL", &base)
+            .env("KOALA_BASE_URL", &base)
+            .args(args));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(15), "{args:?} took {took:?}");
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("could not reach"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("refused:"),
+            "{args:?} is not a refusal: {}",
+            r.stderr
+        );
+        if args.contains(&"--json") {
+            let json = r.json();
+            assert_eq!(json["error"]["kind"], "other", "{json}");
+            let route = json["route"].as_array().unwrap();
+            assert_eq!(route.len(), 1, "one failure per host: {json}");
+            assert!(
+                route[0].as_str().unwrap().contains("could not reach"),
+                "{json}"
+            );
+        }
+    }
+    // `models` and `estimate` too.
+    for args in [
+        &["models"][..],
+        &["estimate", "a fox", "--provider", "kolbo"],
+    ] {
+        let r = run(bare_cmd(dir.path())
+            .env("KOLBO_API_KEY", &kolbo_key)
+            .env("KOLBO_BASE_URL", &base)
+            .args(args));
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("could not reach"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_failed_generation_says_the_providers_reason() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    sim.sim().faults().inject(FaultRule::always(
+        Route::KolboGenerate,
+        Fault::content_flagged(),
+    ));
+    let args = [
+        "generate",
+        "a fox",
+        "--provider",
+        "kolbo",
+        "--model",
+        "z-image/turbo",
+    ];
+    let r = run(sim.cmd(dir.path()).args(args));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("flagged as sensitive"), "{}", r.stderr);
+    assert!(!r.stderr.contains("refused"), "{}", r.stderr);
+    let r = run(sim.cmd(dir.path()).args(args).arg("--json"));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let json = r.json();
+    assert_eq!(json["error"]["kind"], "generation_failed", "{json}");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("flagged as sensitive"), "{json}");
+    assert!(!message.contains("refused"), "{json}");
+    let route = json["route"].as_array().unwrap();
+    assert!(
+        route
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("flagged as sensitive")),
+        "{json}"
+    );
+    assert!(json["images"].as_array().unwrap().is_empty());
 }

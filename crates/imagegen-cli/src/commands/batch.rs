@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use imagegen::batch::{BatchOptions, ItemOutcome, parse_batch, parse_credits};
-use imagegen::{Error, InvalidInput};
+use imagegen::batch::{BatchOptions, ItemOutcome, parse_batch};
+use imagegen::{CallOptions, Error, InvalidInput};
 use serde_json::json;
 
-use super::{connect, error_json, fail, image_json, interruptible, journal_path, open_journal};
+use super::{
+    connect_with_budget, error_json, fail, image_json, interruptible, journal_path, open_journal,
+};
 use crate::args::BatchArgs;
 use crate::exit;
 use crate::output::Output;
@@ -24,25 +26,8 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
             return fail(&out, &error);
         }
     };
-    let items = match parse_batch(&text) {
+    let mut items = match parse_batch(&text) {
         Ok(items) => items,
-        Err(e) => return fail(&out, &Error::InvalidInput(e)),
-    };
-    let caps = (|| -> Result<_, InvalidInput> {
-        let budget = args
-            .budget
-            .as_deref()
-            .map(|t| parse_credits("budget", t))
-            .transpose()?;
-        let max = args
-            .max_credits
-            .as_deref()
-            .map(|t| parse_credits("max_credits", t))
-            .transpose()?;
-        Ok((budget, max))
-    })();
-    let (budget, max_credits) = match caps {
-        Ok(caps) => caps,
         Err(e) => return fail(&out, &Error::InvalidInput(e)),
     };
     if args.concurrency == 0 {
@@ -52,38 +37,44 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         ));
         return fail(&out, &error);
     }
-    let client = match connect(&out, true).await {
+    let client = match connect_with_budget(&out, true, args.budget).await {
         Ok(client) => client,
         Err(error) => return fail(&out, &error),
     };
-    let routing = match client.routing(
-        args.provider.map(|p| p.id()),
-        args.model.as_deref(),
-        max_credits,
-    ) {
-        Ok(routing) => routing,
-        Err(e) => return fail(&out, &Error::InvalidInput(e)),
-    };
-    let client = match client.with_policy(|policy| {
-        let policy = routing.apply(policy);
-        match budget {
-            Some(limit) => policy.run_budget(limit),
-            None => policy,
-        }
-    }) {
-        Ok(client) => client,
-        Err(error) => return fail(&out, &error),
-    };
-    // Check each line's own provider before anything is sent.
-    for item in &items {
-        let provider = item.spec.provider().ok().flatten();
-        if let Err(e) = client.routing(provider, None, None) {
+    // Each line's own routing choices, within the command line's; checked before anything
+    // is sent.
+    for item in &mut items {
+        let checked =
+            within_flags(&mut item.call, &args).and_then(|()| match &item.call.provider {
+                Some(provider) if !client.has_provider(provider.as_str()) => Err(format!(
+                    "{provider} is not configured (set {}_API_KEY)",
+                    provider.as_str().to_ascii_uppercase()
+                )),
+                _ => Ok(()),
+            });
+        if let Err(why) = checked {
             let error = Error::InvalidInput(InvalidInput::new(
                 "batch file",
-                format!("line {}: {e}", item.line),
+                format!("line {}: {why}", item.line),
             ));
             return fail(&out, &error);
         }
+    }
+    // The catalogs, fetched once for the whole run: when none the run may use can be had
+    // (a wrong key, a host that cannot be reached), nothing runs.
+    match client.models().await {
+        Ok(catalog) => {
+            for failure in &catalog.failures {
+                if args.provider.as_ref() == Some(&failure.provider) {
+                    return fail(&out, &Error::Provider(failure.error.clone()));
+                }
+                out.warn(format!(
+                    "{} is left out: its catalog could not be fetched: {}",
+                    failure.provider, failure.message
+                ));
+            }
+        }
+        Err(error) => return fail(&out, &error),
     }
     let journal_file = journal_path(&client, args.journal.as_deref(), &args.out);
     let journal = match journal_file.as_deref().map(open_journal).transpose() {
@@ -96,7 +87,7 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         format!(
             "{total} prompt(s), {} at a time{}{}",
             args.concurrency,
-            budget
+            args.budget
                 .map(|b| format!(", budget {b} credits"))
                 .unwrap_or_default(),
             journal_file
@@ -209,4 +200,83 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         "exit_code": code,
     }));
     code
+}
+
+/// Puts a line's routing choices within the command line's: the flags' provider and model
+/// where the line names none (naming another is an error), the lower price cap, and
+/// reshaping when either allows it.
+fn within_flags(call: &mut CallOptions, args: &BatchArgs) -> Result<(), String> {
+    if let Some(flag) = &args.provider {
+        match &call.provider {
+            Some(own) if own != flag => {
+                return Err(format!(
+                    "it asks for provider {own}, but --provider {flag} was given"
+                ));
+            }
+            _ => call.provider = Some(flag.clone()),
+        }
+    }
+    if let Some(flag) = &args.model {
+        match &call.model {
+            Some(own) if own != flag => {
+                return Err(format!(
+                    "it asks for model {own}, but --model {flag} was given"
+                ));
+            }
+            _ => call.model = Some(flag.clone()),
+        }
+    }
+    if let Some(flag) = args.max_credits {
+        call.max_credits_per_image =
+            Some(call.max_credits_per_image.map_or(flag, |own| own.min(flag)));
+    }
+    call.allow_reshape |= args.allow_reshape;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser;
+    use imagegen::batch::parse_batch;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    fn batch_args(flags: &[&str]) -> BatchArgs {
+        let cli = Cli::try_parse_from([&["imagegen", "batch", "p.txt"], flags].concat()).unwrap();
+        match cli.command {
+            Command::Batch(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_line_keeps_within_the_flags() {
+        let args = batch_args(&[
+            "--provider",
+            "koala",
+            "--max-credits",
+            "3",
+            "--allow-reshape",
+        ]);
+        let items = parse_batch(
+            "a fox\n{\"prompt\": \"a heron\", \"max_credits\": 1}\n{\"prompt\": \"a koi\", \"max_credits\": 5}\n{\"prompt\": \"x\", \"provider\": \"kolbo\"}\n",
+        )
+        .unwrap();
+        let mut calls: Vec<CallOptions> = items.into_iter().map(|i| i.call).collect();
+        let caps: Vec<String> = calls[..3]
+            .iter_mut()
+            .map(|call| {
+                within_flags(call, &args).unwrap();
+                assert_eq!(call.provider.as_ref().map(|p| p.as_str()), Some("koala"));
+                assert!(call.allow_reshape);
+                call.max_credits_per_image.unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(caps, ["3", "1", "3"]);
+        let err = within_flags(&mut calls[3], &args).unwrap_err();
+        assert!(err.contains("--provider koala"), "{err}");
+    }
 }

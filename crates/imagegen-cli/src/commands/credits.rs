@@ -1,8 +1,8 @@
-//! `imagegen credits`: the balance where a provider reports one.
+//! `imagegen credits`: each provider's balance, or where to look when it reports none.
 
 use serde_json::json;
 
-use super::{connect, error_json, fail};
+use super::{connect, error_json, fail, most_serious};
 use crate::args::JsonArg;
 use crate::exit;
 use crate::output::Output;
@@ -14,29 +14,32 @@ pub(crate) async fn run(args: JsonArg, quiet: bool) -> u8 {
         Err(error) => return fail(&out, &error),
     };
     let balances = client.credits().await;
-    let mut code = exit::OK;
+    let mut kinds = Vec::new();
     let mut rows = Vec::new();
     for balance in &balances {
         match balance {
             Ok(b) => {
-                let credits = b
-                    .credits
-                    .map_or_else(|| "unknown".to_owned(), |c| format!("{c} credits"));
-                let note = b
-                    .note
-                    .as_deref()
-                    .map(|n| format!("  ({n})"))
-                    .unwrap_or_default();
-                out.line(format!("{:<8} {credits}{note}", b.provider.as_str()));
-                rows.push(json!({"provider": b.provider, "credits": b.credits, "note": b.note}));
+                let shown = match (&b.credits, &b.note) {
+                    (Some(credits), _) => credits.with_unit().to_string(),
+                    (None, Some(note)) => note.clone(),
+                    (None, None) => "not reported".to_owned(),
+                };
+                out.line(format!("{:<8} {shown}", b.provider.as_str()));
+                match serde_json::to_value(b) {
+                    Ok(value) => rows.push(value),
+                    Err(e) => {
+                        out.error(format!("the balance could not be written as JSON: {e}"));
+                        kinds.push(imagegen::ErrorKind::Other);
+                    }
+                }
             }
             Err(error) => {
                 out.error(error.to_string());
-                code = code.max(exit::code(error.kind()));
+                kinds.push(error.kind());
                 rows.push(json!({"error": error_json(error)}));
             }
         }
     }
     out.emit(&json!({ "balances": rows }));
-    code
+    most_serious(&kinds).map_or(exit::OK, exit::code)
 }

@@ -1,22 +1,33 @@
 //! `imagegen estimate PROMPT`: the ranked, explained candidates, spending nothing.
 
-use imagegen::{Candidate, Comparison, Estimate};
-use serde_json::json;
+use imagegen::router::CatalogFailure;
+use imagegen::{CallOptions, Client, Estimate, GenerationRequest};
 
-use super::fail;
+use super::{catalog_failure_code, fail, reshape_hint};
 use crate::args::RequestArgs;
 use crate::exit;
 use crate::output::Output;
 
 pub(crate) async fn run(args: RequestArgs, quiet: bool) -> u8 {
     let out = Output::new(args.json, quiet);
-    let (client, request) = match super::generate::prepare(&args, &out).await {
+    let (client, request, call) = match super::generate::prepare(&args, &out).await {
         Ok(prepared) => prepared,
         Err(error) => return fail(&out, &error),
     };
-    match client.estimate(&request).await {
-        Ok(estimate) => print_estimate(&out, &estimate),
-        Err(error) => fail(&out, &error),
+    show_estimate(&out, &client, &request, &call).await
+}
+
+/// Estimates `request` with its own routing choices, prints the estimate and returns the
+/// exit code (see [`print_estimate`]).
+pub(crate) async fn show_estimate(
+    out: &Output,
+    client: &Client,
+    request: &GenerationRequest,
+    call: &CallOptions,
+) -> u8 {
+    match client.estimate_with(request, call).await {
+        Ok(estimate) => print_estimate(out, &estimate, call),
+        Err(error) => fail(out, &error),
     }
 }
 
@@ -35,102 +46,59 @@ pub(crate) fn plan_line(estimate: &Estimate) -> Option<String> {
     ))
 }
 
-/// Prints the estimate (a table, or JSON) and returns the exit code: 0 when a candidate
-/// can take the request, 5 when only price caps or the budget stand in the way, 2 when
-/// nothing can take it.
-pub(crate) fn print_estimate(out: &Output, estimate: &Estimate) -> u8 {
-    let code = if estimate.best().is_some() {
+/// Prints the estimate (its table, or its JSON) and returns the exit code: 0 when a
+/// candidate can take the request, 5 when only price caps or the budget stand in the way,
+/// 2 when nothing can take it; a provider whose catalog could not be fetched makes it that
+/// failure's code (3 for a refusal such as a bad key, 1 for an unreachable host), unless
+/// the request is pinned to another provider.
+pub(crate) fn print_estimate(out: &Output, estimate: &Estimate, call: &CallOptions) -> u8 {
+    let verdict = if estimate.best().is_some() {
         exit::OK
-    } else if estimate.candidates.iter().any(|c| {
-        !c.exclusions.is_empty()
-            && c.exclusions
-                .iter()
-                .all(|e| e.is_price_cap() || e.is_budget())
-    }) {
+    } else if estimate.blocked_by_price() {
         exit::OVER_BUDGET
     } else {
         exit::INVALID_INPUT
     };
+    let failures: Vec<&CatalogFailure> = relevant_failures(estimate, call).collect();
+    let code = catalog_failure_code(failures.iter().copied()).unwrap_or(verdict);
     if out.json() {
-        out.emit(&json!({
-            "images": estimate.images,
-            "comparison": match estimate.comparison { Comparison::Usd => "usd", _ => "credits" },
-            "candidates": estimate.candidates.iter().map(candidate_json).collect::<Vec<_>>(),
-            "notes": estimate.notes,
-            "budget": estimate.budget,
-        }));
-        return code;
-    }
-    let unit = match estimate.comparison {
-        Comparison::Usd => "dollars",
-        _ => "credits",
-    };
-    out.line(format!(
-        "{} image(s); candidates ranked by cost in {unit}:",
-        estimate.images
-    ));
-    out.line(format!(
-        "{:>4}  {:<34} {:>9} {:>9}  {}",
-        "RANK", "PROVIDER/MODEL", "CR/IMAGE", "TOTAL", "WHY"
-    ));
-    for c in &estimate.candidates {
-        let rank = c.rank.map_or_else(|| "-".to_owned(), |r| r.to_string());
-        let per = c
-            .credits_per_image
-            .map_or_else(|| "?".to_owned(), |v| v.to_string());
-        let total = c
-            .total_credits
-            .map_or_else(|| "?".to_owned(), |v| v.to_string());
-        out.line(format!(
-            "{rank:>4}  {:<34} {per:>9} {total:>9}  {}",
-            c.label(),
-            why(c)
-        ));
-        for warning in &c.warnings {
-            out.line(format!(
-                "{:>4}  {:<34} {:>9} {:>9}  warning: {warning}",
-                "", "", "", ""
-            ));
+        match serde_json::to_value(estimate) {
+            Ok(value) => out.emit(&value),
+            Err(e) => {
+                out.error(format!("the estimate could not be written as JSON: {e}"));
+                return exit::OTHER;
+            }
         }
+    } else {
+        out.line(estimate.to_string().trim_end());
     }
-    for note in &estimate.notes {
-        out.note(note);
+    for failure in &failures {
+        out.error(format!(
+            "the {} catalog could not be fetched: {}",
+            failure.provider, failure.message
+        ));
     }
-    match code {
+    match verdict {
         exit::OK => {}
         exit::OVER_BUDGET => {
             out.error("every model that can take this request is over the price cap or the budget")
         }
-        _ => out.error("no model can take this request: see each reason above"),
+        _ => {
+            out.error("no model can take this request: see each reason above");
+            reshape_hint(out, estimate);
+        }
     }
     code
 }
 
-fn why(c: &Candidate) -> String {
-    if c.reason.is_empty() {
-        c.exclusions
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    } else {
-        c.reason.clone()
-    }
-}
-
-fn candidate_json(c: &Candidate) -> serde_json::Value {
-    json!({
-        "provider": c.provider,
-        "model": c.model,
-        "credits_per_image": c.credits_per_image,
-        "total_credits": c.total_credits,
-        "eligible": c.eligible,
-        "reason": why(c),
-        "rank": c.rank,
-        "usd_per_image": c.usd_per_image,
-        "total_usd": c.total_usd,
-        "calls": c.calls,
-        "warnings": c.warnings,
-        "notes": c.notes,
-    })
+/// The catalog failures that matter to a request: all of them, or only its pinned
+/// provider's.
+pub(crate) fn relevant_failures<'a>(
+    estimate: &'a Estimate,
+    call: &'a CallOptions,
+) -> impl Iterator<Item = &'a CatalogFailure> {
+    estimate
+        .catalog_failures
+        .iter()
+        .filter(|f| call.provider.as_ref().is_none_or(|p| *p == f.provider))
 }

@@ -3,79 +3,50 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use imagegen::batch::{RequestSpec, parse_credits};
-use imagegen::{Client, Error, GenerateOptions, GenerationRequest, RunReport};
+use imagegen::{CallOptions, Client, Error, GenerateOptions, GenerationRequest, RunReport};
 use serde_json::json;
 
-use super::estimate::{plan_line, print_estimate};
-use super::{connect, error_json, fail, image_json, interruptible, journal_path, open_journal};
+use super::estimate::{plan_line, relevant_failures, show_estimate};
+use super::{
+    connect_with_budget, error_json, fail, image_json, interruptible, journal_path, open_journal,
+    print_error, route_lines,
+};
 use crate::args::{GenerateArgs, RequestArgs};
 use crate::exit;
 use crate::output::Output;
 
-/// The request options of the command line.
-pub(crate) fn spec_of(args: &RequestArgs) -> RequestSpec {
-    RequestSpec {
-        prompt: args.prompt.clone(),
-        count: Some(args.count),
-        aspect: args.aspect.clone(),
-        size: args.size.clone(),
-        style: args.style.clone(),
-        quality: args.quality.clone(),
-        refs: args.refs.clone(),
-        provider: args.provider.map(|p| p.id().to_owned()),
-        model: args.model.clone(),
-        max_credits: args.max_credits.clone(),
-        no_enhance: args.no_enhance,
-    }
-}
-
-/// The request and a client with the command line's routing options and budget; every
-/// option is checked before anything is sent.
+/// The request, its own routing choices, and a client whose run keeps to the command
+/// line's budget; every option is checked before anything is sent.
 pub(crate) async fn prepare(
     args: &RequestArgs,
     out: &Output,
-) -> Result<(Client, GenerationRequest), Error> {
-    let spec = spec_of(args);
-    let request = spec.request()?;
-    let max_credits = spec.max_credits()?;
-    let budget = args
-        .budget
-        .as_deref()
-        .map(|text| parse_credits("budget", text))
-        .transpose()?;
-    let client = connect(out, true).await?;
-    let routing = client.routing(spec.provider()?, spec.model.as_deref(), max_credits)?;
-    let client = client.with_policy(|policy| {
-        let policy = routing.apply(policy);
-        match budget {
-            Some(limit) => policy.run_budget(limit),
-            None => policy,
-        }
-    })?;
-    Ok((client, request))
+) -> Result<(Client, GenerationRequest, CallOptions), Error> {
+    let (request, call) = args.options().into_parts()?;
+    let client = connect_with_budget(out, true, args.budget).await?;
+    Ok((client, request, call))
 }
 
 pub(crate) async fn run(args: GenerateArgs, quiet: bool) -> u8 {
     let out = Output::new(args.request.json, quiet);
-    let (client, request) = match prepare(&args.request, &out).await {
+    let (client, request, call) = match prepare(&args.request, &out).await {
         Ok(prepared) => prepared,
         Err(error) => return fail(&out, &error),
     };
     if args.dry_run {
-        return match client.estimate(&request).await {
-            Ok(estimate) => {
-                let code = print_estimate(&out, &estimate);
-                out.note("dry run: nothing was sent");
-                code
-            }
-            Err(error) => fail(&out, &error),
-        };
+        let code = show_estimate(&out, &client, &request, &call).await;
+        out.note("dry run: nothing was sent");
+        return code;
     }
-    let estimate = match client.estimate(&request).await {
+    let estimate = match client.estimate_with(&request, &call).await {
         Ok(estimate) => estimate,
         Err(error) => return fail(&out, &error),
     };
+    for failure in relevant_failures(&estimate, &call) {
+        out.warn(format!(
+            "{} is left out: its catalog could not be fetched: {}",
+            failure.provider, failure.message
+        ));
+    }
     if let Some(line) = plan_line(&estimate) {
         out.status("Generating", line);
     }
@@ -87,7 +58,8 @@ pub(crate) async fn run(args: GenerateArgs, quiet: bool) -> u8 {
     let spinner = out.spinner("submitting");
     let mut options = GenerateOptions::default()
         .progress(spinner.clone())
-        .out_dir(&args.out);
+        .out_dir(&args.out)
+        .call(call);
     if let Some(journal) = journal {
         options = options.journal(journal);
     }
@@ -142,7 +114,7 @@ fn report_run(
         out.emit(&json!({
             "images": report.saved.iter().map(image_json).collect::<Vec<_>>(),
             "credits_charged": credits,
-            "route": report.generation.as_ref().map(|g| g.route_lines()).unwrap_or_default(),
+            "route": route_lines(report),
             "warnings": report.generation.as_ref().map(|g| g.warnings.clone()).unwrap_or_default(),
             "journal": journal,
             "unfinished_jobs": report.unfinished.iter().map(|j| json!({"provider": j.provider, "job_id": j.job_id})).collect::<Vec<_>>(),
@@ -150,7 +122,7 @@ fn report_run(
         }));
     }
     if let Some(error) = &report.error {
-        out.error(error.to_string());
+        print_error(out, error);
     }
     if !report.unfinished.is_empty() {
         match journal {

@@ -12,9 +12,16 @@ pub(crate) mod sim;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use imagegen::{Client, ClientConfig, Error, ErrorKind, SavedImage};
+use imagegen::core::Provider;
+use imagegen::koala_api::{KoalaClient, KoalaProvider, SubmitRetryPolicy};
+use imagegen::router::CatalogFailure;
+use imagegen::{
+    Attempt, Client, ClientConfig, Credits, Error, ErrorKind, Estimate, Exclusion, RouteError,
+    RunReport, SavedImage,
+};
 use serde_json::json;
 
 use crate::exit;
@@ -32,9 +39,16 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// A client from the environment; with no key at all and `simulator` allowed, a client
 /// against the built-in simulator (said in one line on stderr).
 pub(crate) async fn connect(out: &Output, simulator: bool) -> Result<Client, Error> {
-    let config = ClientConfig::from_env()?;
+    let mut config = ClientConfig::from_env()?;
     if config.has_provider() {
-        return Client::builder().config(config).build();
+        // KoalaImages is built here rather than by the facade only to set its submit retry
+        // policy (see `take_koala`); otherwise it is the provider the facade would build.
+        let koala = take_koala(&mut config)?;
+        let mut builder = Client::builder().config(config);
+        if let Some(koala) = koala {
+            builder = builder.provider(koala);
+        }
+        return builder.build();
     }
     if !simulator {
         return Err(Error::NoProvider);
@@ -45,14 +59,128 @@ pub(crate) async fn connect(out: &Output, simulator: bool) -> Result<Client, Err
     Client::simulated().await
 }
 
+/// KoalaImages as the facade builds it from `config` (whose key it takes, so the facade
+/// does not build a second one), except that a generate call is never repeated by the
+/// client: the router already moves on from a host it cannot reach (one failure per host,
+/// instead of four attempts over 14 s) and waits out rate limits itself
+/// (`RoutingPolicy::rate_limit`). The facade has no setting for this policy yet.
+fn take_koala(config: &mut ClientConfig) -> Result<Option<Arc<dyn Provider>>, Error> {
+    let Some(key) = config.koala_api_key.take() else {
+        return Ok(None);
+    };
+    let mut builder = KoalaClient::builder(key)
+        .plan(config.koala_plan)
+        .retry_policy(SubmitRetryPolicy::never());
+    if let Some(url) = &config.koala_base_url {
+        builder = builder.base_url(url.as_str());
+    }
+    let client = builder
+        .build()
+        .map_err(|e| Error::Provider(imagegen::core::Error::from(e)))?;
+    let mut provider = KoalaProvider::new(client);
+    if let Some(worth) = config.koala_credit_usd {
+        provider = provider.with_credit_worth(worth);
+    }
+    Ok(Some(Arc::new(provider)))
+}
+
+/// A client from the environment (see [`connect`]) whose run keeps to `budget`, when one
+/// is given.
+pub(crate) async fn connect_with_budget(
+    out: &Output,
+    simulator: bool,
+    budget: Option<Credits>,
+) -> Result<Client, Error> {
+    let client = connect(out, simulator).await?;
+    match budget {
+        Some(limit) => client.with_policy(|policy| policy.run_budget(limit)),
+        None => Ok(client),
+    }
+}
+
+/// The exit code of failed catalogs: the most serious failure's (a refusal such as a bad
+/// key before anything else), `None` when every catalog was fetched.
+pub(crate) fn catalog_failure_code<'a>(
+    failures: impl IntoIterator<Item = &'a CatalogFailure>,
+) -> Option<u8> {
+    let kinds: Vec<ErrorKind> = failures
+        .into_iter()
+        .map(|f| Error::Provider(f.error.clone()).kind())
+        .collect();
+    most_serious(&kinds).map(exit::code)
+}
+
+/// The most serious of several failure kinds (a refusal before a failed generation, before
+/// bad input, before anything else, before the budget).
+pub(crate) fn most_serious(kinds: &[ErrorKind]) -> Option<ErrorKind> {
+    SERIOUSNESS
+        .into_iter()
+        .find(|k| kinds.contains(k))
+        .or_else(|| kinds.first().copied())
+}
+
+/// Failure kinds from the most serious down, for a command that saw several.
+const SERIOUSNESS: [ErrorKind; 6] = [
+    ErrorKind::Refused,
+    ErrorKind::GenerationFailed,
+    ErrorKind::InvalidInput,
+    ErrorKind::Other,
+    ErrorKind::OverBudget,
+    ErrorKind::Interrupted,
+];
+
+/// One line per attempt of a run, in the provider's own words: the delivered generation's
+/// route, or the attempts of the error when nothing was delivered.
+pub(crate) fn route_lines(report: &RunReport) -> Vec<String> {
+    if let Some(generation) = &report.generation {
+        return generation.route_lines();
+    }
+    report
+        .error
+        .as_ref()
+        .and_then(Error::route_error)
+        .map(|error| match error {
+            RouteError::AllAttemptsFailed { attempts, partial } if partial.attempts.is_empty() => {
+                attempts.iter().map(Attempt::summary).collect()
+            }
+            other => other
+                .partial()
+                .map(|p| p.attempts.iter().map(Attempt::summary).collect())
+                .unwrap_or_default(),
+        })
+        .unwrap_or_default()
+}
+
 /// Prints `error` and returns its exit code.
 pub(crate) fn fail(out: &Output, error: &Error) -> u8 {
     let code = exit::code(error.kind());
     if out.json() {
         out.emit(&json!({ "error": error_json(error) }));
     }
-    out.error(error.to_string());
+    print_error(out, error);
     code
+}
+
+/// Prints `error` on stderr, with a hint when a flag would help.
+pub(crate) fn print_error(out: &Output, error: &Error) {
+    out.error(error.to_string());
+    if let Some(RouteError::NoEligibleCandidate { estimate, .. }) = error.route_error() {
+        reshape_hint(out, estimate);
+    }
+}
+
+/// When a model was left out only because its nearest shape is far from the one asked,
+/// says which flag uses it anyway.
+pub(crate) fn reshape_hint(out: &Output, estimate: &Estimate) {
+    let far = estimate.candidates.iter().any(|c| {
+        !c.exclusions.is_empty()
+            && c.exclusions
+                .iter()
+                .all(|e| matches!(e, Exclusion::ShapeTooFar { .. }))
+    });
+    if far {
+        out.note("--allow-reshape uses a model whose nearest shape is far from the one asked");
+    }
 }
 
 /// An error as JSON: kind, message, exit code.

@@ -1,9 +1,10 @@
 //! `imagegen models [--provider P]`: every model with its price and what it needs.
 
 use imagegen::ModelEntry;
+use imagegen::router::CatalogFailure;
 use serde_json::json;
 
-use super::{connect, fail};
+use super::{catalog_failure_code, connect, fail};
 use crate::args::ModelsArgs;
 use crate::exit;
 use crate::output::Output;
@@ -14,15 +15,14 @@ pub(crate) async fn run(args: ModelsArgs, quiet: bool) -> u8 {
         Ok(client) => client,
         Err(error) => return fail(&out, &error),
     };
-    if let Some(provider) = args.provider
-        && !client.has_provider(provider.id())
+    if let Some(provider) = &args.provider
+        && !client.has_provider(provider.as_str())
     {
         let error = imagegen::Error::InvalidInput(imagegen::InvalidInput::new(
             "provider",
             format!(
-                "{} is not configured (set {}_API_KEY)",
-                provider.id(),
-                provider.id().to_ascii_uppercase()
+                "{provider} is not configured (set {}_API_KEY)",
+                provider.as_str().to_ascii_uppercase()
             ),
         ));
         return fail(&out, &error);
@@ -34,12 +34,17 @@ pub(crate) async fn run(args: ModelsArgs, quiet: bool) -> u8 {
     let models: Vec<&ModelEntry> = catalog
         .entries
         .iter()
-        .filter(|m| args.provider.is_none_or(|p| m.provider == p.id()))
+        .filter(|m| args.provider.as_ref().is_none_or(|p| m.provider == *p))
+        .collect();
+    let failures: Vec<&CatalogFailure> = catalog
+        .failures
+        .iter()
+        .filter(|f| args.provider.as_ref().is_none_or(|p| f.provider == *p))
         .collect();
     if out.json() {
         out.emit(&json!({
             "models": models.iter().map(|m| model_json(m)).collect::<Vec<_>>(),
-            "failures": catalog.failures.iter().map(|f| json!({"provider": f.provider, "message": f.message})).collect::<Vec<_>>(),
+            "failures": failures,
         }));
     } else {
         out.line(format!(
@@ -87,13 +92,13 @@ pub(crate) async fn run(args: ModelsArgs, quiet: bool) -> u8 {
             ));
         }
     }
-    for failure in &catalog.failures {
-        out.warn(format!(
+    for failure in &failures {
+        out.error(format!(
             "the {} catalog could not be fetched: {}",
             failure.provider, failure.message
         ));
     }
-    exit::OK
+    catalog_failure_code(failures.iter().copied()).unwrap_or(exit::OK)
 }
 
 fn model_json(m: &ModelEntry) -> serde_json::Value {
