@@ -63,12 +63,13 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         let seed = 0x1A6E_6E51_u64;
+        let clock = TokioClock::shared();
         Self {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             cdn_port: 0,
-            clock: TokioClock::shared(),
-            wall_epoch: SystemTime::now(),
+            wall_epoch: clock.wall_time(),
+            clock,
             speed: 1.0,
             seed,
             kolbo: KolboConfig::with_seed(seed),

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use imagegen_core::{
-    Error, GenerationRequest, ManualClock, ModelChoice, NoProgress, Provider, Refund, Refusal,
-    Submission,
+    CallPlan, Error, ManualClock, ModelChoice, NoProgress, Prompt, Provider, Refund, Refusal,
 };
 use imagegen_sim::{
     Credential, Fault, FaultRule, ImageSize, KoalaPlan as SimPlan, ListenerKind, PollUrlForm,
@@ -56,8 +55,14 @@ fn downloader() -> ImageDownloader {
         .unwrap()
 }
 
-fn request(prompt: &str) -> GenerationRequest {
-    GenerationRequest::builder(prompt).build().unwrap()
+/// One planned call of one image of `prompt` to `model` at `provider`, nothing else set:
+/// what the router would resolve for a bare prompt pinned to that model.
+fn call(provider: &str, model: ModelChoice, prompt: &str) -> CallPlan {
+    CallPlan::new(provider, model, Prompt::new(prompt).unwrap(), 1)
+}
+
+fn exact(model: &str) -> ModelChoice {
+    ModelChoice::Exact(model.into())
 }
 
 /// Submits `prompt` to Kolbo's nano-banana-2.
@@ -66,10 +71,7 @@ async fn submit_nano(
     prompt: &str,
 ) -> Result<imagegen_core::JobHandle, Error> {
     kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request(prompt),
-        ))
+        .submit(&call("kolbo", exact("nano-banana-2"), prompt))
         .await
 }
 
@@ -84,19 +86,15 @@ async fn kolbo_generation_end_to_end_with_one_post_and_no_key_at_the_cdn() {
         .expect("nano-banana-2 in the catalog");
     assert_eq!(nano.price.per_image.to_string(), "8");
 
-    let request = GenerationRequest::builder("a lighthouse at dusk")
-        .count(2)
-        .shape("16:9".parse().unwrap())
-        .build()
-        .unwrap();
+    let plan = CallPlan::new(
+        "kolbo",
+        exact("nano-banana-2"),
+        Prompt::new("a lighthouse at dusk").unwrap(),
+        2,
+    )
+    .with_shape("16:9".parse().unwrap());
     let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
-    let job = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("nano-banana-2".into()),
-            request,
-        ))
-        .await
-        .unwrap();
+    let job = kolbo.submit(&plan).await.unwrap();
     assert_eq!(job.credits_charged.unwrap().to_string(), "16");
     let output = kolbo.wait(&job, &NoProgress).await.unwrap();
     assert_eq!(output.images.len(), 2);
@@ -118,6 +116,12 @@ async fn kolbo_generation_end_to_end_with_one_post_and_no_key_at_the_cdn() {
 
     let log = sim.request_log();
     assert_eq!(log.count(Route::KolboGenerate), 1);
+    // What was posted is the plan's body, as the wire crate writes it.
+    let planned = serde_json::to_value(kolbo_api::request_body::request_body(&plan).unwrap());
+    assert_eq!(
+        log.for_route(Route::KolboGenerate)[0].body,
+        Some(planned.unwrap())
+    );
     let cdn: Vec<_> = log
         .entries()
         .into_iter()
@@ -137,9 +141,10 @@ async fn kolbo_smart_select_reports_the_model_that_ran() {
     let sim = sim().await;
     let kolbo = kolbo(&sim);
     let job = kolbo
-        .submit(&Submission::new(
+        .submit(&call(
+            "kolbo",
             ModelChoice::ProviderDefault,
-            request("a portrait of a fox"),
+            "a portrait of a fox",
         ))
         .await
         .unwrap();
@@ -207,26 +212,27 @@ async fn kolbo_failed_generation_is_refunded_and_typed() {
 async fn kolbo_refusals_map_to_the_taxonomy() {
     let sim = sim().await;
     let kolbo = kolbo(&sim);
-    // Unknown model: the catalog check refuses locally, or Kolbo says MODEL_NOT_FOUND.
+    // Unknown model: the plan is sent as it is (submit looks nothing up in the catalog;
+    // the router plans only catalog models) and Kolbo says MODEL_NOT_FOUND, charging
+    // nothing.
+    let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
     let err = kolbo
-        .submit(&Submission::new(
-            ModelChoice::Exact("no-such-model".into()),
-            request("x"),
-        ))
+        .submit(&call("kolbo", exact("no-such-model"), "x"))
         .await
         .unwrap_err();
     assert!(
         matches!(
             err,
-            Error::InvalidInput(_)
-                | Error::Refused {
-                    reason: Refusal::ModelNotFound,
-                    ..
-                }
+            Error::Refused {
+                reason: Refusal::ModelNotFound,
+                ..
+            }
         ),
         "{err:?}"
     );
     assert!(!err.may_have_been_charged());
+    assert_eq!(sim.request_log().count(Route::KolboGenerate), 1);
+    assert_eq!(sim.kolbo_credits(sim.kolbo_api_key()).unwrap(), before);
 
     sim.set_kolbo_credits(sim.kolbo_api_key(), 1.0);
     let err = submit_nano(&kolbo, "x").await.unwrap_err();
@@ -321,31 +327,34 @@ async fn kolbo_api_form_poll_url_changes_nothing() {
 }
 
 #[tokio::test]
-async fn koala_generation_snaps_and_downloads_without_authorization() {
+async fn koala_generation_sends_the_planned_size_and_downloads_without_authorization() {
+    // Contract change: the client used to snap an asked 1216x832 to gpt-image-2's
+    // 1536x1024 at submit. Now the router plans the exact size (the near snap is its
+    // decision, shown by `estimate`) and the client sends the plan as it is.
     let sim = sim().await;
     let koala = koala(&sim, KoalaPlan::Professional);
-    let request = GenerationRequest::builder("a watercolor fox")
-        .count(2)
-        .shape("1216x832".parse().unwrap())
-        .build()
-        .unwrap();
-    let job = koala
-        .submit(&Submission::new(
-            ModelChoice::Exact("gpt-image-2".into()),
-            request,
-        ))
-        .await
-        .unwrap();
+    let plan = CallPlan::new(
+        "koala",
+        exact("gpt-image-2"),
+        Prompt::new("a watercolor fox").unwrap(),
+        2,
+    )
+    .with_shape("1536x1024".parse().unwrap());
+    let job = koala.submit(&plan).await.unwrap();
     assert_eq!(job.credits_charged.unwrap().to_string(), "2");
     let output = koala.wait(&job, &NoProgress).await.unwrap();
     assert_eq!(output.images.len(), 2);
     assert!(
-        output.warnings.iter().any(|w| w.contains("1536x1024")),
+        output.warnings.iter().all(|w| !w.contains("snaps")),
         "{:?}",
         output.warnings
     );
     let posted = &sim.request_log().for_route(Route::KoalaGenerate)[0];
     assert_eq!(posted.auth.authorization, Some(Credential::KoalaKey));
+    let body = posted.body.as_ref().unwrap();
+    assert_eq!(body["size"], "1536x1024");
+    assert_eq!(body["numImages"], 2);
+    assert_eq!(body["model"], "gpt-image-2");
     let dir = tempfile::tempdir().unwrap();
     for (n, image) in output.images.iter().enumerate() {
         let got = downloader()
@@ -360,14 +369,31 @@ async fn koala_generation_snaps_and_downloads_without_authorization() {
 }
 
 #[tokio::test]
+async fn koala_a_size_planned_off_the_list_is_sent_as_written_and_koala_snaps_it() {
+    // A hand-made plan with a size gpt-image-2 does not make: the client decides nothing,
+    // sends 1216x832 as written, and passes on the warning that Koala snaps it.
+    let sim = sim().await;
+    let koala = koala(&sim, KoalaPlan::Professional);
+    let plan = call("koala", exact("gpt-image-2"), "a watercolor fox")
+        .with_shape("1216x832".parse().unwrap());
+    let job = koala.submit(&plan).await.unwrap();
+    let output = koala.wait(&job, &NoProgress).await.unwrap();
+    assert_eq!(output.images.len(), 1);
+    let posted = &sim.request_log().for_route(Route::KoalaGenerate)[0];
+    assert_eq!(posted.body.as_ref().unwrap()["size"], "1216x832");
+    assert!(
+        output.warnings.iter().any(|w| w.contains("1536x1024")),
+        "{:?}",
+        output.warnings
+    );
+}
+
+#[tokio::test]
 async fn koala_plan_rules_locally_and_remotely() {
     let sim = sim().await;
     sim.set_koala_plan(sim.koala_api_key(), SimPlan::Basic);
-    let request = GenerationRequest::builder("x")
-        .quality(imagegen_core::Quality::High)
-        .build()
-        .unwrap();
-    let submission = Submission::new(ModelChoice::Exact("gpt-image-2".into()), request);
+    // gpt-image-2 at Koala's `high` quality needs the Professional Plan.
+    let submission = call("koala", exact("gpt-image-2"), "x").with_quality("high");
 
     // Told the plan: refused before sending.
     let told = koala(&sim, KoalaPlan::Basic);
@@ -388,7 +414,7 @@ async fn koala_out_of_credits_and_bad_key() {
     sim.set_koala_credits(sim.koala_api_key(), 0);
     let koala = koala(&sim, KoalaPlan::Professional);
     let err = koala
-        .submit(&Submission::new(ModelChoice::ProviderDefault, request("x")))
+        .submit(&call("koala", ModelChoice::ProviderDefault, "x"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -405,7 +431,7 @@ async fn koala_out_of_credits_and_bad_key() {
             .unwrap(),
     );
     let err = bad
-        .submit(&Submission::new(ModelChoice::ProviderDefault, request("x")))
+        .submit(&call("koala", ModelChoice::ProviderDefault, "x"))
         .await
         .unwrap_err();
     assert_eq!(err.refusal(), Some(&Refusal::Auth), "{err:?}");
@@ -420,7 +446,7 @@ async fn koala_failed_image_is_a_typed_download_error() {
     ));
     let koala = koala(&sim, KoalaPlan::Professional);
     let job = koala
-        .submit(&Submission::new(ModelChoice::ProviderDefault, request("x")))
+        .submit(&call("koala", ModelChoice::ProviderDefault, "x"))
         .await
         .unwrap();
     let output = koala.wait(&job, &NoProgress).await.unwrap();

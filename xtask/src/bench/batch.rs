@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagegen_core::{GenerationRequest, ModelChoice, NoProgress, Provider, Submission};
+use imagegen_core::{CallPlan, ModelChoice, NoProgress, Prompt, Provider};
 use imagegen_sim::ImageSize;
 use imagegen_sim::SimConfig;
 use kolbo_api::{KolboClient, KolboProvider, SubmitPacer};
@@ -56,13 +56,10 @@ pub(crate) async fn run(generations: usize, paced: bool) -> Result<BatchResult, 
         .map(|i| {
             let (provider, clock) = (Arc::clone(&provider), Arc::clone(&clock));
             tokio::spawn(async move {
-                let request = GenerationRequest::builder(format!("lighthouse number {i}"))
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let job = provider
-                    .submit(&Submission::new(ModelChoice::Exact(MODEL.into()), request))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let prompt =
+                    Prompt::new(format!("lighthouse number {i}")).map_err(|e| e.to_string())?;
+                let call = CallPlan::new("kolbo", ModelChoice::Exact(MODEL.into()), prompt, 1);
+                let job = provider.submit(&call).await.map_err(|e| e.to_string())?;
                 let accepted_at = clock.now();
                 provider
                     .wait(&job, &NoProgress)

@@ -6,15 +6,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use imagegen_core::{Clock, SharedClock, Sleep};
+use imagegen_core::clock::MANUAL_CLOCK_EPOCH_SECS;
+use imagegen_core::{Clock, SharedClock, Sleep, TokioClock};
 
 /// Real time sped up `factor` times: one real second is `factor` clock seconds. Shared by
-/// the simulator and the client, so rate limits and poll schedules compress alike.
+/// the simulator and the client, so rate limits and poll schedules compress alike. Its
+/// wall time starts at the real wall time and runs as fast as the clock.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ScaledClock {
     start: Instant,
+    wall_start: SystemTime,
     factor: f64,
 }
 
@@ -22,6 +25,7 @@ impl ScaledClock {
     pub(crate) fn shared(factor: f64) -> SharedClock {
         Arc::new(Self {
             start: Instant::now(),
+            wall_start: TokioClock::new().wall_time(),
             factor: factor.max(1e-6),
         })
     }
@@ -35,11 +39,17 @@ impl Clock for ScaledClock {
     fn sleep(&self, duration: Duration) -> Sleep {
         Box::pin(tokio::time::sleep(duration.div_f64(self.factor)))
     }
+
+    fn wall_time(&self) -> SystemTime {
+        self.wall_start + self.now()
+    }
 }
 
 /// Discrete-event time: sleeps wait until [`VirtualClock::advance_to`]; a driver advances
 /// to the earliest sleep's end once every live task is parked on the clock, so network
-/// round trips take no clock time and results do not depend on the machine's speed.
+/// round trips take no clock time and results do not depend on the machine's speed. Its
+/// wall time is a fixed epoch (a [`ManualClock`](imagegen_core::ManualClock)'s) plus
+/// virtual time, so runs are reproducible.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VirtualClock {
     state: Arc<Mutex<VirtualState>>,
@@ -109,6 +119,10 @@ impl Clock for VirtualClock {
             end,
             id,
         })
+    }
+
+    fn wall_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(MANUAL_CLOCK_EPOCH_SECS) + self.now()
     }
 }
 
@@ -224,5 +238,20 @@ mod tests {
         clock.sleep(Duration::from_secs(5)).await;
         assert!(before.elapsed() < Duration::from_secs(1));
         assert!(clock.now() >= Duration::from_secs(5));
+        let wall = clock.wall_time();
+        clock.sleep(Duration::from_secs(5)).await;
+        assert!(clock.wall_time().duration_since(wall).unwrap() >= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn virtual_wall_time_is_the_fixed_epoch_plus_virtual_time() {
+        let clock = VirtualClock::new();
+        let start = clock.wall_time();
+        assert_eq!(
+            start,
+            UNIX_EPOCH + Duration::from_secs(MANUAL_CLOCK_EPOCH_SECS)
+        );
+        clock.advance_to(Duration::from_secs(7));
+        assert_eq!(clock.wall_time(), start + Duration::from_secs(7));
     }
 }

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cpu_time::ThreadTime;
-use imagegen_core::{
-    GenerationRequest, ManualClock, ModelChoice, NoProgress, Provider, Submission,
-};
+use imagegen_core::{CallPlan, ManualClock, ModelChoice, NoProgress, Prompt, Provider};
 use imagegen_sim::{ImageSize, SimConfig};
 use koala_api::ImageDownloader;
 use koala_api::download::CountingSink;
@@ -149,12 +147,11 @@ struct Ours {
 
 impl Ours {
     async fn generation(&self) -> Result<u64, String> {
-        let request = GenerationRequest::builder(PROMPT)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let prompt = Prompt::new(PROMPT).map_err(|e| e.to_string())?;
+        let call = CallPlan::new("kolbo", ModelChoice::ProviderDefault, prompt, 1);
         let job = self
             .provider
-            .submit(&Submission::new(ModelChoice::ProviderDefault, request))
+            .submit(&call)
             .await
             .map_err(|e| e.to_string())?;
         let output = self

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use imagegen_core::{GenerationRequest, ModelChoice, NoProgress, Provider, Submission};
+use imagegen_core::{CallPlan, ModelChoice, NoProgress, Prompt, Provider};
 use imagegen_sim::{ImageSize, SimConfig};
 use koala_api::ImageDownloader;
 use koala_api::download::CountingSink;
@@ -117,13 +117,9 @@ pub(crate) fn child(args: &ChildArgs) -> Result<(), String> {
 }
 
 async fn generation(provider: &KolboProvider, downloader: &ImageDownloader) -> Result<(), String> {
-    let request = GenerationRequest::builder("a lighthouse at dusk")
-        .build()
-        .map_err(|e| e.to_string())?;
-    let job = provider
-        .submit(&Submission::new(ModelChoice::Exact(MODEL.into()), request))
-        .await
-        .map_err(|e| e.to_string())?;
+    let prompt = Prompt::new("a lighthouse at dusk").map_err(|e| e.to_string())?;
+    let call = CallPlan::new("kolbo", ModelChoice::Exact(MODEL.into()), prompt, 1);
+    let job = provider.submit(&call).await.map_err(|e| e.to_string())?;
     let output = provider
         .wait(&job, &NoProgress)
         .await
