@@ -10,7 +10,7 @@
 //!   response carries no cost). A journal that stores the handle can always get the
 //!   images back.
 //! - [`Provider::wait`] reads the images out of the handle without a request: readiness
-//!   is the download's business ([`crate::ImageDownloader`]).
+//!   is the download's business ([`imagegen_http::ImageDownloader`]).
 //! - Cancelling is not supported: Koala has no such call.
 //!
 //! Koala-only options ride in the request's [`ProviderExtras`](imagegen_core::ProviderExtras)
