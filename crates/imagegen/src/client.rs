@@ -9,11 +9,12 @@ use imagegen_core::{
     Credits, GenerationRequest, InvalidInput, JobHandle, ModelId, NoProgress, ProgressSink,
     Provider, ProviderId, SharedClock, TokioClock,
 };
+use imagegen_http::ImageDownloader;
 use imagegen_router::{
     Budget, BudgetStatus, Estimate, InMemoryBudget, MergedCatalog, RouteError, Router,
     RoutingPolicy,
 };
-use koala_api::{ImageDownloader, KoalaClient, KoalaPlan, KoalaProvider};
+use koala_api::{KoalaClient, KoalaPlan, KoalaProvider};
 use kolbo_api::poll::PollSchedule;
 use kolbo_api::{KolboClient, KolboProvider};
 use secrecy::ExposeSecret;
