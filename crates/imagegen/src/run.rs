@@ -3,7 +3,7 @@
 //!
 //! The order of events is what keeps paid images safe:
 //!
-//! 1. the router submits; the moment a provider accepts a job, [`RunObserver`] writes an
+//! 1. the router submits; the moment a provider accepts a job, `RunObserver` writes an
 //!    `accepted` line (provider, job handle, prompt, output directory, reserved credits)
 //!    to the journal and syncs it to disk, before the first poll;
 //! 2. the job is waited on and every delivered image downloaded and saved, including

@@ -1,6 +1,6 @@
 //! [`KolboClient`]: one method per Kolbo route over the shared [`imagegen_http::Transport`],
 //! with the key kept secret, redirects never followed, and only GETs retried (through the
-//! shared [`retry`](imagegen_http::retry) loop). A POST is sent once: Kolbo has no
+//! shared [`imagegen_http::retry`] loop). A POST is sent once: Kolbo has no
 //! idempotency key and bills every accepted generation, and a 429 is the router's to wait
 //! out, so retries happen in one layer only.
 

@@ -9,7 +9,7 @@
 //! - a short connect timeout and a long read timeout (the wait for the first byte);
 //! - retries (a GET is idempotent) on timeouts, connection resets, `408`/`425`/`429`/`5xx`,
 //!   and on a success status whose body is not an image, through the shared
-//!   [`retry::run`](crate::retry::run) loop: bounded exponential backoff on the injected
+//!   [`crate::retry::run`] loop: bounded exponential backoff on the injected
 //!   [`Clock`](imagegen_core::Clock), under an overall deadline the caller sets;
 //! - streaming to the destination (any [`AsyncWrite`], or a file written through a
 //!   temporary file and renamed into place), never holding the image in memory;
