@@ -28,7 +28,9 @@
 //!   polls, downloads). A billable POST (starting a paid generation) is sent once, never
 //!   retried here, not even after a 429: the router above waits out rate limits.
 //! - **Fail fast on a dead host.** The default connect timeout is 5 s, a connect timeout is
-//!   not retried, and the default GET policy makes at most two quick retries.
+//!   not retried, a host that timed out connecting is not dialled again for
+//!   [`send::UNREACHABLE_FOR`] (30 s), and the default GET policy makes at most two quick
+//!   retries.
 
 pub mod auth;
 pub mod body;

@@ -1,7 +1,7 @@
 //! [`Transport`]: sending one request to an API with its credential.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use imagegen_core::SharedClock;
@@ -36,9 +36,15 @@ pub struct Redirect {
     pub location: Option<String>,
 }
 
+/// How long a host that did not accept a connection within the connect timeout is taken
+/// to be down: requests in that window fail at once, as not sent, instead of each waiting
+/// out the connect timeout again.
+pub const UNREACHABLE_FOR: Duration = Duration::from_secs(30);
+
 /// Sends requests to one API: the credential on every request to the base URL's origin
 /// and to no other, a timeout on every request, redirects returned rather than followed.
-/// Cheap to clone.
+/// A host that timed out connecting is not dialled again for [`UNREACHABLE_FOR`], so a
+/// run against a dead host fails fast. Cheap to clone (clones share that memory).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,6 +73,8 @@ struct Inner {
     credential: Option<Credential>,
     request_timeout: Duration,
     clock: SharedClock,
+    /// Until when (on the clock) the host is taken to be down.
+    unreachable_until: Mutex<Option<Duration>>,
 }
 
 impl fmt::Debug for Transport {
@@ -94,6 +102,7 @@ impl Transport {
                 credential,
                 request_timeout: config.request_timeout,
                 clock: config.clock_or_real(),
+                unreachable_until: Mutex::new(None),
             }),
         })
     }
@@ -141,9 +150,35 @@ impl Transport {
         })
     }
 
-    /// Sends `request` once: never retried here (see [`crate::retry`]).
+    /// Sends `request` once: never retried here (see [`crate::retry`]). Fails at once, as
+    /// not sent, while the host is taken to be down (see [`UNREACHABLE_FOR`]).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, TransportError> {
-        let response = request.send().await.map_err(TransportError::from_send)?;
+        if let Some(left) = self.unreachable_for() {
+            return Err(TransportError::not_sent(
+                NotSentCause::ConnectTimeout,
+                format!(
+                    "{} did not accept a connection in time moments ago; not dialling it again for {}s",
+                    self.inner.base.origin().ascii_serialization(),
+                    left.as_secs().max(1)
+                ),
+            ));
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let error = TransportError::from_send(error);
+                if matches!(
+                    error,
+                    TransportError::NotSent {
+                        cause: NotSentCause::ConnectTimeout,
+                        ..
+                    }
+                ) {
+                    self.mark_unreachable();
+                }
+                return Err(error);
+            }
+        };
         let status = response.status();
         if status.is_redirection() {
             return Ok(Reply::Redirect(Redirect {
@@ -165,14 +200,48 @@ impl Transport {
     }
 }
 
+impl Transport {
+    fn unreachable_until(&self) -> std::sync::MutexGuard<'_, Option<Duration>> {
+        self.inner
+            .unreachable_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What is left of the window in which the host is taken to be down.
+    fn unreachable_for(&self) -> Option<Duration> {
+        let mut until = self.unreachable_until();
+        let now = self.inner.clock.now();
+        match *until {
+            Some(end) if now < end => Some(end - now),
+            Some(_) => {
+                *until = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Takes the host to be down for [`UNREACHABLE_FOR`] from now.
+    pub(crate) fn mark_unreachable(&self) {
+        let end = self.inner.clock.now().saturating_add(UNREACHABLE_FOR);
+        *self.unreachable_until() = Some(end);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use secrecy::SecretString;
 
     fn transport(base: &str) -> Transport {
+        transport_on(base, imagegen_core::ManualClock::new().shared())
+    }
+
+    fn transport_on(base: &str, clock: SharedClock) -> Transport {
         let base = Url::parse(base).unwrap();
-        let config = HttpConfig::new(base.as_str(), "test/1");
+        let mut config = HttpConfig::new(base.as_str(), "test/1");
+        config.clock = Some(clock);
         let key = Credential::header("x-api-key", &SecretString::from("s3cret")).unwrap();
         Transport::new(&config, &base, Some(key)).unwrap()
     }
@@ -234,5 +303,39 @@ mod tests {
             redirect.location.as_deref(),
             Some("https://elsewhere.example/x")
         );
+    }
+
+    #[tokio::test]
+    async fn a_host_that_timed_out_connecting_is_not_dialled_again_for_a_while() {
+        let mut server = mockito::Server::new_async().await;
+        let mock = server
+            .mock("GET", "/api/x")
+            .with_status(200)
+            .expect(1)
+            .create_async()
+            .await;
+        let clock = imagegen_core::ManualClock::manual();
+        let t = transport_on(&format!("{}/api/", server.url()), clock.shared());
+        let url = Url::parse(&format!("{}/api/x", server.url())).unwrap();
+        t.mark_unreachable();
+        let err = t
+            .send(t.request(Method::GET, url.clone()).unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.nothing_sent() && err.is_timeout(), "{err:?}");
+        assert!(err.message().contains("30s"), "{}", err.message());
+        // A clone shares the memory.
+        let clone = t.clone();
+        clock.advance(UNREACHABLE_FOR - Duration::from_secs(1));
+        assert!(
+            clone
+                .send(clone.request(Method::GET, url.clone()).unwrap())
+                .await
+                .is_err()
+        );
+        clock.advance(Duration::from_secs(1));
+        let reply = t.send(t.request(Method::GET, url).unwrap()).await.unwrap();
+        assert!(matches!(reply, Reply::Answer(_)));
+        mock.assert_async().await;
     }
 }
