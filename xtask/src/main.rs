@@ -9,6 +9,9 @@
 //! - `cargo xtask bench [--quick]`: client overhead, scale, polling latency and a batch
 //!   under Kolbo's rate limit, against the simulator; writes `docs/benchmarks.md`.
 
+// Doc comments double as clap's --help text, where `<out>`-style placeholders are
+// meant literally, not as HTML.
+#![allow(rustdoc::invalid_html_tags)]
 // A command-line tool: its output is meant for stdout.
 #![allow(clippy::print_stdout)]
 

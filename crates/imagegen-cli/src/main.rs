@@ -12,6 +12,10 @@
 //! simulator of both APIs started in this process. See `imagegen --help` and the exit code
 //! table in [`exit`].
 
+// Doc comments double as clap's --help text, where `<out>`-style placeholders are
+// meant literally, not as HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod args;
 mod commands;
 mod exit;

@@ -7,11 +7,12 @@ use std::time::Duration;
 use imagegen_core::{
     CallPlan, Error, ManualClock, ModelChoice, NoProgress, Prompt, Provider, Refund, Refusal,
 };
+use imagegen_http::ImageDownloader;
 use imagegen_sim::{
     Credential, Fault, FaultRule, ImageSize, KoalaPlan as SimPlan, ListenerKind, PollUrlForm,
     Route, SimConfig, SimHandle,
 };
-use koala_api::{ImageDownloader, KoalaClient, KoalaPlan, KoalaProvider};
+use koala_api::{KoalaClient, KoalaPlan, KoalaProvider};
 use kolbo_api::{KolboClient, KolboProvider};
 
 async fn sim() -> SimHandle {
@@ -254,7 +255,7 @@ async fn kolbo_refusals_map_to_the_taxonomy() {
 }
 
 #[tokio::test]
-async fn kolbo_post_429_is_retried_once_and_charged_once() {
+async fn kolbo_post_429_is_a_rate_limit_refusal_sent_once_and_charged_nothing() {
     let sim = sim().await;
     sim.faults().inject(FaultRule::nth(
         Route::KolboGenerate,
@@ -266,6 +267,19 @@ async fn kolbo_post_429_is_retried_once_and_charged_once() {
     ));
     let kolbo = kolbo(&sim);
     let before = sim.kolbo_credits(sim.kolbo_api_key()).unwrap();
+    let err = submit_nano(&kolbo, "x").await.unwrap_err();
+    // The transport never repeats a paid POST; the router waits out the limit.
+    assert_eq!(
+        err.refusal(),
+        Some(&Refusal::RateLimited {
+            retry_after: Some(Duration::from_secs(1))
+        }),
+        "{err:?}"
+    );
+    assert!(!err.may_have_been_charged());
+    assert_eq!(sim.request_log().count(Route::KolboGenerate), 1);
+    assert_eq!(sim.kolbo_credits(sim.kolbo_api_key()).unwrap(), before);
+    // The next submission goes through and is charged once.
     let job = submit_nano(&kolbo, "x").await.unwrap();
     assert_eq!(sim.request_log().count(Route::KolboGenerate), 2);
     assert_eq!(
@@ -464,7 +478,7 @@ async fn koala_failed_image_is_a_typed_download_error() {
     assert!(
         matches!(
             err,
-            koala_api::download::DownloadError::AttemptsExhausted { attempts: 3, .. }
+            imagegen_http::DownloadError::AttemptsExhausted { attempts: 3, .. }
         ),
         "{err:?}"
     );

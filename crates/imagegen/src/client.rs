@@ -8,11 +8,12 @@ use imagegen_core::{
     Balance, GenerationRequest, JobHandle, NoProgress, ProgressSink, Provider, ProviderId,
     SharedClock, TokioClock,
 };
+use imagegen_http::ImageDownloader;
 use imagegen_router::{
     Budget, BudgetStatus, CallOptions, Estimate, InMemoryBudget, MergedCatalog, RouteError, Router,
     RoutingPolicy,
 };
-use koala_api::{ImageDownloader, KoalaClient, KoalaProvider};
+use koala_api::{KoalaClient, KoalaProvider};
 use kolbo_api::poll::PollSchedule;
 use kolbo_api::{KolboClient, KolboProvider};
 use secrecy::ExposeSecret;

@@ -79,7 +79,7 @@ pub enum Error {
         /// The image URL, without its query string.
         url: String,
         /// What failed.
-        error: koala_api::DownloadError,
+        error: imagegen_http::DownloadError,
     },
 
     /// Reading or writing a file failed.
@@ -120,7 +120,7 @@ impl Error {
             Self::Route { error, .. } => route_kind(error),
             Self::Provider(error) => core_kind(error),
             Self::Download { error, .. } => {
-                if matches!(error, koala_api::DownloadError::Io { .. }) {
+                if matches!(error, imagegen_http::DownloadError::Io { .. }) {
                     ErrorKind::Other
                 } else {
                     ErrorKind::GenerationFailed

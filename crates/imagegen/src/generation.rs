@@ -2,7 +2,7 @@
 //! and how to get them onto disk ([`Generation::save`]) or into memory
 //! ([`Generation::download`]).
 //!
-//! Images are fetched with the [`koala_api::ImageDownloader`]: its own HTTP client with no
+//! Images are fetched with the [`imagegen_http::ImageDownloader`]: its own HTTP client with no
 //! credentials (an image host never sees an API key), readiness retries (KoalaImages URLs
 //! block until the image exists), and the format decided from the bytes. Several images
 //! download at once, up to the client's download concurrency.
@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 use futures_util::StreamExt;
 use imagegen_core::provider::unix_millis;
 use imagegen_core::{Credits, JobHandle, JobOutput, ModelId, ProviderId, SharedClock};
+use imagegen_http::{DownloadedImage, ImageDownloader};
 use imagegen_router::{Attempt, RoutedOutput};
-use koala_api::{DownloadedImage, ImageDownloader};
 use serde::Serialize;
 use url::Url;
 
@@ -318,7 +318,7 @@ fn images_of(output: &JobOutput) -> Vec<GeneratedImage> {
         .collect()
 }
 
-fn download_error(image: &GeneratedImage, error: koala_api::DownloadError) -> Error {
+fn download_error(image: &GeneratedImage, error: imagegen_http::DownloadError) -> Error {
     Error::Download {
         provider: image.provider.to_string(),
         job_id: image.job_id.clone(),

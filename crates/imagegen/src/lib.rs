@@ -112,6 +112,9 @@ pub use imagegen_router::{
 
 /// The provider-neutral vocabulary (`imagegen-core`).
 pub use imagegen_core as core;
+/// The shared HTTP transport and the credential-free image downloader (`imagegen-http`).
+pub use imagegen_http as http;
+pub use imagegen_http::{DownloadError, DownloadedImage, ImageDownloader, ImageFormat};
 /// Routing across providers (`imagegen-router`).
 pub use imagegen_router as router;
 /// The simulator of both APIs (`imagegen-sim`), for tests and demos.

@@ -1,22 +1,29 @@
 //! The HTTP client for `POST /api/image-generation/`.
 //!
 //! [`KoalaClient::generate`] validates a request locally ([`crate::validate()`]), sends it
-//! once with the API key as a sensitive `Authorization: Bearer` header, and reads the array
-//! of image URLs. It never follows a redirect (the key stays with Koala). It retries only
-//! when no image can have been charged: after a `429`, waiting as long as `Retry-After`
-//! says (or a backoff), and when the connection failed before the request left. Every wait
-//! runs on the injected [`Clock`](imagegen_core::Clock), so tests do not sleep.
+//! **once** through the shared [`imagegen_http::Transport`] with the API key as a sensitive
+//! `Authorization: Bearer` header, and reads the array of image URLs. It never follows a
+//! redirect (the key stays with Koala). Koala charges every image of every request it
+//! receives, so the POST is never retried here, not even after a `429`: the refusal comes
+//! back as [`ApiErrorKind::RateLimited`] with its `Retry-After`, and the router above
+//! waits it out (retries happen in one layer only).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use imagegen_core::{SharedClock, TokioClock};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
-use secrecy::{ExposeSecret, SecretString};
+use imagegen_core::SharedClock;
+use imagegen_http::{
+    Credential, CredentialError, HttpConfig, Reply, RetryAfter, Transport, TransportError,
+    read_bounded,
+};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::SecretString;
 use url::Url;
 
-use crate::error::{ApiErrorKind, KoalaError, parse_retry_after};
+#[cfg(doc)]
+use crate::error::ApiErrorKind;
+use crate::error::KoalaError;
 use crate::plan::KoalaPlan;
 use crate::types::{GeneratedImage, ImageGenerationRequest};
 use crate::validate::{Preflight, validate};
@@ -32,54 +39,13 @@ pub const ENV_BASE_URL: &str = "KOALA_BASE_URL";
 /// The environment variable naming the account's plan (`basic`, `professional`).
 pub const ENV_PLAN: &str = "KOALA_PLAN";
 
-/// Default time to establish a connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time to establish a connection: short, so a dead host fails fast.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = imagegen_http::config::DEFAULT_CONNECT_TIMEOUT;
 /// Default time for the whole generate call. Koala answers before the image is made, so
 /// this is generous.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The largest response body read.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
-
-/// When the generate call is repeated. Only failures that cannot have been charged are
-/// retried: a `429`, and a connection that failed before the request left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SubmitRetryPolicy {
-    /// How many times to try again after the first attempt (0: never).
-    pub max_retries: u32,
-    /// The first backoff when Koala sends no `Retry-After`; doubled on each retry.
-    pub base_delay: Duration,
-    /// The longest wait; a `Retry-After` beyond it is returned as an error instead.
-    pub max_delay: Duration,
-}
-
-impl SubmitRetryPolicy {
-    /// A policy.
-    pub fn new(max_retries: u32, base_delay: Duration, max_delay: Duration) -> Self {
-        Self {
-            max_retries,
-            base_delay,
-            max_delay,
-        }
-    }
-
-    /// Never retry.
-    pub fn never() -> Self {
-        Self::new(0, Duration::ZERO, Duration::ZERO)
-    }
-
-    fn backoff(&self, retry: u32) -> Duration {
-        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
-        self.base_delay.saturating_mul(factor).min(self.max_delay)
-    }
-}
-
-impl Default for SubmitRetryPolicy {
-    /// Three retries, 2 s doubling, waits up to 60 s.
-    fn default() -> Self {
-        Self::new(3, Duration::from_secs(2), Duration::from_secs(60))
-    }
-}
 
 /// What a generate call produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,8 +55,7 @@ pub struct Generation {
     pub images: Vec<GeneratedImage>,
     /// The checked request: model, quality, the credits charged, warnings.
     pub preflight: Preflight,
-    /// How many times the request was sent (more than one only after a `429` or a
-    /// connection that failed before sending).
+    /// How many times the request was sent: always 1 (a paid POST is never repeated).
     pub attempts: u32,
 }
 
@@ -110,27 +75,18 @@ pub struct Generation {
 /// ```
 #[derive(Clone)]
 pub struct KoalaClient {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    http: reqwest::Client,
-    api_key: SecretString,
+    transport: Transport,
     endpoint: Url,
     plan: KoalaPlan,
-    clock: SharedClock,
-    request_timeout: Duration,
-    retry: SubmitRetryPolicy,
 }
 
 impl fmt::Debug for KoalaClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KoalaClient")
-            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("endpoint", &self.endpoint.as_str())
             .field("api_key", &"[redacted]")
-            .field("plan", &self.inner.plan)
-            .field("request_timeout", &self.inner.request_timeout)
-            .field("retry", &self.inner.retry)
+            .field("plan", &self.plan)
+            .field("request_timeout", &self.transport.request_timeout())
             .finish_non_exhaustive()
     }
 }
@@ -138,131 +94,96 @@ impl fmt::Debug for KoalaClient {
 impl KoalaClient {
     /// A builder for a client using `api_key`.
     pub fn builder(api_key: impl Into<SecretString>) -> KoalaClientBuilder {
+        let mut config = HttpConfig::new(DEFAULT_BASE_URL, crate::USER_AGENT);
+        config.request_timeout = DEFAULT_REQUEST_TIMEOUT;
         KoalaClientBuilder {
             api_key: api_key.into(),
-            base_url: DEFAULT_BASE_URL.to_owned(),
             plan: KoalaPlan::Unknown,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            http: None,
-            clock: None,
-            retry: SubmitRetryPolicy::default(),
+            config,
         }
     }
 
     /// The endpoint requests go to.
     pub fn endpoint(&self) -> &Url {
-        &self.inner.endpoint
+        &self.endpoint
     }
 
     /// The account's plan, as configured.
     pub fn plan(&self) -> KoalaPlan {
-        self.inner.plan
+        self.plan
     }
 
-    /// The clock retries wait on.
+    /// The clock this client was given.
     pub fn clock(&self) -> &SharedClock {
-        &self.inner.clock
+        self.transport.clock()
     }
 
     /// Checks `request` without sending it: what it would cost and what to know.
     pub fn preflight(&self, request: &ImageGenerationRequest) -> Result<Preflight, KoalaError> {
-        Ok(validate(request, self.inner.plan)?)
+        Ok(validate(request, self.plan)?)
     }
 
-    /// Validates `request`, sends it, and returns the image URLs.
+    /// Validates `request`, sends it once, and returns the image URLs.
     ///
-    /// Invalid requests fail with [`KoalaError::Invalid`] and nothing is sent. A `429` or a
-    /// connection that failed before sending is retried per the [`SubmitRetryPolicy`];
-    /// nothing else is, because Koala charges every image of every request it receives.
+    /// Invalid requests fail with [`KoalaError::Invalid`] and nothing is sent. The request
+    /// is never repeated, because Koala charges every image of every request it receives:
+    /// a `429` is returned as [`ApiErrorKind::RateLimited`] with its `Retry-After` (the
+    /// router waits it out), a connection that failed before sending as
+    /// [`KoalaError::NotDelivered`].
     #[tracing::instrument(name = "koala.generate", skip_all, fields(model, num_images))]
     pub async fn generate(
         &self,
         request: &ImageGenerationRequest,
     ) -> Result<Generation, KoalaError> {
-        let preflight = validate(request, self.inner.plan)?;
+        let preflight = validate(request, self.plan)?;
         tracing::Span::current()
             .record("model", preflight.model.as_str())
             .record("num_images", preflight.num_images);
         let body = serde_json::to_vec(request).map_err(|e| {
             KoalaError::Config(format!("the request cannot be written as JSON: {e}"))
         })?;
-        let policy = self.inner.retry;
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            let err = match self.send_once(&body).await {
-                Ok(images) => {
-                    return Ok(Generation {
-                        images,
-                        preflight,
-                        attempts,
-                    });
-                }
-                Err(err) => err,
-            };
-            let wait = match &err {
-                KoalaError::Api {
-                    kind: ApiErrorKind::RateLimited,
-                    retry_after,
-                    ..
-                } => Some(retry_after.unwrap_or_else(|| policy.backoff(attempts))),
-                KoalaError::NotDelivered { .. } => Some(policy.backoff(attempts)),
-                _ => None,
-            };
-            match wait {
-                Some(wait) if attempts <= policy.max_retries && wait <= policy.max_delay => {
-                    tracing::warn!(attempt = attempts, wait_ms = wait.as_millis() as u64, error = %err, "retrying Koala generate: nothing was charged");
-                    self.inner.clock.sleep(wait).await;
-                }
-                _ => return Err(err),
-            }
-        }
+        let images = self.send_once(body).await?;
+        Ok(Generation {
+            images,
+            preflight,
+            attempts: 1,
+        })
     }
 
-    async fn send_once(&self, body: &[u8]) -> Result<Vec<GeneratedImage>, KoalaError> {
-        let inner = &self.inner;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", inner.api_key.expose_secret()))
-            .map_err(|_| {
-                KoalaError::Config("the API key cannot be sent in an HTTP header".to_owned())
-            })?;
-        auth.set_sensitive(true);
-        let response = inner
-            .http
-            .post(inner.endpoint.clone())
-            .header(AUTHORIZATION, auth)
+    async fn send_once(&self, body: Vec<u8>) -> Result<Vec<GeneratedImage>, KoalaError> {
+        let request = self
+            .transport
+            .request(Method::POST, self.endpoint.clone())
+            .map_err(transport_error)?
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
-            .timeout(inner.request_timeout)
-            .body(body.to_vec())
-            .send()
+            .body(body);
+        let response = match self
+            .transport
+            .send(request)
             .await
-            .map_err(classify_send_error)?;
-
-        let status = response.status().as_u16();
-        if response.url() != &inner.endpoint {
-            tracing::warn!(
-                status,
-                "an injected HTTP client followed a redirect away from the Koala endpoint"
-            );
-        }
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
+            .map_err(transport_error)?
+        {
+            Reply::Redirect(redirect) => {
+                return Err(KoalaError::Redirect {
+                    status: redirect.status,
+                    location: redirect.location,
+                });
+            }
+            Reply::Answer(response) => response,
+            _ => {
+                return Err(KoalaError::Config(
+                    "the HTTP transport gave an answer this client does not know".to_owned(),
+                ));
+            }
         };
-        let retry_after =
-            header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, inner.clock.wall_time()));
-        let location = header(LOCATION);
-        let body = read_bounded(response).await;
+        let status = response.status().as_u16();
+        let retry_after = RetryAfter::from_headers(response.headers(), self.clock().wall_time())
+            .map(RetryAfter::wait);
+        let body = read_bounded(response, MAX_RESPONSE_BYTES).await;
 
-        if (300..400).contains(&status) {
-            return Err(KoalaError::Redirect { status, location });
-        }
         if !(200..300).contains(&status) {
-            let bytes = body.unwrap_or_default();
+            let bytes = body.unwrap_or_else(|e| e.partial().clone());
             return Err(KoalaError::from_status(status, &bytes, retry_after));
         }
         let bytes = body.map_err(|why| {
@@ -286,61 +207,23 @@ impl KoalaClient {
     }
 }
 
-/// Reads a response body up to [`MAX_RESPONSE_BYTES`].
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(format!(
-                        "the body is larger than {MAX_RESPONSE_BYTES} bytes"
-                    ));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => return Err(describe(&e)),
-        }
-    }
-}
-
-/// Whether a failed send may have reached Koala.
-fn classify_send_error(err: reqwest::Error) -> KoalaError {
-    let message = describe(&err);
-    if err.is_builder() {
+/// Whether a failed send may have reached Koala: a request that could not be built is a
+/// configuration error, one that never left was not delivered, anything else may have
+/// been (and charged).
+fn transport_error(err: TransportError) -> KoalaError {
+    let message = err.message().to_owned();
+    if err.is_build() {
         KoalaError::Config(message)
-    } else if err.is_connect() {
-        KoalaError::NotDelivered { message }
-    } else {
-        KoalaError::MaybeDelivered { message }
-    }
-}
-
-/// A reqwest error and its causes on one line, without the URL.
-pub(crate) fn describe(err: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut parts = Vec::new();
-    if err.is_timeout() {
-        parts.push("timed out".to_owned());
-    }
-    parts.push(strip_url(&err.to_string()));
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
+    } else if err.nothing_sent() {
+        KoalaError::NotDelivered {
+            message,
+            source: Some(err),
         }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
-/// reqwest's `Display` appends ` for url (...)`; the URL may carry a signed query.
-fn strip_url(text: &str) -> String {
-    match text.find(" for url (") {
-        Some(i) => text[..i].to_owned(),
-        None => text.to_owned(),
+    } else {
+        KoalaError::MaybeDelivered {
+            message,
+            source: Some(err),
+        }
     }
 }
 
@@ -348,19 +231,14 @@ fn strip_url(text: &str) -> String {
 #[must_use]
 pub struct KoalaClientBuilder {
     api_key: SecretString,
-    base_url: String,
     plan: KoalaPlan,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    http: Option<reqwest::Client>,
-    clock: Option<SharedClock>,
-    retry: SubmitRetryPolicy,
+    config: HttpConfig,
 }
 
 impl fmt::Debug for KoalaClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KoalaClientBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.config.base_url)
             .field("api_key", &"[redacted]")
             .field("plan", &self.plan)
             .finish_non_exhaustive()
@@ -389,7 +267,7 @@ impl KoalaClientBuilder {
     /// The API root (default `https://koala.sh/api`); the endpoint is
     /// `<root>/image-generation/`.
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.config.base_url = base_url.into();
         self
     }
 
@@ -399,71 +277,49 @@ impl KoalaClientBuilder {
         self
     }
 
-    /// Time to establish a connection (default 10 s). Ignored with [`Self::http_client`].
+    /// Time to establish a connection (default 5 s). Ignored with [`Self::http_client`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.config.connect_timeout = timeout;
         self
     }
 
     /// Time for the whole generate call (default 120 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.config.request_timeout = timeout;
         self
     }
 
     /// Uses this HTTP client. It should not follow redirects
     /// (`reqwest::redirect::Policy::none()`); a redirect it follows is logged.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.config.http = Some(client);
         self
     }
 
-    /// The clock retries wait on (default: the real clock).
+    /// The clock (default: the real clock).
     pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// When to retry (default [`SubmitRetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: SubmitRetryPolicy) -> Self {
-        self.retry = policy;
+        self.config.clock = Some(clock);
         self
     }
 
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<KoalaClient, KoalaError> {
-        let key = self.api_key.expose_secret();
-        if key.trim().is_empty() {
-            return Err(KoalaError::Config(format!(
-                "the Koala API key is empty: set {ENV_API_KEY}"
-            )));
-        }
-        if HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
-            return Err(KoalaError::Config(
+        let credential = Credential::bearer(&self.api_key).map_err(|e| match e {
+            CredentialError::Empty => {
+                KoalaError::Config(format!("the Koala API key is empty: set {ENV_API_KEY}"))
+            }
+            _ => KoalaError::Config(
                 "the Koala API key contains characters that cannot be sent in an HTTP header"
                     .to_owned(),
-            ));
-        }
-        let endpoint = endpoint_url(&self.base_url)?;
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(self.connect_timeout)
-                .user_agent(crate::USER_AGENT)
-                .build()
-                .map_err(|e| KoalaError::Config(format!("the HTTP client cannot be built: {e}")))?,
-        };
+            ),
+        })?;
+        let endpoint = endpoint_url(&self.config.base_url)?;
+        let transport = Transport::new(&self.config, &endpoint, Some(credential))
+            .map_err(|e| KoalaError::Config(format!("the HTTP client cannot be built: {e}")))?;
         Ok(KoalaClient {
-            inner: Arc::new(Inner {
-                http,
-                api_key: self.api_key,
-                endpoint,
-                plan: self.plan,
-                clock: self.clock.unwrap_or_else(TokioClock::shared),
-                request_timeout: self.request_timeout,
-                retry: self.retry,
-            }),
+            transport,
+            endpoint,
+            plan: self.plan,
         })
     }
 }
@@ -523,13 +379,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let policy = SubmitRetryPolicy::new(5, Duration::from_secs(2), Duration::from_secs(10));
-        let waits: Vec<u64> = (1..=5).map(|r| policy.backoff(r).as_secs()).collect();
-        assert_eq!(waits, [2, 4, 8, 10, 10]);
     }
 
     #[test]

@@ -17,10 +17,11 @@
 //! | no answer after sending | `MaybeDelivered` | `MaybeDelivered` |
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use imagegen_core::error::body_prefix;
 use imagegen_core::{Error, InvalidInput, ProviderId, Refusal};
+use imagegen_http::TransportError;
 
 use crate::validate::InvalidRequest;
 
@@ -133,6 +134,9 @@ pub enum KoalaError {
     NotDelivered {
         /// What failed.
         message: String,
+        /// The transport failure, when there was one.
+        #[source]
+        source: Option<TransportError>,
     },
 
     /// The request left but no answer came; Koala may have accepted and charged it.
@@ -142,6 +146,9 @@ pub enum KoalaError {
     MaybeDelivered {
         /// What failed.
         message: String,
+        /// The transport failure, when there was one.
+        #[source]
+        source: Option<TransportError>,
     },
 
     /// The client is misconfigured.
@@ -244,8 +251,10 @@ impl From<KoalaError> for Error {
                 detail,
                 body_prefix,
             },
-            KoalaError::NotDelivered { message } => Error::NotDelivered { provider, message },
-            KoalaError::MaybeDelivered { message } => Error::MaybeDelivered { provider, message },
+            KoalaError::NotDelivered { message, .. } => Error::NotDelivered { provider, message },
+            KoalaError::MaybeDelivered { message, .. } => {
+                Error::MaybeDelivered { provider, message }
+            }
             KoalaError::Config(message) => Error::Config(message),
         }
     }
@@ -275,16 +284,6 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     }
 }
 
-/// A `Retry-After` value: delay seconds, or an HTTP-date (a date in the past is zero).
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,25 +306,6 @@ mod tests {
         assert_eq!(error_message(b""), "(empty body)");
         assert_eq!(error_message(br#"{"error":""}"#), r#"{"error":""}"#);
         assert_eq!(error_message(&[b'x'; 2000]).len(), 512);
-    }
-
-    #[test]
-    fn retry_after_in_seconds_or_as_a_date() {
-        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-1", now), None);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! The KoalaImages API (`POST https://koala.sh/api/image-generation/`) in Rust: exact wire
 //! types, the documented model and price table, local validation so no credit is spent on
-//! a request that could only fail, an HTTP client that keeps the API key to itself, a
-//! patient image downloader, and an [`imagegen_core::Provider`] implementation.
+//! a request that could only fail, an HTTP client that keeps the API key to itself (over
+//! the shared [`imagegen_http`] transport), and an [`imagegen_core::Provider`]
+//! implementation.
 //!
 //! ## What Koala does, and what this crate does about it
 //!
@@ -11,8 +12,8 @@
 //!   gpt-image-2 costs 1 (`fast`), 8 (`medium`) or 20 (`high`) credits, ideogram-3.0 3,
 //!   nano-banana-2 5, the deprecated standard 1 and premium 5 ([`ModelSpec`]). The response
 //!   carries no cost, so the charge is computed from the table ([`Preflight::credits`]).
-//!   The POST is retried only when nothing can have been charged: after a `429` and when
-//!   the connection failed before the request left ([`SubmitRetryPolicy`]).
+//!   The POST is sent once and never retried here, not even after a `429` (returned as
+//!   [`ApiErrorKind::RateLimited`] with its `Retry-After`; the router waits it out).
 //! - **Plans.** ideogram-3.0, nano-banana-2, premium and gpt-image-2 at `medium`/`high`
 //!   need the Professional Plan. Tell the client the plan ([`KoalaPlan`]) and such a
 //!   request is refused before sending instead of answered with a `403`.
@@ -21,16 +22,17 @@
 //!   its five native sizes, so the catalog offers gpt-image-2 exactly those five, and every
 //!   other model exactly the documented proportions ([`size`]). Nothing is snapped here.
 //! - **URLs before images.** Koala answers at once with URLs that block until the images
-//!   exist (usually 8–15 s, rarely hours). [`ImageDownloader`] waits with a long read
-//!   timeout, retries under a deadline, never sends credentials, and decides the format
-//!   from the bytes: a `.jpg` URL may serve PNG.
+//!   exist (usually 8–15 s, rarely hours). [`imagegen_http::ImageDownloader`] waits with a
+//!   long read timeout, retries under a deadline, never sends credentials, and decides the
+//!   format from the bytes: a `.jpg` URL may serve PNG.
 //! - **Errors.** `400/401/402/403/429/500` and everything else map into
 //!   [`KoalaError`] and from there into [`imagegen_core::Error`] (see [`error`]).
 //!
 //! ## Example
 //!
 //! ```no_run
-//! use koala_api::{ImageDownloader, ImageGenerationRequest, KoalaClient, KoalaPlan, Model, Quality};
+//! use imagegen_http::ImageDownloader;
+//! use koala_api::{ImageGenerationRequest, KoalaClient, KoalaPlan, Model, Quality};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = KoalaClient::builder(std::env::var("KOALA_API_KEY")?)
@@ -65,9 +67,6 @@
 //! [`request_body()`], deciding nothing again.
 
 pub mod client;
-// download.rs moves to its own crate; until then its `SystemTime::now` stays as it is.
-#[allow(clippy::disallowed_methods)]
-pub mod download;
 pub mod error;
 pub mod models;
 pub mod options;
@@ -78,11 +77,7 @@ pub mod size;
 pub mod types;
 pub mod validate;
 
-pub use client::{Generation, KoalaClient, KoalaClientBuilder, SubmitRetryPolicy};
-pub use download::{
-    DownloadError, DownloadPolicy, DownloadedImage, ImageDownloader, ImageDownloaderBuilder,
-    ImageFormat,
-};
+pub use client::{Generation, KoalaClient, KoalaClientBuilder};
 pub use error::{ApiErrorKind, KoalaError};
 pub use models::{ModelSpec, QualitySpec};
 pub use options::KoalaOptions;

@@ -10,7 +10,7 @@
 //!   [`JobHandle`] already holds them in its `state`, with the credits charged from the
 //!   model table. A journal that stores the handle can always get the images back.
 //! - [`Provider::wait`] reads the images out of the handle without a request: readiness
-//!   is the download's business ([`crate::ImageDownloader`]).
+//!   is the download's business ([`imagegen_http::ImageDownloader`]).
 //! - [`Provider::profile`] is the configured plan, Koala's plan tiers and, when set, what a
 //!   credit is worth; [`Provider::balance`] says where to look, as Koala has no balance API.
 //! - Cancelling is not supported: Koala has no such call.

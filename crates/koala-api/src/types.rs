@@ -547,7 +547,7 @@ impl ImageGenerationRequest {
 /// One generated image, as an element of the response array.
 ///
 /// The URL works before the image exists: fetching it blocks until the image is ready
-/// (see [`crate::ImageDownloader`]). `alt` is `None` when Koala sent none, `null` or `""`.
+/// (see [`imagegen_http::ImageDownloader`]). `alt` is `None` when Koala sent none, `null` or `""`.
 ///
 /// ```
 /// use koala_api::GeneratedImage;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use imagegen_core::ManualClock;
 use koala_api::{
     ApiErrorKind, ImageGenerationRequest, InvalidRequest, KoalaClient, KoalaError, KoalaPlan,
-    Model, Quality, Style, SubmitRetryPolicy,
+    Model, Quality, Style,
 };
 use mockito::Matcher;
 use support::{Reply, ScriptedServer, TEST_KEY};
@@ -156,7 +156,7 @@ async fn each_error_status_with_json_and_plain_text_bodies() {
 }
 
 #[tokio::test]
-async fn rate_limit_waits_as_retry_after_says_then_succeeds() {
+async fn a_429_is_a_rate_limit_refusal_with_its_wait_and_is_sent_once() {
     let mut server = mockito::Server::new_async().await;
     let limited = server
         .mock("POST", PATH)
@@ -166,23 +166,35 @@ async fn rate_limit_waits_as_retry_after_says_then_succeeds() {
         .expect(1)
         .create_async()
         .await;
-    let ok = server
-        .mock("POST", PATH)
-        .with_status(200)
-        .with_body(OK_BODY)
-        .expect(1)
-        .create_async()
-        .await;
     let clock = ManualClock::new();
     let client = support::client(&server.url(), &clock, KoalaPlan::Unknown);
-    let generation = client
+    let err = client
         .generate(&ImageGenerationRequest::new("cat"))
         .await
-        .unwrap();
+        .unwrap_err();
     limited.assert_async().await;
-    ok.assert_async().await;
-    assert_eq!(generation.attempts, 2);
-    assert_eq!(clock.sleeps(), vec![Duration::from_secs(7)]);
+    // Never waited out here: the router above does, so retries happen in one layer.
+    assert!(clock.sleeps().is_empty());
+    assert!(
+        matches!(
+            err,
+            KoalaError::Api {
+                status: 429,
+                kind: ApiErrorKind::RateLimited,
+                retry_after: Some(wait),
+                ..
+            } if wait == Duration::from_secs(7)
+        ),
+        "{err:?}"
+    );
+    let core: imagegen_core::Error = err.into();
+    assert_eq!(
+        core.refusal(),
+        Some(&imagegen_core::Refusal::RateLimited {
+            retry_after: Some(Duration::from_secs(7))
+        })
+    );
+    assert!(core.is_retryable() && !core.may_have_been_charged());
 }
 
 #[tokio::test]
@@ -191,18 +203,11 @@ async fn rate_limit_with_an_http_date_and_without_retry_after() {
     let clock = ManualClock::new();
     // Retry-After dates are read against the client's clock, not the system's.
     let date = httpdate_in(&clock, Duration::from_secs(30));
-    let _dated = server
+    let dated = server
         .mock("POST", PATH)
         .with_status(429)
         .with_header("retry-after", &date)
         .expect(1)
-        .create_async()
-        .await;
-    let _bare = server
-        .mock("POST", PATH)
-        .with_status(429)
-        .with_body("slow down")
-        .expect(3)
         .create_async()
         .await;
     let client = support::client(&server.url(), &clock, KoalaPlan::Unknown);
@@ -210,18 +215,29 @@ async fn rate_limit_with_an_http_date_and_without_retry_after() {
         .generate(&ImageGenerationRequest::new("cat"))
         .await
         .unwrap_err();
-    // One dated wait (30 s), then the policy's backoff: 4 s, 8 s; then give up.
-    let sleeps = clock.sleeps();
-    assert_eq!(sleeps.len(), 3, "{sleeps:?}");
-    assert_eq!(sleeps[0], Duration::from_secs(30), "{sleeps:?}");
-    assert_eq!(
-        &sleeps[1..],
-        [Duration::from_secs(4), Duration::from_secs(8)]
-    );
+    // Sent once; the dated wait is the router's to honour: exactly 30 s on the client's clock.
+    dated.assert_async().await;
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+
+    let mut server = mockito::Server::new_async().await;
+    let bare = server
+        .mock("POST", PATH)
+        .with_status(429)
+        .with_body("slow down")
+        .expect(1)
+        .create_async()
+        .await;
+    let err = support::client(&server.url(), &clock, KoalaPlan::Unknown)
+        .generate(&ImageGenerationRequest::new("cat"))
+        .await
+        .unwrap_err();
+    bare.assert_async().await;
+    assert!(clock.sleeps().is_empty());
     assert!(matches!(
         err,
         KoalaError::Api {
             kind: ApiErrorKind::RateLimited,
+            retry_after: None,
             ..
         }
     ));
@@ -325,7 +341,7 @@ async fn no_answer_after_sending_may_have_been_charged_and_is_not_retried() {
 }
 
 #[tokio::test]
-async fn a_connection_refused_before_sending_is_retried_with_backoff() {
+async fn a_connection_refused_before_sending_is_not_delivered_and_not_retried() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
@@ -333,11 +349,6 @@ async fn a_connection_refused_before_sending_is_retried_with_backoff() {
     let client = KoalaClient::builder(TEST_KEY)
         .base_url(format!("{closed}/api"))
         .clock(clock.shared())
-        .retry_policy(SubmitRetryPolicy::new(
-            2,
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-        ))
         .http_client(support::http())
         .build()
         .unwrap();
@@ -346,9 +357,14 @@ async fn a_connection_refused_before_sending_is_retried_with_backoff() {
         .await
         .unwrap_err();
     assert!(matches!(err, KoalaError::NotDelivered { .. }), "{err:?}");
-    assert_eq!(
-        clock.sleeps(),
-        [Duration::from_secs(1), Duration::from_secs(2)]
+    assert!(clock.sleeps().is_empty());
+    // The transport failure stays reachable as the source.
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(
+        source
+            .downcast_ref::<imagegen_http::TransportError>()
+            .is_some(),
+        "{source:?}"
     );
     let core: imagegen_core::Error = err.into();
     assert!(core.nothing_sent());

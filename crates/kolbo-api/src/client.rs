@@ -1,14 +1,23 @@
-//! [`KolboClient`]: one method per Kolbo route, with the key kept secret, redirects never
-//! followed, and a POST retried only when Kolbo provably did not take it.
+//! [`KolboClient`]: one method per Kolbo route over the shared [`imagegen_http::Transport`],
+//! with the key kept secret, redirects never followed, and only GETs retried (through the
+//! shared [`imagegen_http::retry`] loop). A POST is sent once: Kolbo has no
+//! idempotency key and bills every accepted generation, and a 429 is the router's to wait
+//! out, so retries happen in one layer only.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagegen_core::{InvalidInput, SharedClock, TokioClock};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use bytes::Bytes;
+use imagegen_core::{InvalidInput, SharedClock};
+use imagegen_http::retry::{self, Decision};
+use imagegen_http::{
+    BodyError, Credential, CredentialError, HttpConfig, Reply, RetryAfter, RetryPolicy, Transport,
+    TransportError, read_bounded,
+};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -32,63 +41,14 @@ const USER_AGENT: &str = concat!("imagegen-kolbo-api/", env!("CARGO_PKG_VERSION"
 /// How many bytes of a bad body an error keeps.
 const BODY_PREFIX_LIMIT: usize = imagegen_core::error::BODY_PREFIX_LIMIT;
 
-/// When a request is tried again. Only two situations qualify, because Kolbo has no
-/// idempotency key and every accepted `POST /v1/generate/image` is billed:
-///
-/// - Kolbo answered 429: its rate limiter rejects before any handler runs, so nothing was
-///   started or charged. The wait is `Retry-After` when sent (up to
-///   [`max_retry_after`](Self::max_retry_after); a longer wait is returned as an error),
-///   else [`rate_limit_wait`](Self::rate_limit_wait).
-/// - The connection failed before the request was sent.
-///
-/// A timeout or a dropped connection after sending is never retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryPolicy {
-    /// Retries after a 429 (default 2).
-    pub rate_limit_retries: u32,
-    /// The wait after a 429 without `Retry-After` (default 5 s).
-    pub rate_limit_wait: Duration,
-    /// The longest `Retry-After` honoured by waiting (default 65 s, as Kolbo's MCP).
-    pub max_retry_after: Duration,
-    /// Retries after a connection failure (default 2).
-    pub connect_retries: u32,
-    /// The wait before the first reconnect; doubled each time (default 1 s).
-    pub connect_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            rate_limit_retries: 2,
-            rate_limit_wait: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(65),
-            connect_retries: 2,
-            connect_backoff: Duration::from_secs(1),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// A policy that never retries.
-    pub fn none() -> Self {
-        Self {
-            rate_limit_retries: 0,
-            connect_retries: 0,
-            ..Self::default()
-        }
-    }
-}
+/// The largest answer body read (the model catalog is the largest, well under this).
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Builds a [`KolboClient`]; see there.
 #[must_use]
 pub struct KolboClientBuilder {
     api_key: SecretString,
-    base_url: String,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    http: Option<reqwest::Client>,
-    clock: Option<SharedClock>,
+    config: HttpConfig,
     retry: RetryPolicy,
     pacer: Option<SubmitPacer>,
 }
@@ -97,10 +57,10 @@ impl fmt::Debug for KolboClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KolboClientBuilder")
             .field("api_key", &"[redacted]")
-            .field("base_url", &self.base_url)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("request_timeout", &self.request_timeout)
-            .field("custom_http_client", &self.http.is_some())
+            .field("base_url", &self.config.base_url)
+            .field("connect_timeout", &self.config.connect_timeout)
+            .field("request_timeout", &self.config.request_timeout)
+            .field("custom_http_client", &self.config.http.is_some())
             .field("retry", &self.retry)
             .field("pacer", &self.pacer)
             .finish_non_exhaustive()
@@ -110,21 +70,21 @@ impl fmt::Debug for KolboClientBuilder {
 impl KolboClientBuilder {
     /// The API base URL (default [`DEFAULT_BASE_URL`]); routes are `{base}/v1/...`.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
+        self.config.base_url = url.into();
         self
     }
 
-    /// The TCP/TLS connect timeout (default 10 s). Ignored with
+    /// The TCP/TLS connect timeout (default 5 s, so a dead host fails fast). Ignored with
     /// [`http_client`](Self::http_client).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.config.connect_timeout = timeout;
         self
     }
 
     /// The timeout of one whole request, from connecting to the end of the body
     /// (default 60 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.config.request_timeout = timeout;
         self
     }
 
@@ -134,18 +94,20 @@ impl KolboClientBuilder {
     /// `.redirect(reqwest::redirect::Policy::none())`): reqwest forwards custom headers
     /// such as `X-API-Key` to whatever host a redirect names.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.config.http = Some(client);
         self
     }
 
     /// The clock for retry waits (default: the real clock). Tests pass a
     /// [`imagegen_core::ManualClock`].
     pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+        self.config.clock = Some(clock);
         self
     }
 
-    /// When to retry (default [`RetryPolicy::default`]).
+    /// How GETs (catalog, credits, moodboards, visual DNA) are retried (default
+    /// [`RetryPolicy::default`]: two quick retries after a refused connection, a reset or a
+    /// 429 asking for at most 5 s). POSTs are never retried.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -162,62 +124,24 @@ impl KolboClientBuilder {
 
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<KolboClient, KolboError> {
-        let key = self.api_key.expose_secret().trim();
-        if key.is_empty() {
-            return Err(KolboError::Config(
-                "the Kolbo API key is empty: set KOLBO_API_KEY to a key from the Kolbo dashboard"
-                    .into(),
-            ));
-        }
-        let mut api_key = HeaderValue::from_str(key).map_err(|_| {
-            KolboError::Config(
-                "the Kolbo API key contains characters that cannot be sent in a header".into(),
-            )
+        let api_key = Credential::header(API_KEY_HEADER, &self.api_key).map_err(|e| {
+            KolboError::Config(match e {
+                CredentialError::Empty => "the Kolbo API key is empty: set KOLBO_API_KEY to a key from the Kolbo dashboard".into(),
+                _ => "the Kolbo API key contains characters that cannot be sent in a header".into(),
+            })
         })?;
-        api_key.set_sensitive(true);
-        let endpoints = Endpoints::new(&self.base_url)?;
-        let http = match self.http {
-            Some(client) => client,
-            None => default_http_client(endpoints.base(), self.connect_timeout)?,
-        };
+        let endpoints = Endpoints::new(&self.config.base_url)?;
+        let transport = Transport::new(&self.config, endpoints.base(), Some(api_key))
+            .map_err(|e| KolboError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(KolboClient {
             inner: Arc::new(Inner {
-                http,
-                api_key,
+                transport,
                 endpoints,
-                request_timeout: self.request_timeout,
-                clock: self.clock.unwrap_or_else(TokioClock::shared),
                 retry: self.retry,
                 pacer: self.pacer,
             }),
         })
     }
-}
-
-fn default_http_client(
-    base: &Url,
-    connect_timeout: Duration,
-) -> Result<reqwest::Client, KolboError> {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(connect_timeout)
-        .user_agent(USER_AGENT);
-    let loopback = match base.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if loopback {
-        // A developer's HTTP(S)_PROXY must not route local (simulator, mock) traffic.
-        builder = builder.no_proxy();
-    }
-    if base.scheme() == "https" {
-        builder = builder.https_only(true);
-    }
-    builder
-        .build()
-        .map_err(|e| KolboError::Config(format!("cannot build the HTTP client: {e}")))
 }
 
 /// A client for Kolbo's developer API (`https://api.kolbo.ai/api/v1/...`).
@@ -243,11 +167,8 @@ pub struct KolboClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
-    api_key: HeaderValue,
+    transport: Transport,
     endpoints: Endpoints,
-    request_timeout: Duration,
-    clock: SharedClock,
     retry: RetryPolicy,
     pacer: Option<SubmitPacer>,
 }
@@ -257,7 +178,7 @@ impl fmt::Debug for KolboClient {
         f.debug_struct("KolboClient")
             .field("base_url", &self.inner.endpoints.base().as_str())
             .field("api_key", &"[redacted]")
-            .field("request_timeout", &self.inner.request_timeout)
+            .field("request_timeout", &self.inner.transport.request_timeout())
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
     }
@@ -267,12 +188,12 @@ impl fmt::Debug for KolboClient {
 struct Call<'a> {
     method: Method,
     url: Url,
-    /// A JSON body, already encoded (sent again as is on a retry).
+    /// A JSON body, already encoded.
     body: Option<&'a [u8]>,
     query: Option<Value>,
     /// An accepted call may cost credits (only `POST /v1/generate/image`).
     billable: bool,
-    /// Retry on 429 and on connection failures (see [`RetryPolicy`]).
+    /// An idempotent GET, retried per the [`RetryPolicy`]. Never set on a POST.
     retry: bool,
     /// Counted in the generation rate bucket (see [`SubmitPacer`]).
     paced: bool,
@@ -281,7 +202,7 @@ struct Call<'a> {
 /// A successful answer: a 2xx whose body is not an error envelope.
 pub(crate) struct Answer {
     status: u16,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     /// A body to decode instead of `bytes` (the id recovered from a cut-off answer).
     json: Option<Value>,
 }
@@ -330,11 +251,7 @@ impl KolboClient {
     pub fn builder(api_key: impl Into<String>) -> KolboClientBuilder {
         KolboClientBuilder {
             api_key: SecretString::from(api_key.into()),
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(60),
-            http: None,
-            clock: None,
+            config: HttpConfig::new(DEFAULT_BASE_URL, USER_AGENT),
             retry: RetryPolicy::default(),
             pacer: None,
         }
@@ -347,7 +264,7 @@ impl KolboClient {
 
     /// The clock this client waits on.
     pub fn clock(&self) -> &SharedClock {
-        &self.inner.clock
+        self.inner.transport.clock()
     }
 
     /// The status URL of a generation: `{base}/v1/generate/{id}/status`, id
@@ -360,10 +277,12 @@ impl KolboClient {
     /// `POST /v1/generate/image`: starts a generation (billed once accepted).
     ///
     /// The request is checked locally first ([`validate::check_request`] without a
-    /// catalog); an invalid one is an error and nothing is sent. The POST is repeated only
-    /// after a 429 or a connection failure before sending (see [`RetryPolicy`]). If Kolbo
-    /// accepted it but the body was cut short, the generation id is recovered from what
-    /// arrived when possible, so a paid job is never lost.
+    /// catalog); an invalid one is an error and nothing is sent. The POST is sent once and
+    /// never repeated here: a 429 is returned as a rate-limit refusal with its
+    /// `Retry-After` (the router waits it out), a connection that failed before sending as
+    /// [`KolboError::NotSent`]. If Kolbo accepted it but the body was cut short, the
+    /// generation id is recovered from what arrived when possible, so a paid job is never
+    /// lost.
     pub async fn generate_image(
         &self,
         request: &GenerateImageRequest,
@@ -377,7 +296,7 @@ impl KolboClient {
             body: Some(&body),
             query: None,
             billable: true,
-            retry: true,
+            retry: false,
             paced: true,
         };
         match self.execute(call).await {
@@ -393,9 +312,6 @@ impl KolboClient {
                         None => Err(error),
                     },
                 }
-            }
-            Err(KolboError::OutcomeUnknown { message }) => {
-                Err(KolboError::OutcomeUnknown { message })
             }
             Err(other) => Err(other),
         }
@@ -421,7 +337,7 @@ impl KolboClient {
     }
 
     /// `POST /v1/generate/{id}/cancel` (undocumented; used by Kolbo's own MCP). A finished
-    /// generation answers 409.
+    /// generation answers 409. Sent once, like every POST.
     pub async fn cancel_generation(
         &self,
         generation_id: &str,
@@ -433,7 +349,7 @@ impl KolboClient {
             body: Some(b"{}"),
             query: None,
             billable: false,
-            retry: true,
+            retry: false,
             paced: false,
         };
         self.execute(call).await?.decode()
@@ -504,59 +420,33 @@ impl KolboClient {
         self.execute(call).await?.decode()
     }
 
-    /// Sends `call`, retrying only as [`RetryPolicy`] allows.
+    /// Sends `call`: once, or for an idempotent GET through the shared retry loop.
     async fn execute(&self, call: Call<'_>) -> Result<Answer, KolboError> {
-        let policy = &self.inner.retry;
-        let (mut rate_limited, mut reconnects) = (0u32, 0u32);
-        loop {
-            let error = match self.attempt(&call).await {
-                Ok(answer) => return Ok(answer),
-                Err(error) => error,
-            };
-            if !call.retry {
-                return Err(error);
-            }
-            let wait = match &error {
-                KolboError::NotSent { .. } if reconnects < policy.connect_retries => {
-                    reconnects += 1;
-                    policy
-                        .connect_backoff
-                        .saturating_mul(1 << (reconnects - 1).min(16))
-                }
-                e if e.is_rate_limited() && rate_limited < policy.rate_limit_retries => {
-                    let wait = e.retry_after().unwrap_or(policy.rate_limit_wait);
-                    if wait > policy.max_retry_after {
-                        return Err(error);
-                    }
-                    rate_limited += 1;
-                    wait
-                }
-                _ => return Err(error),
-            };
-            tracing::debug!(
-                method = %call.method,
-                path = call.url.path(),
-                wait_ms = wait.as_millis() as u64,
-                %error,
-                "kolbo: retrying a request Kolbo did not take"
-            );
-            self.inner.clock.sleep(wait).await;
+        if !call.retry || call.method != Method::GET {
+            return self.attempt(&call).await;
         }
+        let call = &call;
+        retry::run(
+            &self.inner.retry,
+            self.inner.transport.clock().as_ref(),
+            &get_decision,
+            |_| self.attempt(call),
+        )
+        .await
+        .map_err(retry::Stopped::into_error)
     }
 
     /// One try: send, read the whole body, sort success from error.
     async fn attempt(&self, call: &Call<'_>) -> Result<Answer, KolboError> {
         // Held until the answer has been read: the slot counts from then.
         let _permit = match (&self.inner.pacer, call.paced) {
-            (Some(pacer), true) => Some(pacer.acquire(&self.inner.clock).await),
+            (Some(pacer), true) => Some(pacer.acquire(self.inner.transport.clock()).await),
             _ => None,
         };
-        let mut request = self
-            .inner
-            .http
+        let transport = &self.inner.transport;
+        let mut request = transport
             .request(call.method.clone(), call.url.clone())
-            .timeout(self.inner.request_timeout)
-            .header(API_KEY_HEADER, self.inner.api_key.clone())
+            .map_err(|e| transport_error(e, call.billable))?
             .header(ACCEPT, "application/json");
         if let Some(query) = &call.query {
             request = request.query(query);
@@ -566,50 +456,75 @@ impl KolboClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
-        let response = request
-            .send()
+        let response = match transport
+            .send(request)
             .await
-            .map_err(|e| transport_error(&e, call.billable, None))?;
+            .map_err(|e| transport_error(e, call.billable))?
+        {
+            Reply::Answer(response) => response,
+            Reply::Redirect(redirect) => {
+                tracing::debug!(method = %call.method, path = call.url.path(), status = redirect.status, "kolbo: redirect, not followed");
+                return Err(KolboError::Redirect {
+                    status: redirect.status,
+                    location: redirect.location,
+                });
+            }
+            _ => {
+                return Err(KolboError::Config(
+                    "the HTTP transport gave an answer this client does not know".into(),
+                ));
+            }
+        };
         let status = response.status();
-        let retry_after = retry_after(response.headers());
+        let retry_after = RetryAfter::from_headers(response.headers(), self.clock().wall_time())
+            .map(RetryAfter::wait);
         tracing::debug!(method = %call.method, path = call.url.path(), status = status.as_u16(), "kolbo: answer");
-        if status.is_redirection() {
-            return Err(KolboError::Redirect {
-                status: status.as_u16(),
-                location: header_text(response.headers(), LOCATION),
-            });
-        }
-        let bytes = match read_body(response).await {
+        let bytes = match read_bounded(response, MAX_RESPONSE_BYTES).await {
             Ok(bytes) => bytes,
-            Err((error, partial)) => {
+            Err(error) => {
                 if call.billable && status.is_success() {
                     // Accepted, then cut off: the id may be in what did arrive.
-                    if let Some(id) = salvage_generation_id(&partial) {
+                    if let Some(id) = salvage_generation_id(error.partial()) {
                         tracing::warn!(generation_id = %id, "kolbo: body cut short; recovered the generation id");
                         let json = serde_json::json!({ "generation_id": id });
                         return Ok(Answer {
                             status: status.as_u16(),
-                            bytes: partial,
+                            bytes: error.partial().clone(),
                             json: Some(json),
                         });
                     }
                 }
-                return Err(transport_error(&error, call.billable, Some(status)));
+                return Err(match error {
+                    BodyError::Interrupted { source, .. } => transport_error(source, call.billable),
+                    other => KolboError::Unreadable {
+                        status: status.as_u16(),
+                        detail: other.to_string(),
+                        body_prefix: body_prefix(other.partial()),
+                    },
+                });
             }
         };
         classify(status, retry_after, bytes, call.billable)
     }
 }
 
-/// Reads the body chunk by chunk, keeping what arrived if the connection drops.
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, (reqwest::Error, Vec<u8>)> {
-    let mut bytes = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            Ok(None) => return Ok(bytes),
-            Err(e) => return Err((e, bytes)),
+/// Whether a failed GET is worth another try: a transport failure per
+/// [`Decision::for_transport`] (a refused connection or a reset, not a timeout), or a rate
+/// limit (after its `Retry-After`). Anything else is Kolbo's final word.
+fn get_decision(error: &KolboError) -> Decision {
+    match error {
+        KolboError::NotSent {
+            source: Some(source),
+            ..
         }
+        | KolboError::NoAnswer {
+            source: Some(source),
+            ..
+        } => Decision::for_transport(source),
+        e if e.is_rate_limited() => Decision::Retry {
+            after: e.retry_after(),
+        },
+        _ => Decision::Stop,
     }
 }
 
@@ -617,7 +532,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, (reqwest:
 fn classify(
     status: StatusCode,
     retry_after: Option<Duration>,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     billable: bool,
 ) -> Result<Answer, KolboError> {
     let code = status.as_u16();
@@ -721,6 +636,7 @@ fn outcome_unknown(status: u16, bytes: &[u8]) -> KolboError {
             "HTTP {status} from a gateway, body starts: {:?}",
             body_prefix(bytes)
         ),
+        source: None,
     }
 }
 
@@ -735,60 +651,19 @@ fn unreadable_detail(bytes: &[u8]) -> String {
     }
 }
 
-/// Maps a reqwest failure: before sending → [`KolboError::NotSent`]; after sending →
-/// [`KolboError::OutcomeUnknown`] for a billable call, else [`KolboError::NoAnswer`].
-fn transport_error(
-    error: &reqwest::Error,
-    billable: bool,
-    status: Option<StatusCode>,
-) -> KolboError {
-    let message = error_chain(error);
-    if error.is_connect() && status.is_none() {
-        return KolboError::NotSent { message };
-    }
-    let message = match status {
-        Some(s) => format!("HTTP {} then {message}", s.as_u16()),
-        None if error.is_timeout() => format!("timed out: {message}"),
-        None => message,
-    };
-    if billable {
-        KolboError::OutcomeUnknown { message }
+/// Maps a transport failure: not sent → [`KolboError::NotSent`]; maybe sent →
+/// [`KolboError::OutcomeUnknown`] for a billable call, else [`KolboError::NoAnswer`]. The
+/// transport error stays as the source.
+fn transport_error(error: TransportError, billable: bool) -> KolboError {
+    let message = error.message().to_owned();
+    let source = Some(error);
+    if source.as_ref().is_some_and(TransportError::nothing_sent) {
+        KolboError::NotSent { message, source }
+    } else if billable {
+        KolboError::OutcomeUnknown { message, source }
     } else {
-        KolboError::NoAnswer { message }
+        KolboError::NoAnswer { message, source }
     }
-}
-
-/// The error and its sources in one line (reqwest's own message is often just
-/// "error sending request").
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// `Retry-After` in seconds (Kolbo sends integers; fractions are accepted). HTTP dates are
-/// ignored: the waits in question are seconds long.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = header_text(headers, RETRY_AFTER)?;
-    let secs: f64 = text.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0)
-        .then(|| Duration::try_from_secs_f64(secs).ok())
-        .flatten()
 }
 
 fn body_prefix(bytes: &[u8]) -> String {
@@ -893,21 +768,6 @@ mod tests {
         assert!(!has_upper_case_key(br#"{"abcD"#));
         assert!(!has_upper_case_key(br#"{"a\"#));
         assert!(!has_upper_case_key(b"\""));
-    }
-
-    #[test]
-    fn retry_after_parsing() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("1.5"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_millis(1500)));
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&headers), None);
     }
 
     #[test]

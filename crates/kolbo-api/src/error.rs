@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use imagegen_core::{Error, InvalidInput, Refund, Refusal};
+use imagegen_http::TransportError;
 
 use crate::PROVIDER_ID;
 
@@ -56,6 +57,9 @@ pub enum KolboError {
     OutcomeUnknown {
         /// What happened.
         message: String,
+        /// The transport failure, when there was one (not for a gateway's 5xx).
+        #[source]
+        source: Option<TransportError>,
     },
 
     /// Kolbo answered with a redirect. Redirects are never followed: the API key would go
@@ -76,6 +80,9 @@ pub enum KolboError {
     NotSent {
         /// What failed.
         message: String,
+        /// The transport failure.
+        #[source]
+        source: Option<TransportError>,
     },
 
     /// A read-only request was sent but no complete answer came (timeout, dropped
@@ -84,6 +91,9 @@ pub enum KolboError {
     NoAnswer {
         /// What failed.
         message: String,
+        /// The transport failure.
+        #[source]
+        source: Option<TransportError>,
     },
 
     /// A success status whose body could not be read (not JSON, truncated, wrong shape).
@@ -289,15 +299,15 @@ impl From<KolboError> for Error {
                     code,
                 }
             }
-            KolboError::OutcomeUnknown { message } => Error::MaybeDelivered {
+            KolboError::OutcomeUnknown { message, .. } => Error::MaybeDelivered {
                 provider: provider(),
                 message,
             },
-            KolboError::NotSent { message } => Error::NotDelivered {
+            KolboError::NotSent { message, .. } => Error::NotDelivered {
                 provider: provider(),
                 message,
             },
-            KolboError::NoAnswer { message } => Error::NotDelivered {
+            KolboError::NoAnswer { message, .. } => Error::NotDelivered {
                 provider: provider(),
                 message: format!("{message}; the request was read-only, nothing was charged"),
             },
@@ -427,11 +437,13 @@ mod tests {
         assert!(!empty.is_retryable());
         let unknown: Error = KolboError::OutcomeUnknown {
             message: "HTTP 524".into(),
+            source: None,
         }
         .into();
         assert!(unknown.may_have_been_charged());
         let not_sent: Error = KolboError::NotSent {
             message: "refused".into(),
+            source: None,
         }
         .into();
         assert!(not_sent.nothing_sent() && not_sent.is_retryable());

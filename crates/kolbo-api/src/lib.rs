@@ -10,7 +10,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`types`] | every request and response body of the image routes (generate, status, cancel, models, credits, moodboards, visual DNA, errors) |
-//! | [`client`] | [`KolboClient`]: one method per route; `X-API-Key` as a sensitive header, redirects refused, a POST retried only after a 429 or a failed connect |
+//! | [`client`] | [`KolboClient`]: one method per route over the shared [`imagegen_http`] transport; `X-API-Key` as a sensitive header, redirects refused, GETs retried by the shared loop, POSTs sent once |
 //! | [`pace`] | [`SubmitPacer`]: an opt-in sliding-window pacer that keeps generation starts within Kolbo's 10 per minute, so batches see no 429 |
 //! | [`poll`] | [`PollSchedule`](poll::PollSchedule) and [`KolboClient::wait_for_generation`]: polling on an injected clock, transient failures retried, a deadline that keeps the id |
 //! | [`request_body`] | [`request_body()`](request_body::request_body): the body a router's [`CallPlan`](imagegen_core::CallPlan) makes, translated field by field, deciding nothing |
@@ -21,10 +21,11 @@
 //! | [`error`] | [`KolboError`], mapped into [`imagegen_core::Error`] by Kolbo's `code` first, the HTTP status second |
 //!
 //! Money rules this crate keeps:
-//! - Kolbo has no idempotency key, so `POST /v1/generate/image` is repeated only when Kolbo
-//!   answered 429 (its rate limiter rejects before anything starts) or the connection
-//!   failed before sending. A timeout after sending is
-//!   [`Error::MaybeDelivered`](imagegen_core::Error::MaybeDelivered), never a retry.
+//! - Kolbo has no idempotency key, so `POST /v1/generate/image` is sent once and never
+//!   repeated by this crate: a 429 is returned as a rate-limit refusal with its
+//!   `Retry-After` (the router waits it out: retries happen in one layer only), a failed
+//!   connect as [`Error::NotDelivered`](imagegen_core::Error::NotDelivered), and a timeout
+//!   after sending as [`Error::MaybeDelivered`](imagegen_core::Error::MaybeDelivered).
 //! - Once accepted, a job is only polled. Running out of time gives
 //!   [`Error::StillRunning`](imagegen_core::Error::StillRunning) with the id.
 //! - If an accepted generation's body arrives cut short, the id is recovered from what
@@ -71,8 +72,11 @@ pub mod validate;
 
 mod tolerant;
 
-pub use client::{KolboClient, KolboClientBuilder, RetryPolicy};
+pub use client::{KolboClient, KolboClientBuilder};
 pub use error::KolboError;
+/// How GETs are retried ([`KolboClientBuilder::retry_policy`]); the shared transport's
+/// policy. POSTs are never retried.
+pub use imagegen_http::RetryPolicy;
 pub use pace::SubmitPacer;
 pub use provider::KolboProvider;
 

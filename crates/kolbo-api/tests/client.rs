@@ -46,7 +46,7 @@ async fn sends_the_key_header_and_json_body() {
 }
 
 #[tokio::test]
-async fn a_429_with_retry_after_is_waited_out_then_sent_again() {
+async fn a_429_on_the_post_is_a_rate_limit_refusal_with_its_wait_sent_once() {
     let mut server = mockito::Server::new_async().await;
     let limited = server
         .mock("POST", "/api/v1/generate/image")
@@ -56,39 +56,39 @@ async fn a_429_with_retry_after_is_waited_out_then_sent_again() {
         .expect(1)
         .create_async()
         .await;
-    let accepted = server
-        .mock("POST", "/api/v1/generate/image")
-        .with_body(STARTED)
-        .expect(1)
-        .create_async()
-        .await;
     let clock = ManualClock::new();
     let client = common::client(&server, &clock);
-    let started = client.generate_image(&request()).await.unwrap();
-    assert_eq!(started.generation_id, "abc123");
-    assert_eq!(clock.sleeps(), [Duration::from_secs(7)]);
+    let error = client.generate_image(&request()).await.unwrap_err();
+    assert!(error.is_rate_limited(), "{error}");
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+    // Never waited out here: the router above does, so retries happen in one layer.
+    assert!(clock.sleeps().is_empty());
+    let core = Error::from(error);
+    assert_eq!(
+        core.refusal(),
+        Some(&Refusal::RateLimited {
+            retry_after: Some(Duration::from_secs(7))
+        })
+    );
+    assert!(!core.may_have_been_charged() && core.is_retryable());
     limited.assert_async().await;
-    accepted.assert_async().await;
 }
 
 #[tokio::test]
-async fn a_429_without_retry_after_is_retried_a_bounded_number_of_times() {
+async fn a_429_without_retry_after_on_the_post_is_returned_at_once() {
     let mut server = mockito::Server::new_async().await;
     let limited = server
         .mock("POST", "/api/v1/generate/image")
         .with_status(429)
         .with_body(RATE_LIMITED)
-        .expect(3)
+        .expect(1)
         .create_async()
         .await;
     let clock = ManualClock::new();
     let client = common::client(&server, &clock);
     let error = client.generate_image(&request()).await.unwrap_err();
     assert!(error.is_rate_limited());
-    assert_eq!(
-        clock.sleeps(),
-        [Duration::from_secs(5), Duration::from_secs(5)]
-    );
+    assert!(clock.sleeps().is_empty());
     let core = Error::from(error);
     assert_eq!(
         core.refusal(),
@@ -343,7 +343,7 @@ async fn a_timeout_after_sending_is_maybe_delivered_and_never_retried() {
 }
 
 #[tokio::test]
-async fn a_refused_connection_is_not_delivered_and_retried_with_backoff() {
+async fn a_refused_connection_is_not_delivered_and_the_post_is_not_retried() {
     // Bind then drop: nothing listens on the port any more.
     let port = TcpListener::bind("127.0.0.1:0")
         .await
@@ -359,10 +359,11 @@ async fn a_refused_connection_is_not_delivered_and_retried_with_backoff() {
     );
     let error = client.generate_image(&request()).await.unwrap_err();
     assert!(matches!(error, KolboError::NotSent { .. }), "{error}");
-    assert_eq!(
-        clock.sleeps(),
-        [Duration::from_secs(1), Duration::from_secs(2)]
-    );
+    assert!(clock.sleeps().is_empty());
+    // The transport failure is the source, and reqwest's error beneath it.
+    let source = std::error::Error::source(&error).expect("a source");
+    assert!(source.is::<imagegen_http::TransportError>(), "{source:?}");
+    assert!(std::error::Error::source(source).is_some());
     let core = Error::from(error);
     assert!(core.nothing_sent() && core.is_retryable());
 }
@@ -412,9 +413,52 @@ async fn reads_retry_on_429_too() {
     ok.assert_async().await;
 }
 
+#[tokio::test]
+async fn a_read_against_a_dead_host_fails_fast_with_two_quick_retries() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = ManualClock::new();
+    let client = raw_client(
+        &format!("http://127.0.0.1:{port}"),
+        &clock,
+        Duration::from_secs(5),
+    );
+    let error = client.account_credits().await.unwrap_err();
+    assert!(matches!(error, KolboError::NotSent { .. }), "{error}");
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_millis(250), Duration::from_millis(500)]
+    );
+}
+
+#[tokio::test]
+async fn a_read_asking_for_a_long_wait_is_returned_not_waited() {
+    let mut server = mockito::Server::new_async().await;
+    let limited = server
+        .mock("GET", "/api/v1/account/credits")
+        .with_status(429)
+        .with_header("retry-after", "60")
+        .with_body(RATE_LIMITED)
+        .expect(1)
+        .create_async()
+        .await;
+    let clock = ManualClock::new();
+    let error = common::client(&server, &clock)
+        .account_credits()
+        .await
+        .unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
+    assert!(clock.sleeps().is_empty());
+    limited.assert_async().await;
+}
+
 #[test]
 fn debug_of_client_and_builder_never_prints_the_key() {
-    let builder = KolboClient::builder(common::TEST_KEY).retry_policy(RetryPolicy::none());
+    let builder = KolboClient::builder(common::TEST_KEY).retry_policy(RetryPolicy::never());
     assert!(!format!("{builder:?}").contains(common::TEST_KEY));
     let client = builder.build().unwrap();
     let shown = format!("{client:?}{client:#?}");

@@ -36,7 +36,7 @@ fn id_in(path: &str) -> String {
 async fn replay(fixture: &Fixture) -> String {
     let mut server = mockito::Server::new_async().await;
     let clock = ManualClock::new();
-    let client = common::client_with(&server, &clock, RetryPolicy::none());
+    let client = common::client_with(&server, &clock, RetryPolicy::never());
     let path = fixture.request.path.as_str();
     let method = fixture.request.method.as_str();
     match (method, path) {

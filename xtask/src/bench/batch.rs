@@ -1,8 +1,9 @@
 //! Benchmark 4: a batch under Kolbo's rate limit (10 generation starts per minute per key,
 //! a sliding minute), in compressed time: the simulator and the client share a
 //! [`ScaledClock`] running 60 times faster than real time. With the `SubmitPacer` the
-//! client should reach the limit's full rate without a single 429; without it, the
-//! client's 429 retries are all it has.
+//! client should reach the limit's full rate without a single 429; without it, each 429
+//! fails its start (the client never repeats a paid POST; the router, not used here, is
+//! what waits a rate limit out).
 
 use std::sync::Arc;
 use std::time::Duration;

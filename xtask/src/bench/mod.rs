@@ -316,7 +316,7 @@ side in one run, because these machines are shared and noisy.\n\n\
 1. **Client overhead.** The simulator's generations finish at once (speed 0), images are\n\
    256 px. Our path is `KolboProvider::submit` (Smart Select), `Provider::wait` (the\n\
    kolbo-api waiter; its sleeps run on an auto-advancing `ManualClock`, so no real time\n\
-   is spent sleeping) and `koala_api::ImageDownloader` (no credentials) into a counting\n\
+   is spent sleeping) and `imagegen_http::ImageDownloader` (no credentials) into a counting\n\
    sink. The hand-written loop is what a user would write from the docs: `POST\n\
    /v1/generate/image`, `GET .../status` until `completed` (no sleep), `GET` each URL\n\
    with a plain client. The client runs on a current-thread runtime on one thread, the\n\
@@ -344,8 +344,9 @@ side in one run, because these machines are shared and noisy.\n\n\
    sharing a clock 60× faster than real time. The bound is 10 starts per minute; the\n\
    fraction is `accepted × 60 s / (last start − first start + 60 s) / 10`. The paced\n\
    client uses `kolbo_api::SubmitPacer::kolbo_generate()`, which models the same sliding\n\
-   window and counts each start from when its answer arrived; the unpaced one has only\n\
-   the client's 429 retries (two, honouring `Retry-After`).\n",
+   window and counts each start from when its answer arrived; the unpaced one has\n\
+   nothing: the client never repeats a paid POST, so each 429 fails its start (the\n\
+   router, not used here, is what waits a rate limit out).\n",
             quick = if self.quick { " --quick" } else { "" },
             secs = self.seconds,
             verdicts = self.verdicts(),
@@ -476,7 +477,7 @@ fn batch_table(batch: &[batch::BatchResult]) -> String {
         let name = if b.paced {
             "imagegen with `SubmitPacer::kolbo_generate()`"
         } else {
-            "unpaced (429 retries only)"
+            "unpaced (no client retries)"
         };
         let _ = writeln!(
             t,

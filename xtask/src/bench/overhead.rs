@@ -16,9 +16,9 @@ use std::time::Instant;
 
 use cpu_time::ThreadTime;
 use imagegen_core::{CallPlan, ManualClock, ModelChoice, NoProgress, Prompt, Provider};
+use imagegen_http::ImageDownloader;
+use imagegen_http::download::CountingSink;
 use imagegen_sim::{ImageSize, SimConfig};
-use koala_api::ImageDownloader;
-use koala_api::download::CountingSink;
 use kolbo_api::types::{GenerateImageRequest, GenerationState};
 use kolbo_api::{KolboClient, KolboProvider};
 use serde_json::{Value, json};

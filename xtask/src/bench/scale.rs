@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use imagegen_core::{CallPlan, ModelChoice, NoProgress, Prompt, Provider};
+use imagegen_http::ImageDownloader;
+use imagegen_http::download::CountingSink;
 use imagegen_sim::{ImageSize, SimConfig};
-use koala_api::ImageDownloader;
-use koala_api::download::CountingSink;
 use kolbo_api::{KolboClient, KolboProvider};
 use serde::{Deserialize, Serialize};
 

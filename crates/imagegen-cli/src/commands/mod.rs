@@ -12,11 +12,8 @@ pub(crate) mod sim;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use imagegen::core::Provider;
-use imagegen::koala_api::{KoalaClient, KoalaProvider, SubmitRetryPolicy};
 use imagegen::router::CatalogFailure;
 use imagegen::{
     Attempt, Client, ClientConfig, Credits, Error, ErrorKind, Estimate, Exclusion, RouteError,
@@ -39,16 +36,9 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// A client from the environment; with no key at all and `simulator` allowed, a client
 /// against the built-in simulator (said in one line on stderr).
 pub(crate) async fn connect(out: &Output, simulator: bool) -> Result<Client, Error> {
-    let mut config = ClientConfig::from_env()?;
+    let config = ClientConfig::from_env()?;
     if config.has_provider() {
-        // KoalaImages is built here rather than by the facade only to set its submit retry
-        // policy (see `take_koala`); otherwise it is the provider the facade would build.
-        let koala = take_koala(&mut config)?;
-        let mut builder = Client::builder().config(config);
-        if let Some(koala) = koala {
-            builder = builder.provider(koala);
-        }
-        return builder.build();
+        return Client::builder().config(config).build();
     }
     if !simulator {
         return Err(Error::NoProvider);
@@ -57,31 +47,6 @@ pub(crate) async fn connect(out: &Output, simulator: bool) -> Result<Client, Err
         "no API key set (KOLBO_API_KEY, KOALA_API_KEY): using the built-in simulator of both APIs",
     );
     Client::simulated().await
-}
-
-/// KoalaImages as the facade builds it from `config` (whose key it takes, so the facade
-/// does not build a second one), except that a generate call is never repeated by the
-/// client: the router already moves on from a host it cannot reach (one failure per host,
-/// instead of four attempts over 14 s) and waits out rate limits itself
-/// (`RoutingPolicy::rate_limit`). The facade has no setting for this policy yet.
-fn take_koala(config: &mut ClientConfig) -> Result<Option<Arc<dyn Provider>>, Error> {
-    let Some(key) = config.koala_api_key.take() else {
-        return Ok(None);
-    };
-    let mut builder = KoalaClient::builder(key)
-        .plan(config.koala_plan)
-        .retry_policy(SubmitRetryPolicy::never());
-    if let Some(url) = &config.koala_base_url {
-        builder = builder.base_url(url.as_str());
-    }
-    let client = builder
-        .build()
-        .map_err(|e| Error::Provider(imagegen::core::Error::from(e)))?;
-    let mut provider = KoalaProvider::new(client);
-    if let Some(worth) = config.koala_credit_usd {
-        provider = provider.with_credit_worth(worth);
-    }
-    Ok(Some(Arc::new(provider)))
 }
 
 /// A client from the environment (see [`connect`]) whose run keeps to `budget`, when one

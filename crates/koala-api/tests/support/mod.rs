@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use imagegen_core::ManualClock;
-use koala_api::{KoalaClient, KoalaPlan, SubmitRetryPolicy};
+use koala_api::{KoalaClient, KoalaPlan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -26,12 +26,11 @@ pub fn client(base: &str, clock: &ManualClock, plan: KoalaPlan) -> KoalaClient {
         .unwrap()
 }
 
-/// A client that never retries.
+/// A client (which never retries a POST).
 pub fn client_without_retries(base: &str) -> KoalaClient {
     KoalaClient::builder(TEST_KEY)
         .base_url(format!("{base}/api"))
         .clock(ManualClock::new().shared())
-        .retry_policy(SubmitRetryPolicy::never())
         .http_client(http())
         .build()
         .unwrap()

@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use imagegen_core::{Error, ManualClock};
-use koala_api::download::CountingSink;
-use koala_api::{DownloadError, ImageDownloader, ImageFormat};
+use imagegen_http::download::CountingSink;
+use imagegen_http::{DownloadError, ImageDownloader, ImageFormat};
 use mockito::Matcher;
 use support::{Reply, ScriptedServer, png_bytes, response};
 use url::Url;
@@ -198,7 +198,7 @@ async fn retry_after_on_a_503_is_honoured() {
 
 #[tokio::test]
 async fn the_blocking_url_is_waited_for_with_the_long_read_timeout() {
-    // Koala holds the GET until the image exists: the first byte comes late.
+    // The host holds the GET until the image exists: the first byte comes late.
     let server = ScriptedServer::start(vec![Reply::After(
         Duration::from_millis(150),
         response(200, "image/png", &png_bytes()),
@@ -307,7 +307,7 @@ async fn the_deadline_bounds_the_wait_and_keeps_the_job_resumable() {
     );
     // Nothing half-written is left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    let core = err.into_core_error("koala", "v2-cnfjk-1g1wf");
+    let core = err.into_core_error("provider", "v2-cnfjk-1g1wf");
     assert!(matches!(core, Error::StillRunning { .. }), "{core:?}");
     assert!(core.may_have_been_charged());
 }

@@ -1,0 +1,174 @@
+//! Destinations: where a download writes. A writer is streamed into and cannot be
+//! rewound; a file is written through a temporary file in the same directory (mode 0644,
+//! not a temporary file's private 0600), rewound on a retry, and renamed into place, so
+//! the final path never holds a partial image.
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+
+use super::error::DownloadError;
+
+/// Where a download writes.
+pub(crate) trait Destination: Send {
+    /// Writes `bytes`.
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), DownloadError>>;
+    /// Flushes.
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), DownloadError>>;
+    /// Bytes written so far.
+    fn written(&self) -> u64;
+    /// Starts over; `false` when the destination cannot be rewound.
+    fn rewind(&mut self) -> BoxFuture<'_, Result<bool, DownloadError>>;
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub(crate) struct WriterDestination<'w, W: ?Sized> {
+    pub(crate) writer: &'w mut W,
+    pub(crate) written: u64,
+}
+
+impl<W: AsyncWrite + Unpin + Send + ?Sized> Destination for WriterDestination<'_, W> {
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), DownloadError>> {
+        Box::pin(async move {
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            self.writer
+                .write_all(bytes)
+                .await
+                .map_err(|e| DownloadError::io("writing the image", &e))?;
+            self.written += bytes.len() as u64;
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), DownloadError>> {
+        Box::pin(async move {
+            self.writer
+                .flush()
+                .await
+                .map_err(|e| DownloadError::io("flushing the image", &e))
+        })
+    }
+
+    fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn rewind(&mut self) -> BoxFuture<'_, Result<bool, DownloadError>> {
+        Box::pin(async { Ok(false) })
+    }
+}
+
+pub(crate) struct FileDestination {
+    file: tokio::fs::File,
+    written: u64,
+    /// Removes the file when dropped, so a failure leaves nothing behind.
+    temp: tempfile::TempPath,
+}
+
+impl FileDestination {
+    /// A temporary file in `target`'s directory (so the final rename stays on one file
+    /// system), mode 0644.
+    pub(crate) fn create_beside(target: &Path) -> Result<Self, DownloadError> {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".imagegen-download-").suffix(".part");
+        // An image is an ordinary file: readable like any other the user creates (the
+        // process umask still applies), not the private 0600 of a temporary file.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let temp = builder
+            .tempfile_in(&dir)
+            .map_err(|e| DownloadError::io(&format!("creating a file in {}", dir.display()), &e))?;
+        let (file, temp) = temp.into_parts();
+        Ok(Self {
+            file: tokio::fs::File::from_std(file),
+            written: 0,
+            temp,
+        })
+    }
+
+    /// Syncs the file and renames it to `path`.
+    pub(crate) async fn persist(self, path: &Path) -> Result<(), DownloadError> {
+        self.file
+            .sync_all()
+            .await
+            .map_err(|e| DownloadError::io("syncing the file", &e))?;
+        drop(self.file);
+        self.temp.persist(path).map_err(|e| {
+            DownloadError::io(&format!("moving the file to {}", path.display()), &e.error)
+        })
+    }
+}
+
+impl Destination for FileDestination {
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), DownloadError>> {
+        Box::pin(async move {
+            self.file
+                .write_all(bytes)
+                .await
+                .map_err(|e| DownloadError::io("writing the image file", &e))?;
+            self.written += bytes.len() as u64;
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), DownloadError>> {
+        Box::pin(async move {
+            self.file
+                .flush()
+                .await
+                .map_err(|e| DownloadError::io("flushing the image file", &e))
+        })
+    }
+
+    fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn rewind(&mut self) -> BoxFuture<'_, Result<bool, DownloadError>> {
+        Box::pin(async move {
+            let fail = |e: io::Error| DownloadError::io("rewinding the image file", &e);
+            self.file.flush().await.map_err(fail)?;
+            self.file.set_len(0).await.map_err(fail)?;
+            self.file.rewind().await.map_err(fail)?;
+            self.written = 0;
+            Ok(true)
+        })
+    }
+}
+
+/// An [`AsyncWrite`] that counts bytes; handy for measuring without storing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CountingSink {
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+impl AsyncWrite for CountingSink {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.bytes += buf.len() as u64;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
