@@ -66,6 +66,14 @@ const QUICK: Sizes = Sizes {
     batch: 30,
 };
 
+/// The overhead guard: our full path may cost at most this much wall time of the
+/// hand-written loop's...
+const WALL_GUARD: f64 = 1.05;
+/// ...and at most this much CPU time. The former 10 % CPU target is retired (decision 20):
+/// what is left above it is per-request timeouts and the provider layer that keeps paid
+/// jobs resumable, not waste worth byte-level decoding tricks.
+const CPU_GUARD: f64 = 1.30;
+
 /// The simulator's speed in the scale runs (a 20 s model takes 0.4 s).
 const SCALE_SPEED: f64 = 0.02;
 
@@ -262,12 +270,13 @@ impl Report {
         let mut v = String::new();
         let _ = writeln!(
             v,
-            "1. Client overhead within 10 % of the hand-written loop: wall time {} (×{:.2}); \
+            "1. Client overhead, a guard against regressions (wall ≤ ×{WALL_GUARD:.2} and CPU ≤ \
+             ×{CPU_GUARD:.2} of the hand-written loop): wall time {} (×{:.2}); \
              CPU time {} (×{:.2}; the bare `KolboClient` ×{:.2}, the A/A control ×{:.2}). \
              Medians of per-generation samples; where the CPU goes is below.",
-            mark(o.wall_ratio() <= 1.10),
+            mark(o.wall_ratio() <= WALL_GUARD),
             o.wall_ratio(),
-            mark(o.cpu_ratio() <= 1.10),
+            mark(o.cpu_ratio() <= CPU_GUARD),
             o.cpu_ratio(),
             o.ratio(
                 overhead::Path::ClientOnly,
@@ -396,7 +405,7 @@ fn overhead_table(o: &overhead::OverheadResult) -> String {
     }
     let _ = writeln!(
         t,
-        "\nRatios are over the hand-written loop (goal ≤ 1.10); {:.2} µs, the cost of reading the clocks, is taken off every CPU sample.",
+        "\nRatios are over the hand-written loop (guard: wall ≤ 1.05, CPU ≤ 1.30); {:.2} µs, the cost of reading the clocks, is taken off every CPU sample.",
         o.reading_cost_us
     );
     t
