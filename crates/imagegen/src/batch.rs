@@ -258,15 +258,7 @@ impl BatchReport {
             SkipKind::Budget => ErrorKind::OverBudget,
             SkipKind::Interrupted => ErrorKind::Interrupted,
         }));
-        let order = [
-            ErrorKind::Refused,
-            ErrorKind::GenerationFailed,
-            ErrorKind::InvalidInput,
-            ErrorKind::Other,
-            ErrorKind::OverBudget,
-            ErrorKind::Interrupted,
-        ];
-        order.into_iter().find(|k| kinds.contains(k))
+        ErrorKind::most_serious(&kinds)
     }
 }
 

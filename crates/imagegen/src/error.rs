@@ -35,6 +35,32 @@ pub enum ErrorKind {
     Other,
 }
 
+impl ErrorKind {
+    /// Kinds from the most serious down: what a run that saw several reports.
+    pub const BY_SERIOUSNESS: [ErrorKind; 6] = [
+        Self::Refused,
+        Self::GenerationFailed,
+        Self::InvalidInput,
+        Self::Other,
+        Self::OverBudget,
+        Self::Interrupted,
+    ];
+
+    /// The most serious of `kinds` ([`ErrorKind::BY_SERIOUSNESS`]); `None` when empty.
+    ///
+    /// ```
+    /// use imagegen::ErrorKind;
+    /// let kinds = [ErrorKind::OverBudget, ErrorKind::Refused];
+    /// assert_eq!(ErrorKind::most_serious(&kinds), Some(ErrorKind::Refused));
+    /// ```
+    pub fn most_serious(kinds: &[ErrorKind]) -> Option<ErrorKind> {
+        Self::BY_SERIOUSNESS
+            .into_iter()
+            .find(|k| kinds.contains(k))
+            .or_else(|| kinds.first().copied())
+    }
+}
+
 /// Everything the facade can fail with.
 ///
 /// Errors raised after something was paid for keep it: [`Error::partial`] holds the images

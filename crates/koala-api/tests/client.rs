@@ -15,7 +15,7 @@ use koala_api::{
     Model, Quality, Style,
 };
 use mockito::Matcher;
-use support::{Reply, ScriptedServer, TEST_KEY};
+use support::TEST_KEY;
 
 const PATH: &str = "/api/image-generation/";
 const OK_BODY: &str = r#"[{"url":"https://koala.sh/api/image/v2-aaaaa-bbbbb.jpg","alt":""}]"#;
@@ -319,10 +319,10 @@ async fn server_errors_are_never_retried_because_images_are_billed() {
 
 #[tokio::test]
 async fn no_answer_after_sending_may_have_been_charged_and_is_not_retried() {
-    let server = ScriptedServer::start(vec![Reply::Silent]).await;
+    let (url, seen) = support::silent_server().await;
     let clock = ManualClock::new();
     let client = KoalaClient::builder(TEST_KEY)
-        .base_url(format!("{}/api", server.url))
+        .base_url(format!("{url}/api"))
         .clock(clock.shared())
         .request_timeout(Duration::from_millis(150))
         .http_client(support::http())
@@ -333,7 +333,7 @@ async fn no_answer_after_sending_may_have_been_charged_and_is_not_retried() {
         .await
         .unwrap_err();
     assert!(matches!(err, KoalaError::MaybeDelivered { .. }), "{err:?}");
-    assert_eq!(server.request_count(), 1);
+    assert_eq!(*seen.lock().unwrap(), 1);
     assert!(clock.sleeps().is_empty());
     let core: imagegen_core::Error = err.into();
     assert!(core.may_have_been_charged());

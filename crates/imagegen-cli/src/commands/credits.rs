@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{connect, error_json, fail, most_serious};
+use super::{connect, error_json, fail};
 use crate::args::JsonArg;
 use crate::exit;
 use crate::output::Output;
@@ -41,5 +41,5 @@ pub(crate) async fn run(args: JsonArg, quiet: bool) -> u8 {
         }
     }
     out.emit(&json!({ "balances": rows }));
-    most_serious(&kinds).map_or(exit::OK, exit::code)
+    imagegen::ErrorKind::most_serious(&kinds).map_or(exit::OK, exit::code)
 }

@@ -72,27 +72,9 @@ pub(crate) fn catalog_failure_code<'a>(
         .into_iter()
         .map(|f| Error::Provider(f.error.clone()).kind())
         .collect();
-    most_serious(&kinds).map(exit::code)
+    ErrorKind::most_serious(&kinds).map(exit::code)
 }
 
-/// The most serious of several failure kinds (a refusal before a failed generation, before
-/// bad input, before anything else, before the budget).
-pub(crate) fn most_serious(kinds: &[ErrorKind]) -> Option<ErrorKind> {
-    SERIOUSNESS
-        .into_iter()
-        .find(|k| kinds.contains(k))
-        .or_else(|| kinds.first().copied())
-}
-
-/// Failure kinds from the most serious down, for a command that saw several.
-const SERIOUSNESS: [ErrorKind; 6] = [
-    ErrorKind::Refused,
-    ErrorKind::GenerationFailed,
-    ErrorKind::InvalidInput,
-    ErrorKind::Other,
-    ErrorKind::OverBudget,
-    ErrorKind::Interrupted,
-];
 
 /// One line per attempt of a run, in the provider's own words: the delivered generation's
 /// route, or the attempts of the error when nothing was delivered.

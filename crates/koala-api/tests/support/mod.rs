@@ -1,15 +1,13 @@
-//! Helpers shared by the integration tests: clients aimed at a local server, and a tiny
-//! scripted HTTP server for what mockito cannot do (a slow first byte, a body that breaks
-//! off, a connection that never answers).
+//! Helpers shared by the integration tests: clients aimed at a local server, and a server
+//! that never answers (which mockito cannot be).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use imagegen_core::ManualClock;
 use koala_api::{KoalaClient, KoalaPlan};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 /// A key-shaped test key (not a real one).
@@ -45,97 +43,22 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// A 3x2 RGBA PNG.
-pub fn png_bytes() -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, 3, 2);
-        encoder.set_color(png::ColorType::Rgba);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().unwrap();
-        writer.write_image_data(&[200u8; 3 * 2 * 4]).unwrap();
-    }
-    out
-}
-
-/// What one connection to a [`ScriptedServer`] does.
-#[derive(Clone)]
-pub enum Reply {
-    /// Waits, then answers with the whole response.
-    After(Duration, Vec<u8>),
-    /// Sends the first bytes, then closes the connection.
-    BreakAfter(Vec<u8>),
-    /// Reads the request and never answers.
-    Silent,
-}
-
-/// An HTTP/1.1 response with `status`, `content_type` and `body`.
-pub fn response(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
-/// A server on 127.0.0.1 that answers connection `n` with `replies[n]` (the last one
-/// repeats) and records each request's head.
-pub struct ScriptedServer {
-    pub url: String,
-    pub requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl ScriptedServer {
-    pub async fn start(replies: Vec<Reply>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        tokio::spawn(async move {
-            let mut n = 0usize;
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let reply = replies[n.min(replies.len() - 1)].clone();
-                n += 1;
-                let seen = Arc::clone(&seen);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 8192];
-                    let mut head = Vec::new();
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    seen.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&head).into_owned());
-                    match reply {
-                        Reply::After(delay, bytes) => {
-                            tokio::time::sleep(delay).await;
-                            let _ = socket.write_all(&bytes).await;
-                            let _ = socket.shutdown().await;
-                        }
-                        Reply::BreakAfter(bytes) => {
-                            let _ = socket.write_all(&bytes).await;
-                            let _ = socket.flush().await;
-                            drop(socket);
-                        }
-                        Reply::Silent => {
-                            tokio::time::sleep(Duration::from_secs(30)).await;
-                        }
-                    }
-                });
+/// A local server that reads one request and never answers: a request that left and got
+/// no reply. Returns its base URL and how many requests it read.
+pub async fn silent_server() -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 * 1024];
+            if socket.read(&mut buf).await.unwrap_or(0) > 0 {
+                *count.lock().unwrap() += 1;
             }
-        });
-        Self { url, requests }
-    }
-
-    pub fn request_count(&self) -> usize {
-        self.requests.lock().unwrap().len()
-    }
+            held.push(socket);
+        }
+    });
+    (url, seen)
 }
