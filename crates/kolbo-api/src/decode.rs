@@ -33,6 +33,10 @@ use crate::types::ErrorBody;
 
 pub(crate) mod tolerant;
 
+/// How deep the lenient pass rebuilds member by member; below this a subtree must parse
+/// as a whole (Kolbo's bodies are four levels deep). Bounds its recursion and its cost.
+const LENIENT_DEPTH: usize = 16;
+
 /// How many bytes of a bad body an error keeps.
 const BODY_PREFIX_LIMIT: usize = imagegen_core::error::BODY_PREFIX_LIMIT;
 
@@ -94,22 +98,25 @@ fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
 /// The body as a [`Value`] without what made serde refuse it, or `None` when it is not
 /// JSON at all (cut short, HTML, not UTF-8).
 fn lenient(bytes: &[u8]) -> Option<Value> {
-    repair(std::str::from_utf8(bytes).ok()?)
+    repair(std::str::from_utf8(bytes).ok()?, 0)
 }
 
 /// One JSON value, rebuilt: objects and arrays member by member, each member cut out as a
 /// raw value first (which checks its syntax but not its numbers), so that one member serde
 /// cannot hold is dropped and the rest kept. `None` when `raw` cannot be kept at all.
-fn repair(raw: &str) -> Option<Value> {
+fn repair(raw: &str, depth: usize) -> Option<Value> {
     match raw.trim_start().as_bytes().first()? {
-        b'{' => {
+        b'{' if depth < LENIENT_DEPTH => {
             let Members(members) = serde_json::from_str(raw).ok()?;
-            Some(Value::Object(merge(members)))
+            Some(Value::Object(merge(members, depth + 1)))
         }
-        b'[' => {
+        b'[' if depth < LENIENT_DEPTH => {
             let items: Vec<Box<RawValue>> = serde_json::from_str(raw).ok()?;
             Some(Value::Array(
-                items.iter().filter_map(|item| repair(item.get())).collect(),
+                items
+                    .iter()
+                    .filter_map(|item| repair(item.get(), depth + 1))
+                    .collect(),
             ))
         }
         _ => match serde_json::from_str(raw) {
@@ -151,12 +158,12 @@ impl<'de> Deserialize<'de> for Members {
 /// (which one the server meant is unknown, so a disagreement leaves the field absent), and
 /// of a key given in both spellings (`generationId` and `generation_id`, `_id` and `id`)
 /// only the snake_case one is kept.
-fn merge(members: Vec<(String, Box<RawValue>)>) -> Map<String, Value> {
+fn merge(members: Vec<(String, Box<RawValue>)>, depth: usize) -> Map<String, Value> {
     let mut map = Map::new();
     let mut seen = BTreeSet::new();
     for (key, raw) in members {
         let first = seen.insert(key.clone());
-        match repair(raw.get()) {
+        match repair(raw.get(), depth) {
             Some(value) if first => {
                 map.insert(key, value);
             }
@@ -358,6 +365,19 @@ mod tests {
         assert_eq!(lenient(br#"{"a":1"#), None);
         assert_eq!(lenient(b"\xff"), None);
         assert_eq!(lenient(b"1e999"), None);
+    }
+
+    #[test]
+    fn deep_nesting_is_dropped_not_a_stack_overflow() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let status = status(&format!(r#"{{"state":"failed","error":{deep}}}"#)).unwrap();
+        assert_eq!(status.state, GenerationState::Failed);
+        assert_eq!(status.error, None);
+        let shallow = format!("{}1e999{}", "[".repeat(20), "]".repeat(20));
+        // Rebuilt member by member down to LENIENT_DEPTH; the subtree below parses whole
+        // or is dropped.
+        let kept = (1..LENIENT_DEPTH).fold(json!([]), |inner, _| json!([inner]));
+        assert_eq!(lenient(shallow.as_bytes()), Some(kept));
     }
 
     #[test]
