@@ -29,17 +29,14 @@ use crate::pace::SubmitPacer;
 use crate::types::{
     AccountCreditsResponse, CancelResponse, ErrorBody, GenerateImageRequest, GenerationStarted,
     GenerationStatus, ModelsQuery, ModelsResponse, MoodboardList, MoodboardQuery,
-    MoodboardResponse, VisualDnaList, VisualDnaQuery, VisualDnaResponse, normalize_keys,
+    MoodboardResponse, VisualDnaList, VisualDnaQuery, VisualDnaResponse,
 };
-use crate::{tolerant, validate};
+use crate::{decode, validate};
 
 /// The header Kolbo reads the API key from.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 const USER_AGENT: &str = concat!("imagegen-kolbo-api/", env!("CARGO_PKG_VERSION"));
-
-/// How many bytes of a bad body an error keeps.
-const BODY_PREFIX_LIMIT: usize = imagegen_core::error::BODY_PREFIX_LIMIT;
 
 /// The largest answer body read (the model catalog is the largest, well under this).
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -203,46 +200,22 @@ struct Call<'a> {
 pub(crate) struct Answer {
     status: u16,
     bytes: Bytes,
-    /// A body to decode instead of `bytes` (the id recovered from a cut-off answer).
-    json: Option<Value>,
+    /// The generation id recovered from an accepted answer cut short; decoded instead of
+    /// `bytes`.
+    salvaged_id: Option<String>,
 }
 
 impl Answer {
-    /// The body as `T`, taking the parsed JSON (no copy).
-    fn decode<T: DeserializeOwned>(mut self) -> Result<T, KolboError> {
-        self.decode_in_place()
-    }
-
-    /// The body as `T`; the raw bytes stay for a caller that must look at them on failure.
-    fn decode_in_place<T: DeserializeOwned>(&mut self) -> Result<T, KolboError> {
-        let mut json = match self.json.take() {
-            Some(json) => json,
-            // The common case, every answer of a current build: straight from the bytes,
-            // with no intermediate JSON tree.
-            None if !has_upper_case_key(&self.bytes) => {
-                return tolerant::from_slice(&self.bytes).map_err(|e| KolboError::Unreadable {
-                    status: self.status,
-                    detail: if e.is_data() {
-                        format!("unexpected JSON shape: {e}")
-                    } else {
-                        unreadable_detail(&self.bytes)
-                    },
-                    body_prefix: body_prefix(&self.bytes),
-                });
-            }
-            // Older builds' camelCase keys: rewritten to snake_case first.
-            None => serde_json::from_slice(&self.bytes).map_err(|_| KolboError::Unreadable {
-                status: self.status,
-                detail: unreadable_detail(&self.bytes),
-                body_prefix: body_prefix(&self.bytes),
-            })?,
-        };
-        normalize_keys(&mut json);
-        serde_json::from_value(json).map_err(|e| KolboError::Unreadable {
-            status: self.status,
-            detail: format!("unexpected JSON shape: {e}"),
-            body_prefix: body_prefix(&self.bytes),
-        })
+    /// The body as `T` (see [`crate::decode`]).
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, KolboError> {
+        match &self.salvaged_id {
+            Some(id) => decode::value(
+                self.status,
+                serde_json::json!({ "generation_id": id }),
+                &self.bytes,
+            ),
+            None => decode::body(self.status, &self.bytes),
+        }
     }
 }
 
@@ -300,11 +273,11 @@ impl KolboClient {
             paced: true,
         };
         match self.execute(call).await {
-            Ok(mut answer) => {
-                match answer.decode_in_place::<GenerationStarted>() {
+            Ok(answer) => {
+                match answer.decode::<GenerationStarted>() {
                     Ok(started) => Ok(started),
                     // A paid id must survive a body we cannot read.
-                    Err(error) => match salvage_generation_id(&answer.bytes) {
+                    Err(error) => match decode::salvage_generation_id(&answer.bytes) {
                         Some(id) => {
                             tracing::warn!(generation_id = %id, %error, "kolbo: accepted generation with an unreadable body; recovered its id");
                             Ok(GenerationStarted::with_id(id))
@@ -484,13 +457,12 @@ impl KolboClient {
             Err(error) => {
                 if call.billable && status.is_success() {
                     // Accepted, then cut off: the id may be in what did arrive.
-                    if let Some(id) = salvage_generation_id(error.partial()) {
+                    if let Some(id) = decode::salvage_generation_id(error.partial()) {
                         tracing::warn!(generation_id = %id, "kolbo: body cut short; recovered the generation id");
-                        let json = serde_json::json!({ "generation_id": id });
                         return Ok(Answer {
                             status: status.as_u16(),
                             bytes: error.partial().clone(),
-                            json: Some(json),
+                            salvaged_id: Some(id),
                         });
                     }
                 }
@@ -499,7 +471,7 @@ impl KolboClient {
                     other => KolboError::Unreadable {
                         status: status.as_u16(),
                         detail: other.to_string(),
-                        body_prefix: body_prefix(other.partial()),
+                        body_prefix: decode::body_prefix(other.partial()),
                     },
                 });
             }
@@ -536,18 +508,7 @@ fn classify(
     billable: bool,
 ) -> Result<Answer, KolboError> {
     let code = status.as_u16();
-    if status.is_success() && opens_with_success_true(&bytes) {
-        // Kolbo's success envelope says so first: no need to read it twice.
-        return Ok(Answer {
-            status: code,
-            bytes,
-            json: None,
-        });
-    }
-    // Read only the envelope's fields: everything else is skipped without being built.
-    let envelope = tolerant::from_slice::<ErrorBody>(&bytes)
-        .ok()
-        .filter(|b| b.is_error() || b.code.is_some() || b.message().is_some());
+    let envelope = decode::error_envelope(&bytes);
     let says_error = envelope.as_ref().is_some_and(ErrorBody::is_error);
     if status.is_success() && !says_error {
         // A body that is not JSON is reported when decoding, so that a billable call can
@@ -555,7 +516,7 @@ fn classify(
         return Ok(Answer {
             status: code,
             bytes,
-            json: None,
+            salvaged_id: None,
         });
     }
     match envelope {
@@ -577,77 +538,19 @@ fn classify(
         _ if billable && status.is_server_error() => Err(outcome_unknown(code, &bytes)),
         _ => Err(KolboError::Http {
             status: code,
-            body_prefix: body_prefix(&bytes),
+            body_prefix: decode::body_prefix(&bytes),
             retry_after,
         }),
     }
-}
-
-/// Whether a JSON text opens with `{"success": true` (white space allowed), as Kolbo's
-/// success envelope does: such a body is no error envelope.
-fn opens_with_success_true(bytes: &[u8]) -> bool {
-    let mut rest = bytes;
-    for token in [&b"{"[..], b"\"success\"", b":", b"true"] {
-        rest = rest.trim_ascii_start();
-        match rest.strip_prefix(token) {
-            Some(after) => rest = after,
-            None => return false,
-        }
-    }
-    // `true` must end there (not `trueish`): a delimiter follows.
-    matches!(rest.trim_ascii_start().first(), Some(b',' | b'}'))
-}
-
-/// Whether any object key in a JSON text has an upper-case ASCII letter (a camelCase key
-/// of an older Kolbo build). A string counts as a key when a `:` follows it. Exact for
-/// valid JSON; on anything else it may say `true`, which only selects the slower path.
-fn has_upper_case_key(bytes: &[u8]) -> bool {
-    // Jumps from quote to quote with `memchr` (SIMD) rather than byte by byte: most of a
-    // body is string values (ids, URLs, timestamps), crossed in a few instructions.
-    let mut rest = bytes;
-    while let Some(open) = memchr::memchr(b'"', rest) {
-        rest = &rest[open + 1..];
-        let mut upper = false;
-        let mut from = 0;
-        let close = loop {
-            let Some(tail) = rest.get(from..) else {
-                return false; // A string cut short: not valid JSON, and no key.
-            };
-            let Some(at) = memchr::memchr2(b'"', b'\\', tail).map(|j| from + j) else {
-                return false;
-            };
-            upper |= rest[from..at].iter().any(u8::is_ascii_uppercase);
-            if rest[at] == b'"' {
-                break at;
-            }
-            from = at + 2; // A backslash and the character it escapes.
-        };
-        rest = &rest[close + 1..];
-        if upper && rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':') {
-            return true;
-        }
-    }
-    false
 }
 
 fn outcome_unknown(status: u16, bytes: &[u8]) -> KolboError {
     KolboError::OutcomeUnknown {
         message: format!(
             "HTTP {status} from a gateway, body starts: {:?}",
-            body_prefix(bytes)
+            decode::body_prefix(bytes)
         ),
         source: None,
-    }
-}
-
-fn unreadable_detail(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        return "empty body".into();
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(_) => "unexpected JSON".into(),
-        Err(e) if e.is_eof() => format!("truncated JSON: {e}"),
-        Err(e) => format!("not JSON: {e}"),
     }
 }
 
@@ -666,39 +569,6 @@ fn transport_error(error: TransportError, billable: bool) -> KolboError {
     }
 }
 
-fn body_prefix(bytes: &[u8]) -> String {
-    imagegen_core::error::body_prefix(&bytes[..bytes.len().min(BODY_PREFIX_LIMIT)])
-}
-
-/// Finds a complete `"generation_id": "…"` (or `generationId`) in a body that does not
-/// parse, such as one cut off mid-transfer.
-pub(crate) fn salvage_generation_id(bytes: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes);
-    for key in ["\"generation_id\"", "\"generationId\""] {
-        let mut rest = text.as_ref();
-        while let Some(at) = rest.find(key) {
-            rest = &rest[at + key.len()..];
-            let Some(after_colon) = rest.trim_start().strip_prefix(':') else {
-                continue;
-            };
-            let Some(literal) = after_colon.trim_start().strip_prefix('"') else {
-                continue;
-            };
-            let mut escaped = false;
-            let end = literal.char_indices().find_map(|(i, c)| {
-                let found = !escaped && c == '"';
-                escaped = !escaped && c == '\\';
-                found.then_some(i)
-            })?;
-            let id: String = serde_json::from_str(&format!("\"{}\"", &literal[..end])).ok()?;
-            if !id.trim().is_empty() {
-                return Some(id);
-            }
-        }
-    }
-    None
-}
-
 /// An id used as a path segment: non-empty, no control characters, not `.` or `..`.
 pub(crate) fn check_id(field: &'static str, id: &str) -> Result<(), InvalidInput> {
     if id.trim().is_empty() || id == "." || id == ".." || id.chars().any(char::is_control) {
@@ -713,62 +583,6 @@ pub(crate) fn check_id(field: &'static str, id: &str) -> Result<(), InvalidInput
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn salvages_complete_ids_only() {
-        assert_eq!(
-            salvage_generation_id(br#"{"success":true,"generation_id":"abc123","type":"ima"#),
-            Some("abc123".into())
-        );
-        assert_eq!(
-            salvage_generation_id(br#"{"generationId" : "g\"1","#),
-            Some("g\"1".into())
-        );
-        assert_eq!(salvage_generation_id(br#"{"generation_id":"abc1"#), None);
-        assert_eq!(salvage_generation_id(br#"{"generation_id":12,"#), None);
-        assert_eq!(salvage_generation_id(b"<html>"), None);
-    }
-
-    #[test]
-    fn success_true_openings() {
-        assert!(opens_with_success_true(
-            br#"{"success":true,"generation_id":"g"}"#
-        ));
-        assert!(opens_with_success_true(b"{ \"success\" : true }"));
-        assert!(!opens_with_success_true(
-            br#"{"success":false,"error":"x"}"#
-        ));
-        assert!(!opens_with_success_true(
-            br#"{"generation_id":"g","success":true}"#
-        ));
-        assert!(!opens_with_success_true(br#"{"success":trueish}"#));
-        assert!(!opens_with_success_true(br#"{"success":true"#));
-        assert!(!opens_with_success_true(b""));
-    }
-
-    #[test]
-    fn upper_case_keys_are_found_and_values_ignored() {
-        assert!(!has_upper_case_key(
-            br#"{"state":"completed","created_at":"2026-03-05T10:30:00Z","urls":["https://X/A.png"]}"#
-        ));
-        assert!(has_upper_case_key(
-            br#"{"success":true,"generationId":"g1"}"#
-        ));
-        assert!(has_upper_case_key(
-            br#"{"a":{"supportedAspectRatios" : ["1:1"]}}"#
-        ));
-        assert!(!has_upper_case_key(br#"{"prompt":"say "Hi": ok"}"#));
-        assert!(!has_upper_case_key(br#"["A","B"]"#));
-        assert!(!has_upper_case_key(b""));
-        // Escapes: an escaped quote neither ends a string nor starts one.
-        assert!(!has_upper_case_key(br#"{"text":"a \"Big\": b","k":1}"#));
-        assert!(has_upper_case_key(br#"{"odd\"Key":1}"#));
-        assert!(!has_upper_case_key(br#"{"path":"C:\\Users\\","ok":true}"#));
-        // Cut short, anywhere: no panic, no key.
-        assert!(!has_upper_case_key(br#"{"abcD"#));
-        assert!(!has_upper_case_key(br#"{"a\"#));
-        assert!(!has_upper_case_key(b"\""));
-    }
 
     #[test]
     fn ids_are_checked() {

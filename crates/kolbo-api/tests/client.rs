@@ -466,3 +466,30 @@ fn debug_of_client_and_builder_never_prints_the_key() {
     let provider = kolbo_api::KolboProvider::new(client);
     assert!(!format!("{provider:?}").contains(common::TEST_KEY));
 }
+
+#[tokio::test]
+async fn a_status_serde_refuses_as_a_whole_loses_only_the_bad_field() {
+    let mut server = mockito::Server::new_async().await;
+    let out_of_range = server
+        .mock("GET", "/api/v1/generate/g1/status")
+        .with_body(r#"{"success":true,"generation_id":"g1","state":"processing","progress":1e999}"#)
+        .create_async()
+        .await;
+    let duplicated = server
+        .mock("GET", "/api/v1/generate/g2/status")
+        .with_body(
+            r#"{"success":true,"generation_id":"g2","state":"processing","progress":10,"progress":20}"#,
+        )
+        .create_async()
+        .await;
+    let client = common::client(&server, &ManualClock::new());
+    for id in ["g1", "g2"] {
+        let status = client.generation_status(id).await.unwrap();
+        assert_eq!(status.generation_id.as_deref(), Some(id));
+        assert_eq!(status.state.as_str(), "processing");
+        assert_eq!(status.progress, None, "{id}");
+        assert_eq!(status.percent(), None);
+    }
+    out_of_range.assert_async().await;
+    duplicated.assert_async().await;
+}
