@@ -508,7 +508,7 @@ fn classify(
     billable: bool,
 ) -> Result<Answer, KolboError> {
     let code = status.as_u16();
-    let envelope = decode::error_envelope(&bytes);
+    let envelope = decode::error_envelope(&bytes, status.is_success());
     let says_error = envelope.as_ref().is_some_and(ErrorBody::is_error);
     if status.is_success() && !says_error {
         // A body that is not JSON is reported when decoding, so that a billable call can

@@ -3,18 +3,21 @@
 //! Every answer goes through [`body`] (or [`value`], for an id recovered from a cut-off
 //! body), in two passes:
 //!
-//! 1. **Direct**: plain serde, `serde_json::from_slice::<T>`. The wire types carry all the
-//!    tolerance a well-formed body needs: camelCase spellings of older Kolbo builds
-//!    (`generationId`, `supportedAspectRatios`, `_id`, …) are `#[serde(alias)]`es of the
-//!    snake_case fields, unknown fields are ignored, unknown enum values are kept, and a
-//!    mistyped optional field is read as absent by the [`tolerant`] field helpers. Nearly
-//!    every body ends here.
+//! 1. **Direct**: plain serde, `serde_json::from_slice::<T>`, straight into the wire
+//!    types. They carry the tolerance a well-formed body needs: camelCase spellings of
+//!    older Kolbo builds (`generationId`, `supportedAspectRatios`, `_id`, …) are
+//!    `#[serde(alias)]`es of the snake_case fields, unknown fields are ignored and unknown
+//!    enum values are kept. Nearly every body ends here, parsed once.
 //! 2. **Lenient**, only when the direct pass fails: the body is rebuilt as a
 //!    [`serde_json::Value`] in which a value serde cannot hold (a number out of range such
 //!    as `1e999`) is left out, a key sent twice with different values is left out, and a
 //!    key sent in both spellings keeps its snake_case one (`alias` alone rejects both as a
-//!    duplicate field); that value is then decoded into the same type. The camelCase
-//!    spellings are still read by the aliases: this pass renames nothing, it only drops.
+//!    duplicate field). That value is then decoded into the same type; while it fails on
+//!    one member (a mistyped optional field, a list element that is not what the list
+//!    holds), that member is left out, as serde names it with its path, and decoding runs
+//!    again. So one bad optional field becomes absent instead of making the whole answer
+//!    unreadable; a bad required field still fails it. This pass renames nothing, it only
+//!    drops.
 //!
 //! When both fail, the answer is [`KolboError::Unreadable`] with the direct pass's reason.
 //! This module also owns the error-envelope probe ([`error_envelope`]) and
@@ -71,10 +74,17 @@ pub(crate) fn value<T: DeserializeOwned>(
 /// The error envelope of a body, when it is one: it parses as [`ErrorBody`] and says
 /// `success: false` / `status: false`, or carries a `code` or a message. Whether the call
 /// failed is the caller's to decide from this and the HTTP status.
-pub(crate) fn error_envelope(bytes: &[u8]) -> Option<ErrorBody> {
-    from_slice::<ErrorBody>(bytes)
-        .ok()
-        .filter(|b| b.is_error() || b.code.is_some() || b.message().is_some())
+///
+/// A success answer is probed with the direct pass alone (a success body that does not
+/// read as an envelope is simply not one); an error answer gets both passes, so an
+/// envelope with one odd field still yields its message.
+pub(crate) fn error_envelope(bytes: &[u8], success: bool) -> Option<ErrorBody> {
+    let envelope = if success {
+        serde_json::from_slice::<ErrorBody>(bytes).ok()
+    } else {
+        from_slice::<ErrorBody>(bytes).ok()
+    };
+    envelope.filter(|b| b.is_error() || b.code.is_some() || b.message().is_some())
 }
 
 /// The two passes; the error is the direct pass's, which names the line and column.
@@ -83,15 +93,55 @@ fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
         Ok(decoded) => return Ok(decoded),
         Err(error) => error,
     };
-    let Some(repaired) = lenient(bytes) else {
+    let Some(mut repaired) = lenient(bytes) else {
         return Err(direct);
     };
-    match T::deserialize(repaired) {
-        Ok(decoded) => {
-            tracing::debug!(error = %direct, "kolbo: answer decoded by the lenient pass");
-            Ok(decoded)
+    for _ in 0..MAX_LEFT_OUT {
+        let failed_at = match serde_path_to_error::deserialize::<_, T>(&repaired) {
+            Ok(decoded) => {
+                tracing::debug!(error = %direct, "kolbo: answer decoded by the lenient pass");
+                return Ok(decoded);
+            }
+            Err(error) => error.path().clone(),
+        };
+        if !leave_out(&mut repaired, &failed_at) {
+            break;
         }
-        Err(_) => Err(direct),
+        tracing::warn!(member = %failed_at, "kolbo: leaving out a member that does not read as documented");
+    }
+    Err(direct)
+}
+
+/// How many members the lenient pass leaves out at most before it gives up.
+const MAX_LEFT_OUT: usize = 32;
+
+/// Removes the member at `path` (an object key or an array element) from `value`; `false`
+/// when the path is the whole body or names nothing there.
+fn leave_out(value: &mut Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut node = value;
+    for segment in parents {
+        let next = match (segment, node) {
+            (Segment::Map { key }, Value::Object(map)) => map.get_mut(key.as_str()),
+            (Segment::Seq { index }, Value::Array(items)) => items.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    match (last, node) {
+        (Segment::Map { key }, Value::Object(map)) => map.shift_remove(key.as_str()).is_some(),
+        (Segment::Seq { index }, Value::Array(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -399,14 +449,29 @@ mod tests {
     fn the_envelope_probe_reads_both_shapes() {
         let envelope = error_envelope(
             br#"{"success":false,"error":"Model not found","code":"MODEL_NOT_FOUND"}"#,
+            false,
         )
         .unwrap();
         assert!(envelope.is_error());
         assert_eq!(envelope.code.as_deref(), Some("MODEL_NOT_FOUND"));
-        let limiter = error_envelope(br#"{"status":false,"message":"Too many requests"}"#).unwrap();
+        let limiter =
+            error_envelope(br#"{"status":false,"message":"Too many requests"}"#, false).unwrap();
         assert_eq!(limiter.message(), Some("Too many requests"));
-        assert!(error_envelope(br#"{"success":true,"generation_id":"g"}"#).is_none());
-        assert!(error_envelope(b"<html>").is_none());
+        assert!(error_envelope(br#"{"success":true,"generation_id":"g"}"#, true).is_none());
+        assert!(error_envelope(b"<html>", false).is_none());
+        // An error answer with one odd field still gives its message; a 200 saying
+        // success: false is an envelope too.
+        let odd = error_envelope(
+            br#"{"success":false,"message":"No credits","code":7}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(odd.message(), Some("No credits"));
+        assert!(
+            error_envelope(br#"{"success":false,"error":"Invalid prompt"}"#, true)
+                .unwrap()
+                .is_error()
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`types`] | every request and response body of the image routes, one file per route family: `generate` (request, accepted answer), `status` (status, states, results, cancel), `models` (catalog, pricing fields), `account` (credits), `moodboards`, `visual_dna`, `error` (the error envelope); all re-exported as `kolbo_api::types::X` |
-//! | `decode` (private) | how every answer body becomes a type: plain serde first (camelCase via `#[serde(alias)]`, mistyped optional fields absent through its `tolerant` field helpers), a lenient second pass only when that fails (a key sent twice, a number out of range, both spellings of one key), the error-envelope probe, and the generation id salvaged from a cut-off accepted body |
+//! | `decode` (private) | how every answer body becomes a type: plain serde straight into the types first (camelCase via `#[serde(alias)]`), a lenient second pass only when that fails (a key sent twice, a number out of range, both spellings of one key, then each member serde names as unreadable left out: a bad optional field becomes absent), the error-envelope probe, and the generation id salvaged from a cut-off accepted body |
 //! | [`client`] | [`KolboClient`]: one method per route over the shared [`imagegen_http`] transport; `X-API-Key` as a sensitive header, redirects refused, GETs retried by the shared loop, POSTs sent once |
 //! | [`pace`] | [`SubmitPacer`]: an opt-in sliding-window pacer that keeps generation starts within Kolbo's 10 per minute, so batches see no 429 |
 //! | [`poll`] | [`PollSchedule`](poll::PollSchedule) and [`KolboClient::wait_for_generation`]: polling on an injected clock, transient failures retried, a deadline that keeps the id |

@@ -3,14 +3,12 @@
 use imagegen_core::Credits;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::tolerant;
-
 /// The answer to `GET /v1/account/credits`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AccountCreditsResponse {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The balance.
     pub credits: AccountCredits,
@@ -21,31 +19,15 @@ pub struct AccountCreditsResponse {
 #[non_exhaustive]
 pub struct AccountCredits {
     /// Everything available.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<Credits>,
     /// From the subscription plan.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_credits: Option<Credits>,
     /// From purchased packs.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit_pack: Option<Credits>,
     /// From redeemed codes.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redemption: Option<Credits>,
 }

@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::tolerant;
-
 /// An error body. Kolbo sends two shapes, both read by this type:
 ///
 /// - the envelope `{"success": false, "error": "…", "code": "INSUFFICIENT_CREDITS"}`;
@@ -21,39 +19,19 @@ use crate::decode::tolerant;
 #[non_exhaustive]
 pub struct ErrorBody {
     /// `false` in the envelope.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success: Option<bool>,
     /// `false` in the rate limiter's body.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<bool>,
     /// The envelope's message.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The rate limiter's message (and some other routes').
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// A machine-readable code such as `MODEL_NOT_FOUND`.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
 }
 

@@ -6,8 +6,6 @@ use imagegen_core::Credits;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::decode::tolerant;
-
 /// The most images one `POST /v1/generate/image` may ask for (Kolbo's skill documents 1–4).
 pub const MAX_NUM_IMAGES: u32 = 4;
 
@@ -167,62 +165,33 @@ impl GenerateImageRequest {
 #[non_exhaustive]
 pub struct GenerationStarted {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The job's id (older servers: `generationId`).
     #[serde(alias = "generationId")]
     pub generation_id: String,
     /// The kind of generation (`"image"`).
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The model that will run (`"auto"` for Smart Select).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Credits deducted at start (refunded automatically if the generation fails).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits_charged: Option<Credits>,
     /// Where to poll, as the server wrote it (`/v1/...` or `/api/v1/...`). Information
     /// only: the client builds the status URL from the id (see
     /// [`resolve_poll_url`](crate::endpoint::resolve_poll_url)).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_url: Option<String>,
     /// Suggested seconds between polls (3 for images).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval_hint: Option<f64>,
     /// The session the generation was grouped in (undocumented).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     /// The project the output lands in (undocumented).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
 }
 
@@ -273,13 +242,15 @@ mod tests {
 
     #[test]
     fn started_accepts_camel_case_id_and_tolerates_bad_optional_fields() {
-        let started: GenerationStarted = serde_json::from_value(json!({
+        // Tolerance of a bad optional field is the decoder's (crate::decode), not serde's.
+        let body = json!({
             "generationId": "g1", "credits_charged": "lots", "poll_interval_hint": -4
-        }))
-        .unwrap();
+        })
+        .to_string();
+        let started: GenerationStarted = crate::decode::body(200, body.as_bytes()).unwrap();
         assert_eq!(started.generation_id, "g1");
         assert_eq!(started.credits_charged, None);
         assert_eq!(started.poll_interval(), None);
-        assert!(serde_json::from_value::<GenerationStarted>(json!({"success": true})).is_err());
+        assert!(crate::decode::body::<GenerationStarted>(200, br#"{"success": true}"#).is_err());
     }
 }

@@ -70,17 +70,13 @@ impl ModelsQuery {
 #[non_exhaustive]
 pub struct ModelsResponse {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// How many models the server counted.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
     /// The models; entries that do not parse are skipped (and logged).
-    #[serde(default, deserialize_with = "tolerant::vec")]
+    #[serde(default)]
     pub models: Vec<KolboModel>,
 }
 
@@ -93,38 +89,21 @@ pub struct KolboModel {
     /// The identifier to send as `model`.
     pub identifier: String,
     /// A human name.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The upstream provider (`fal`, `kie`, …).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// Raw types such as `text_to_img`.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::vec",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<String>,
     /// Credits per image (may be fractional).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit: Option<f64>,
     /// Accepted aspect ratios (older servers: `supportedAspectRatios`).
     #[serde(
         alias = "supportedAspectRatios",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub supported_aspect_ratios: Option<Vec<String>>,
@@ -132,7 +111,6 @@ pub struct KolboModel {
     #[serde(
         alias = "supportedAspectRatiosByType",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub supported_aspect_ratios_by_type: Option<BTreeMap<String, Vec<String>>>,
@@ -140,7 +118,6 @@ pub struct KolboModel {
     #[serde(
         alias = "defaultAspectRatio",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub default_aspect_ratio: Option<String>,
@@ -155,7 +132,6 @@ pub struct KolboModel {
     #[serde(
         alias = "supportedResolutions",
         default,
-        deserialize_with = "tolerant::vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub supported_resolutions: Vec<String>,
@@ -163,7 +139,6 @@ pub struct KolboModel {
     #[serde(
         alias = "resolutionMultipliers",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub resolution_multipliers: Option<BTreeMap<String, f64>>,
@@ -171,7 +146,6 @@ pub struct KolboModel {
     #[serde(
         alias = "supportedQualities",
         default,
-        deserialize_with = "tolerant::vec",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub supported_qualities: Vec<String>,
@@ -179,7 +153,6 @@ pub struct KolboModel {
     #[serde(
         alias = "qualityMultipliers",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub quality_multipliers: Option<BTreeMap<String, f64>>,
@@ -187,7 +160,6 @@ pub struct KolboModel {
     #[serde(
         alias = "defaultQuality",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub default_quality: Option<String>,
@@ -195,7 +167,6 @@ pub struct KolboModel {
     #[serde(
         alias = "maxReferenceImages",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_reference_images: Option<u32>,
@@ -203,7 +174,6 @@ pub struct KolboModel {
     #[serde(
         alias = "maxVisualDna",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_visual_dna: Option<u32>,
@@ -219,7 +189,6 @@ pub struct KolboModel {
     #[serde(
         alias = "imagesPerRequest",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub images_per_request: Option<u32>,
@@ -235,7 +204,6 @@ pub struct KolboModel {
     #[serde(
         alias = "minPromptLength",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub min_prompt_length: Option<u32>,
@@ -243,7 +211,6 @@ pub struct KolboModel {
     #[serde(
         alias = "maxPromptLength",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_prompt_length: Option<u32>,
@@ -251,7 +218,6 @@ pub struct KolboModel {
     #[serde(
         alias = "maxFileSize",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_file_size: Option<u64>,
@@ -260,7 +226,6 @@ pub struct KolboModel {
     #[serde(
         alias = "estimatedDurationSeconds",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub estimated_duration_seconds: Option<f64>,
@@ -288,33 +253,20 @@ pub struct KolboModel {
     )]
     pub new_model: Option<bool>,
     /// An icon URL.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// A one-line summary.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// What Smart Select considers the model good at.
     #[serde(
         rename = "smartSelect_StrengthsSummary",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub smart_select_strengths_summary: Option<String>,
     /// A longer description.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Flat prices per resolution, kept as sent.
     #[serde(

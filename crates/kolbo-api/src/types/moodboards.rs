@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::tolerant;
-
 /// Query parameters of `GET /v1/moodboards`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -30,17 +28,13 @@ impl MoodboardQuery {
 #[non_exhaustive]
 pub struct MoodboardList {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The moodboards.
-    #[serde(alias = "data", default, deserialize_with = "tolerant::vec")]
+    #[serde(alias = "data", default)]
     pub moodboards: Vec<Moodboard>,
     /// How many the server counted.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
 }
 
@@ -49,7 +43,7 @@ pub struct MoodboardList {
 #[non_exhaustive]
 pub struct MoodboardResponse {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The moodboard.
     pub moodboard: Moodboard,
@@ -63,38 +57,18 @@ pub struct Moodboard {
     #[serde(alias = "_id")]
     pub id: String,
     /// Its name.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The prompt merged into every generation using it.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_prompt: Option<String>,
     /// A preview.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
     /// Its images.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::vec",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
     /// A written style guide.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style_guide: Option<String>,
 }

@@ -7,8 +7,6 @@ use imagegen_core::Credits;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::decode::tolerant;
-
 /// Where a generation is, from `GET /v1/generate/{id}/status`.
 ///
 /// Kolbo documents `pending`, `processing`, `completed`, `failed` and `cancelled`. Any
@@ -87,67 +85,37 @@ impl<'de> Deserialize<'de> for GenerationState {
 #[non_exhaustive]
 pub struct GenerationStatus {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The job's id.
     #[serde(
         alias = "generationId",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub generation_id: Option<String>,
     /// The kind of generation (`"image"`).
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Where the job is (required).
     pub state: GenerationState,
     /// Percent done, 0–100.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<f64>,
     /// The output, when completed.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<GenerationResult>,
     /// Why it failed, when failed.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Structured failure details (undocumented; sent by newer servers).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureDetails>,
     /// The final cost after multipliers, when finished (undocumented).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits_used: Option<Credits>,
     /// The cost per model, when finished (undocumented).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::vec",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credits_breakdown: Vec<CreditsBreakdownEntry>,
 }
 
@@ -174,35 +142,19 @@ impl GenerationStatus {
 #[non_exhaustive]
 pub struct GenerationResult {
     /// Image URLs (on Kolbo's CDN: fetch them without the API key).
-    #[serde(default, deserialize_with = "tolerant::vec")]
+    #[serde(default)]
     pub urls: Vec<String>,
     /// The model that ran (`"auto"` or the real id for Smart Select runs).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// The prompt after enhancement.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_used: Option<String>,
     /// When it finished (ISO-8601), as written.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// A thumbnail URL (undocumented).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
 }
 
@@ -211,46 +163,22 @@ pub struct GenerationResult {
 #[non_exhaustive]
 pub struct FailureDetails {
     /// Human-readable reason.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Category such as `content_policy` or `auth`.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// A code such as `CONTENT_FLAGGED_SENSITIVE`.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// Whether a new attempt may succeed.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retryable: Option<bool>,
     /// `error`, `warning`, …
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
     /// The upstream provider that failed.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
 }
 
@@ -259,26 +187,13 @@ pub struct FailureDetails {
 #[non_exhaustive]
 pub struct CreditsBreakdownEntry {
     /// The model billed.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// The base price.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<Credits>,
     /// The price after multipliers.
-    #[serde(
-        rename = "final",
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "final", default, skip_serializing_if = "Option::is_none")]
     pub final_credits: Option<Credits>,
     /// Any other fields, kept as sent.
     #[serde(flatten)]
@@ -290,29 +205,20 @@ pub struct CreditsBreakdownEntry {
 #[non_exhaustive]
 pub struct CancelResponse {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The job's id.
     #[serde(
         alias = "generationId",
         default,
-        deserialize_with = "tolerant::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub generation_id: Option<String>,
     /// The state after cancelling (`cancelled`).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<GenerationState>,
     /// Credits given back.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits_refunded: Option<Credits>,
 }
 
@@ -345,7 +251,7 @@ mod tests {
             serde_json::from_value(json!({"state": "processing", "progress": 152.4})).unwrap();
         assert_eq!(status.percent(), Some(100));
         let status: GenerationStatus =
-            serde_json::from_value(json!({"state": "processing", "progress": "half"})).unwrap();
+            crate::decode::body(200, br#"{"state": "processing", "progress": "half"}"#).unwrap();
         assert_eq!(status.percent(), None);
     }
 }

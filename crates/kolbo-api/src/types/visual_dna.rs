@@ -45,24 +45,16 @@ impl VisualDnaQuery {
 #[non_exhaustive]
 pub struct VisualDnaList {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The visual DNAs.
-    #[serde(alias = "visualDnas", default, deserialize_with = "tolerant::vec")]
+    #[serde(alias = "visualDnas", default)]
     pub visual_dnas: Vec<VisualDna>,
     /// How many are on this page.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
     /// How many there are in all.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     /// Whether another page follows.
     #[serde(
@@ -79,7 +71,7 @@ pub struct VisualDnaList {
 #[non_exhaustive]
 pub struct VisualDnaResponse {
     /// `true` on success.
-    #[serde(default, deserialize_with = "tolerant::option")]
+    #[serde(default)]
     pub success: Option<bool>,
     /// The visual DNA.
     #[serde(alias = "visualDna")]
@@ -94,40 +86,19 @@ pub struct VisualDna {
     #[serde(alias = "_id")]
     pub id: String,
     /// Its name.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `character`, `product`, `style`, `environment`, … (older builds: `dnaType`).
-    #[serde(
-        alias = "dnaType",
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(alias = "dnaType", default, skip_serializing_if = "Option::is_none")]
     pub dna_type: Option<String>,
     /// A description.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// A preview.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
     /// Its source images.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::vec",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
     /// Whether it is one of Kolbo's global presets.
     #[serde(
@@ -137,31 +108,15 @@ pub struct VisualDna {
     )]
     pub is_global: Option<bool>,
     /// When it was made, as written.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// A character sheet.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sheet_url: Option<String>,
     /// Tags.
-    #[serde(
-        default,
-        deserialize_with = "tolerant::vec",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// The system prompt (only from `GET /v1/visual-dna/{id}`).
-    #[serde(
-        default,
-        deserialize_with = "tolerant::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
 }
