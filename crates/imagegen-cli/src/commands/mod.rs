@@ -75,7 +75,6 @@ pub(crate) fn catalog_failure_code<'a>(
     ErrorKind::most_serious(&kinds).map(exit::code)
 }
 
-
 /// One line per attempt of a run, in the provider's own words: the delivered generation's
 /// route, or the attempts of the error when nothing was delivered.
 pub(crate) fn route_lines(report: &RunReport) -> Vec<String> {
