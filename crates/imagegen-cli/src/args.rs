@@ -37,6 +37,10 @@ pub(crate) enum Command {
     Models(ModelsArgs),
     /// Show the credit balance where the provider reports one.
     Credits(JsonArg),
+    /// List the Kolbo account's moodboards (for --moodboard).
+    Moodboards(JsonArg),
+    /// List the Kolbo account's visual DNAs (for --visual-dna).
+    VisualDna(JsonArg),
     /// Generate images for many prompts (one per line, or JSON Lines with options).
     Batch(BatchArgs),
     /// Finish every accepted but unfinished job of a journal, without submitting again.
@@ -123,7 +127,8 @@ pub(crate) struct RequestArgs {
     /// Use only this provider.
     #[arg(long, value_name = "PROVIDER", value_parser = provider_parser())]
     pub(crate) provider: Option<ProviderId>,
-    /// Use only this model.
+    /// Use only this model; `auto` lets the provider pick (Kolbo's Smart Select, which
+    /// reserves Kolbo's highest price and charges what Kolbo reports).
     #[arg(long, value_name = "ID", value_parser = parse_model)]
     pub(crate) model: Option<ModelId>,
     /// The most credits one image may cost.
@@ -139,6 +144,19 @@ pub(crate) struct RequestArgs {
     /// by more than 10 %); by default such models are skipped, and naming one is an error.
     #[arg(long)]
     pub(crate) allow_reshape: bool,
+    /// Apply this Kolbo moodboard (`imagegen moodboards` lists them); Kolbo only.
+    #[arg(long = "moodboard", value_name = "ID")]
+    pub(crate) moodboard: Option<String>,
+    /// Use this Kolbo visual DNA (repeatable, at most 3; `imagegen visual-dna` lists
+    /// them); Kolbo only.
+    #[arg(long = "visual-dna", value_name = "ID")]
+    pub(crate) visual_dna: Vec<String>,
+    /// Have KoalaImages write alt text for each image; KoalaImages only.
+    #[arg(long)]
+    pub(crate) alt_text: bool,
+    /// Keep gpt-image-2's lossless PNG at KoalaImages; KoalaImages only.
+    #[arg(long)]
+    pub(crate) preserve_original: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -160,6 +178,10 @@ impl RequestArgs {
         options.max_credits = self.max_credits;
         options.no_enhance = self.no_enhance;
         options.allow_reshape = self.allow_reshape;
+        options.moodboard_id.clone_from(&self.moodboard);
+        options.visual_dna_ids.clone_from(&self.visual_dna);
+        options.alt_text = self.alt_text;
+        options.preserve_original = self.preserve_original;
         options
     }
 }
@@ -300,6 +322,53 @@ mod tests {
         let (request, call) = request_default().options().into_parts().unwrap();
         assert_eq!(request.count(), 1);
         assert!(call.is_empty());
+    }
+
+    #[test]
+    fn model_auto_and_provider_options() {
+        let (_, call) = request(&["--model", "auto"])
+            .options()
+            .into_parts()
+            .unwrap();
+        assert!(call.provider_picks);
+        assert_eq!(call.model, None);
+        let (request_kolbo, _) = request(&[
+            "--moodboard",
+            "mb-1",
+            "--visual-dna",
+            "d1",
+            "--visual-dna",
+            "d2",
+        ])
+        .options()
+        .into_parts()
+        .unwrap();
+        assert_eq!(
+            request_kolbo.extras().raw(&ProviderId::new("kolbo")),
+            Some(&serde_json::json!({"moodboard_id": "mb-1", "visual_dna_ids": ["d1", "d2"]}))
+        );
+        let (request_koala, _) = request(&["--alt-text", "--preserve-original"])
+            .options()
+            .into_parts()
+            .unwrap();
+        assert_eq!(
+            request_koala.extras().raw(&ProviderId::new("koala")),
+            Some(&serde_json::json!({"generate_alt_text": true, "preserve_original": true}))
+        );
+        let four = request(&[
+            "--visual-dna",
+            "a",
+            "--visual-dna",
+            "b",
+            "--visual-dna",
+            "c",
+            "--visual-dna",
+            "d",
+        ])
+        .options()
+        .into_parts()
+        .unwrap_err();
+        assert_eq!(four.field(), "visual_dna_ids");
     }
 
     fn request_default() -> RequestArgs {

@@ -55,6 +55,8 @@ async fn run(cli: Cli) -> u8 {
         Command::Estimate(args) => commands::estimate::run(args, quiet).await,
         Command::Models(args) => commands::models::run(args, quiet).await,
         Command::Credits(args) => commands::credits::run(args, quiet).await,
+        Command::Moodboards(args) => commands::library::moodboards(args, quiet).await,
+        Command::VisualDna(args) => commands::library::visual_dna(args, quiet).await,
         Command::Batch(args) => commands::batch::run(args, quiet).await,
         Command::Resume(args) => commands::resume::run(args, quiet).await,
         Command::Sim(args) => commands::sim::run(args, quiet).await,

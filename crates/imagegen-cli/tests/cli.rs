@@ -943,3 +943,194 @@ fn a_failed_generation_says_the_providers_reason() {
     );
     assert!(json["images"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn model_auto_lets_kolbo_pick_and_reports_the_model_that_ran() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(sim.cmd(dir.path()).args([
+        "generate",
+        "a product photo of a sneaker",
+        "--model",
+        "auto",
+        "--json",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bodies = sim.sim().request_log().for_route(Route::KolboGenerate);
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 0);
+    let body = bodies[0].body.clone().unwrap();
+    assert!(
+        body.get("model").is_none(),
+        "Smart Select sends no model: {body}"
+    );
+    let json = r.json();
+    let image = &json["images"][0];
+    assert_eq!(image["provider"], "kolbo");
+    // The simulator's Smart Select runs nano-banana-2 for a product photo, and says so.
+    assert_eq!(image["model"], "nano-banana-2", "{json}");
+    let sidecar_path = dir.path().join(image["sidecar"].as_str().unwrap());
+    let sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(sidecar_path).unwrap()).unwrap();
+    assert_eq!(sidecar["model"], "nano-banana-2", "{sidecar}");
+    // The charge is what Kolbo reported, not the reservation of its highest price.
+    let charged = json["credits_charged"].as_f64().unwrap();
+    assert!(charged > 0.0 && charged < 16.0, "{json}");
+
+    // The estimate shows the pick alone, priced at Kolbo's highest catalog price.
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["estimate", "a fox", "--model", "auto", "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.json();
+    let best = &json["candidates"][0];
+    assert_eq!(best["provider"], "kolbo");
+    assert!(best["model"].is_null(), "{best}");
+    assert_eq!(best["price_is_cap"], true);
+    // At least the dearest flat price (nano-banana-2/4k, 16); a quality or tier may cost more.
+    assert!(
+        best["credits_per_image"].as_f64().unwrap() >= 16.0,
+        "{best}"
+    );
+
+    // auto never goes to KoalaImages, whose "no model" is a fixed default.
+    let r = run(sim.cmd(dir.path()).args([
+        "generate",
+        "a fox",
+        "--model",
+        "auto",
+        "--provider",
+        "koala",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("picks its own model"), "{}", r.stderr);
+    // Its worst case is checked against the budget before anything is sent.
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", "a fox", "--model", "auto", "--budget", "5"]));
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(sim.posts(), 1);
+}
+
+#[test]
+fn provider_options_reach_the_body_of_their_provider() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(sim.cmd(dir.path()).args([
+        "generate",
+        "a captain on the bridge",
+        "--moodboard",
+        "6601a1b2c3d4e5f6a7b8c9d0",
+        "--visual-dna",
+        "65f1a2b3c4d5e6f7a8b9c0d1",
+        "--json",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 0);
+    let body = sim.sim().request_log().for_route(Route::KolboGenerate)[0]
+        .body
+        .clone()
+        .unwrap();
+    assert_eq!(body["moodboard_id"], "6601a1b2c3d4e5f6a7b8c9d0", "{body}");
+    assert_eq!(
+        body["visual_dna_ids"],
+        serde_json::json!(["65f1a2b3c4d5e6f7a8b9c0d1"]),
+        "{body}"
+    );
+    assert_eq!(r.json()["images"][0]["provider"], "kolbo");
+
+    let r = run(sim.cmd(dir.path()).args([
+        "generate",
+        "a red fox in the snow",
+        "--alt-text",
+        "--preserve-original",
+        "--json",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sim.sim().request_log().count(Route::KolboGenerate), 1);
+    let body = sim.sim().request_log().for_route(Route::KoalaGenerate)[0]
+        .body
+        .clone()
+        .unwrap();
+    assert_eq!(body["generateAltText"], true, "{body}");
+    assert_eq!(body["preserveOriginal"], true, "{body}");
+    assert_eq!(body["model"], "gpt-image-2", "{body}");
+    let json = r.json();
+    let alt = json["images"][0]["alt"].as_str().unwrap_or_default();
+    assert!(!alt.is_empty(), "{json}");
+
+    // Four visual DNAs, or options of both providers: input errors, nothing sent.
+    let before = sim.sim().request_log().total();
+    let mut four = vec!["generate", "a fox"];
+    for id in ["a", "b", "c", "d"] {
+        four.extend(["--visual-dna", id]);
+    }
+    let r = run(sim.cmd(dir.path()).args(&four));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("at most 3"), "{}", r.stderr);
+    let r = run(sim.cmd(dir.path()).args([
+        "generate",
+        "a fox",
+        "--moodboard",
+        "6601a1b2c3d4e5f6a7b8c9d0",
+        "--alt-text",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(sim.sim().request_log().total(), before);
+
+    // The same keys in a batch line.
+    std::fs::write(
+        dir.path().join("lines.jsonl"),
+        "{\"prompt\": \"a heron\", \"alt_text\": true}\n{\"prompt\": \"a koi\", \"moodboard_id\": \"6601a1b2c3d4e5f6a7b8c9d1\", \"visual_dna_ids\": [\"65f1a2b3c4d5e6f7a8b9c0d1\"]}\n",
+    )
+    .unwrap();
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["batch", "lines.jsonl", "--concurrency", "1"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let koala = sim.sim().request_log().for_route(Route::KoalaGenerate);
+    assert_eq!(
+        koala.last().unwrap().body.as_ref().unwrap()["generateAltText"],
+        true
+    );
+    let kolbo = sim.sim().request_log().for_route(Route::KolboGenerate);
+    let body = kolbo.last().unwrap().body.clone().unwrap();
+    assert_eq!(body["moodboard_id"], "6601a1b2c3d4e5f6a7b8c9d1", "{body}");
+    assert_eq!(
+        body["visual_dna_ids"][0], "65f1a2b3c4d5e6f7a8b9c0d1",
+        "{body}"
+    );
+}
+
+#[test]
+fn moodboards_and_visual_dna_list_the_account() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(sim.cmd(dir.path()).args(["moodboards"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("6601a1b2c3d4e5f6a7b8c9d0"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("Warm Film"), "{}", r.stdout);
+    let r = run(sim.cmd(dir.path()).args(["moodboards", "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.json()["moodboards"].as_array().unwrap().len() >= 3);
+
+    let r = run(sim.cmd(dir.path()).args(["visual-dna"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Captain Mira"), "{}", r.stdout);
+    let r = run(sim.cmd(dir.path()).args(["visual-dna", "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dnas = r.json()["visual_dna"].as_array().unwrap().clone();
+    assert!(dnas.iter().any(|d| d["id"] == "65f1a2b3c4d5e6f7a8b9c0d1"));
+
+    // Without Kolbo there is nothing to list: an input error.
+    let r = run(sim
+        .cmd(dir.path())
+        .env_remove("KOLBO_API_KEY")
+        .args(["moodboards"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("KOLBO_API_KEY"), "{}", r.stderr);
+}

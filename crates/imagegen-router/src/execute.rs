@@ -35,6 +35,7 @@ pub struct RouterBuilder {
     providers: Vec<Arc<dyn Provider>>,
     policy: RoutingPolicy,
     budget: Option<Arc<dyn Budget>>,
+    picking: BTreeSet<ProviderId>,
 }
 
 impl std::fmt::Debug for RouterBuilder {
@@ -59,6 +60,14 @@ impl RouterBuilder {
     /// Sets the policy (default: [`RoutingPolicy::default`]).
     pub fn policy(mut self, policy: RoutingPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Says that `provider` picks a model itself when none is named (Kolbo's Smart
+    /// Select): a call asking for `auto` ([`CallOptions::provider_picks`]) may route to
+    /// its own pick. A provider whose "no model" means a fixed default model is not one.
+    pub fn provider_picks(mut self, provider: impl Into<ProviderId>) -> Self {
+        self.picking.insert(provider.into());
         self
     }
 
@@ -98,6 +107,7 @@ impl RouterBuilder {
             policy,
             clock: self.clock,
             budget,
+            picking: self.picking,
             run: Mutex::new(RunState::default()),
         })
     }
@@ -125,6 +135,7 @@ pub struct Router {
     budget: Arc<dyn Budget>,
     cooldowns: Cooldowns,
     catalog: CatalogCache,
+    picking: BTreeSet<ProviderId>,
     run: Mutex<RunState>,
 }
 
@@ -184,6 +195,7 @@ impl Router {
             providers: Vec::new(),
             policy: RoutingPolicy::default(),
             budget: None,
+            picking: BTreeSet::new(),
         }
     }
 
@@ -205,6 +217,11 @@ impl Router {
     /// The providers, in tie-break order.
     pub fn provider_ids(&self) -> &[ProviderId] {
         &self.order
+    }
+
+    /// Whether `provider` picks a model itself when a call asks for `auto`.
+    pub fn picks_own_model(&self, provider: &ProviderId) -> bool {
+        self.picking.contains(provider)
     }
 
     /// The merged catalog, from the cache while it is fresh.
@@ -273,7 +290,7 @@ impl Router {
             view: &view,
             options,
         };
-        build_estimate(catalog, request, &judge, &self.order)
+        build_estimate(catalog, request, &judge, &self.order, &self.picking)
     }
 
     /// The call's provider must be one the router has.
@@ -878,6 +895,32 @@ impl Router {
             return RouteError::AllAttemptsFailed {
                 attempts: failed_attempts,
                 partial: Box::new(run.output),
+            };
+        }
+        let a_pick_allowed = estimate
+            .candidates
+            .iter()
+            .any(|c| c.model.is_none() && !c.exclusions.iter().any(Exclusion::is_choice));
+        if rules.wants_provider_pick() && !a_pick_allowed {
+            let picking: Vec<&str> = self
+                .order
+                .iter()
+                .filter(|p| self.picking.contains(*p))
+                .map(ProviderId::as_str)
+                .collect();
+            let why = if picking.is_empty() {
+                "none of the configured providers picks its own model".to_owned()
+            } else {
+                format!(
+                    "only {} picks its own model, and this request may not use it",
+                    picking.join(", ")
+                )
+            };
+            return RouteError::NoEligibleCandidate {
+                reasons: vec![format!(
+                    "`auto` asks the provider to pick the model, but {why}; name a model instead (list them: `imagegen models`)"
+                )],
+                estimate: Box::new(estimate),
             };
         }
         // The candidates the user's choices leave: their reasons are the ones that matter.

@@ -107,7 +107,7 @@ mod rules;
 pub use budget::{
     Budget, BudgetError, BudgetStatus, InMemoryBudget, Reservation, ReservationId, Settlement,
 };
-pub use call::CallOptions;
+pub use call::{AUTO_MODEL, CallOptions};
 pub use candidate::{Candidate, Comparison, Estimate, Exclusion};
 pub use catalog::{CatalogFailure, MergedCatalog};
 pub use cooldown::{CooldownPolicy, Cooldowns, CoolingDown};

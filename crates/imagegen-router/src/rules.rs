@@ -36,7 +36,10 @@ impl<'a> Rules<'a> {
         provider: &ProviderId,
         model: &ModelId,
     ) -> Option<&'static str> {
-        if let Some(pinned) = &self.call.model
+        if self.call.wants_provider_pick() {
+            return Some("not asked for: auto lets the provider pick");
+        }
+        if let Some(pinned) = self.call.named_model()
             && pinned != model
         {
             return Some("not the model asked for");
@@ -51,23 +54,28 @@ impl<'a> Rules<'a> {
 
     /// Whether the user named this model (in the call, an allow rule or an order).
     pub(crate) fn names_model(&self, provider: &ProviderId, model: &ModelId) -> bool {
-        self.call.model.as_ref() == Some(model)
+        self.call.named_model() == Some(model)
             && self.call.provider.as_ref().is_none_or(|p| p == provider)
             || self.policy.names_model(provider, model)
     }
 
     /// Whether the user named a model at all.
     pub(crate) fn names_a_model(&self) -> bool {
-        self.call.model.is_some() || !self.policy.allowed_model_names().is_empty()
+        self.call.named_model().is_some() || !self.policy.allowed_model_names().is_empty()
     }
 
     /// The models named, as `provider/model` or `model`.
     pub(crate) fn named_models(&self) -> Vec<String> {
-        match (&self.call.provider, &self.call.model) {
+        match (&self.call.provider, self.call.named_model()) {
             (Some(p), Some(m)) => vec![format!("{p}/{m}")],
             (None, Some(m)) => vec![m.to_string()],
             _ => self.policy.allowed_model_names(),
         }
+    }
+
+    /// Whether the call asks for the provider's own pick (`auto`).
+    pub(crate) fn wants_provider_pick(&self) -> bool {
+        self.call.wants_provider_pick()
     }
 
     /// Whether far reshaping is allowed.

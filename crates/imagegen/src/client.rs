@@ -15,6 +15,7 @@ use imagegen_router::{
 };
 use koala_api::{KoalaClient, KoalaProvider};
 use kolbo_api::poll::PollSchedule;
+use kolbo_api::types::{Moodboard, MoodboardQuery, VisualDna, VisualDnaQuery};
 use kolbo_api::{KolboClient, KolboProvider};
 use secrecy::ExposeSecret;
 
@@ -175,6 +176,10 @@ impl ClientBuilder {
         let clock = self.clock.unwrap_or_else(TokioClock::shared);
         let config = &self.config;
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+        // Providers that pick a model themselves when none is named (`auto`), and the typed
+        // Kolbo client for its account lists: named here, where the providers are built.
+        let mut picking: Vec<ProviderId> = Vec::new();
+        let mut kolbo: Option<KolboClient> = None;
         if let Some(key) = &config.kolbo_api_key {
             let mut builder = KolboClient::builder(key.expose_secret()).clock(Arc::clone(&clock));
             if let Some(url) = &config.kolbo_base_url {
@@ -187,10 +192,14 @@ impl ClientBuilder {
                 .poll_schedule
                 .clone()
                 .or_else(|| config.poll_interval.map(fixed_schedule));
+            kolbo = Some(client.clone());
             let mut provider = KolboProvider::new(client).with_credit_worth(config.kolbo_worth());
             if let Some(schedule) = schedule {
                 provider = provider.with_poll_schedule(schedule);
             }
+            // Kolbo's Smart Select: with no `model`, Kolbo picks one. (KoalaImages' "no
+            // model" is its fixed default, gpt-image-2, so it is not a pick.)
+            picking.push(provider.id());
             providers.push(Arc::new(provider));
         }
         if let Some(key) = &config.koala_api_key {
@@ -231,6 +240,8 @@ impl ClientBuilder {
             .collect();
         let shared = Arc::new(Shared {
             providers,
+            picking,
+            kolbo,
             clock,
             downloader,
             download_concurrency: self.download_concurrency,
@@ -252,6 +263,10 @@ fn fixed_schedule(interval: Duration) -> PollSchedule {
 
 struct Shared {
     providers: Vec<Arc<dyn Provider>>,
+    /// Providers that pick their own model when a call asks for `auto`.
+    picking: Vec<ProviderId>,
+    /// The Kolbo client, when Kolbo is configured (moodboards, visual DNA).
+    kolbo: Option<KolboClient>,
     clock: SharedClock,
     downloader: ImageDownloader,
     download_concurrency: usize,
@@ -335,6 +350,9 @@ impl Client {
         for provider in &shared.providers {
             builder = builder.provider(Arc::clone(provider));
         }
+        for id in &shared.picking {
+            builder = builder.provider_picks(id.clone());
+        }
         let router = builder.build().map_err(|e| Error::Route {
             error: Box::new(e),
             partial: None,
@@ -417,6 +435,55 @@ impl Client {
             });
         }
         Ok(catalog)
+    }
+
+    /// The moodboards the Kolbo account can use (every scope), for `moodboard_id`
+    /// ([`RequestOptions::moodboard_id`](crate::RequestOptions::moodboard_id)). Kolbo
+    /// counts this read against its generation rate limit: cache the answer.
+    ///
+    /// Fails with [`Error::InvalidInput`] when Kolbo is not configured.
+    pub async fn moodboards(&self) -> Result<Vec<Moodboard>, Error> {
+        let kolbo = self.kolbo("moodboards")?;
+        let list = kolbo
+            .list_moodboards(&MoodboardQuery::default())
+            .await
+            .map_err(|e| Error::Provider(e.into()))?;
+        Ok(list.moodboards)
+    }
+
+    /// The visual DNAs (characters, products) the Kolbo account can use, every page, for
+    /// `visual_dna_ids` ([`RequestOptions::visual_dna_ids`](crate::RequestOptions::visual_dna_ids)).
+    ///
+    /// Fails with [`Error::InvalidInput`] when Kolbo is not configured.
+    pub async fn visual_dna(&self) -> Result<Vec<VisualDna>, Error> {
+        /// Pages read at most (100 each).
+        const MAX_PAGES: u32 = 50;
+        let kolbo = self.kolbo("visual DNA")?;
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let mut query = VisualDnaQuery::default();
+            query.page = Some(page);
+            query.limit = Some(100);
+            let list = kolbo
+                .list_visual_dna(&query)
+                .await
+                .map_err(|e| Error::Provider(e.into()))?;
+            let empty = list.visual_dnas.is_empty();
+            all.extend(list.visual_dnas);
+            if empty || list.has_more != Some(true) {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    fn kolbo(&self, what: &str) -> Result<&KolboClient, Error> {
+        self.shared.kolbo.as_ref().ok_or_else(|| {
+            Error::InvalidInput(imagegen_core::InvalidInput::new(
+                "provider",
+                format!("{what} are Kolbo's, and Kolbo is not configured (set KOLBO_API_KEY)"),
+            ))
+        })
     }
 
     /// Credit balances, as each provider reports them (or where to look when it has no

@@ -6,10 +6,12 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use imagegen_core::{
-    Credits, GenerationRequest, ImageShape, InvalidInput, ModelId, ProviderId, Quality,
+    Credits, GenerationRequest, ImageShape, InvalidInput, ModelId, ProviderExtras, ProviderId,
+    Quality,
 };
 use imagegen_router::CallOptions;
 use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 
 /// The options of one request: what to generate and where it may go.
 ///
@@ -59,7 +61,8 @@ pub struct RequestOptions {
     /// Only this provider.
     #[serde(default, deserialize_with = "parsed")]
     pub provider: Option<ProviderId>,
-    /// Only this model.
+    /// Only this model; `auto` lets the provider pick (Kolbo's Smart Select: see
+    /// [`CallOptions::provider_picks`]).
     #[serde(default, deserialize_with = "parsed")]
     pub model: Option<ModelId>,
     /// The most credits one image may cost.
@@ -71,6 +74,19 @@ pub struct RequestOptions {
     /// Allow a model whose nearest shape is far from the one asked.
     #[serde(default)]
     pub allow_reshape: bool,
+    /// A Kolbo moodboard to apply (`imagegen moodboards` lists them): Kolbo only.
+    #[serde(default)]
+    pub moodboard_id: Option<String>,
+    /// Kolbo visual DNA ids (characters, products), at most
+    /// [`MAX_VISUAL_DNA`](Self::MAX_VISUAL_DNA): Kolbo only.
+    #[serde(default)]
+    pub visual_dna_ids: Vec<String>,
+    /// Have KoalaImages write alt text for each image (`generateAltText`): Koala only.
+    #[serde(default)]
+    pub alt_text: bool,
+    /// Keep gpt-image-2's raw PNG at KoalaImages (`preserveOriginal`): Koala only.
+    #[serde(default)]
+    pub preserve_original: bool,
 }
 
 /// Reads an optional value through its `FromStr`, from a string or a number.
@@ -92,6 +108,9 @@ where
 }
 
 impl RequestOptions {
+    /// The most visual DNA ids one request takes (Kolbo's documented limit).
+    pub const MAX_VISUAL_DNA: usize = 3;
+
     /// Options with only a prompt.
     pub fn new(prompt: impl Into<String>) -> Self {
         Self {
@@ -142,6 +161,15 @@ impl RequestOptions {
         if self.no_enhance {
             builder = builder.enhance_prompt(false);
         }
+        let extras = provider_extras(
+            self.moodboard_id,
+            self.visual_dna_ids,
+            self.alt_text,
+            self.preserve_original,
+        )?;
+        if !extras.is_empty() {
+            builder = builder.extras(extras);
+        }
         let request = builder.build()?;
         if self.max_credits.is_some_and(Credits::is_zero) {
             return Err(InvalidInput::new(
@@ -151,10 +179,80 @@ impl RequestOptions {
         }
         let mut call = CallOptions::default().allow_reshape(self.allow_reshape);
         call.provider = self.provider;
-        call.model = self.model;
+        if let Some(model) = self.model {
+            call = call.model(model);
+        }
         call.max_credits_per_image = self.max_credits;
         Ok((request, call))
     }
+}
+
+/// The provider options of a request, under their providers' ids: Kolbo's `moodboard_id`
+/// and `visual_dna_ids`, Koala's `generate_alt_text` and `preserve_original`. The router
+/// takes them as requirements (only that provider, only its models that honour them).
+fn provider_extras(
+    moodboard_id: Option<String>,
+    visual_dna_ids: Vec<String>,
+    alt_text: bool,
+    preserve_original: bool,
+) -> Result<ProviderExtras, InvalidInput> {
+    let mut extras = ProviderExtras::default();
+    let mut kolbo = Map::new();
+    if let Some(id) = moodboard_id {
+        let id = id.trim().to_owned();
+        if id.is_empty() {
+            return Err(InvalidInput::new("moodboard_id", "give a moodboard id"));
+        }
+        kolbo.insert("moodboard_id".into(), Value::String(id));
+    }
+    if !visual_dna_ids.is_empty() {
+        if visual_dna_ids.len() > RequestOptions::MAX_VISUAL_DNA {
+            return Err(InvalidInput::new(
+                "visual_dna_ids",
+                format!(
+                    "{} visual DNA ids given; Kolbo takes at most {}",
+                    visual_dna_ids.len(),
+                    RequestOptions::MAX_VISUAL_DNA
+                ),
+            ));
+        }
+        let mut ids: Vec<Value> = Vec::new();
+        for id in visual_dna_ids {
+            let id = id.trim().to_owned();
+            if id.is_empty() {
+                return Err(InvalidInput::new(
+                    "visual_dna_ids",
+                    "an empty visual DNA id",
+                ));
+            }
+            if ids.iter().any(|seen| seen.as_str() == Some(&id)) {
+                return Err(InvalidInput::new(
+                    "visual_dna_ids",
+                    format!("`{id}` is given twice"),
+                ));
+            }
+            ids.push(Value::String(id));
+        }
+        kolbo.insert("visual_dna_ids".into(), Value::Array(ids));
+    }
+    let mut koala = Map::new();
+    if alt_text {
+        koala.insert("generate_alt_text".into(), Value::Bool(true));
+    }
+    if preserve_original {
+        koala.insert("preserve_original".into(), Value::Bool(true));
+    }
+    let set = |extras: &mut ProviderExtras, id: &str, object: Map<String, Value>| {
+        if object.is_empty() {
+            return Ok(());
+        }
+        extras
+            .set(ProviderId::new(id), &object)
+            .map_err(|e| InvalidInput::new(id.to_owned(), e.to_string()))
+    };
+    set(&mut extras, "kolbo", kolbo)?;
+    set(&mut extras, "koala", koala)?;
+    Ok(extras)
 }
 
 #[cfg(test)]
@@ -202,6 +300,46 @@ mod tests {
             line(r#"{"prompt":"x","colour":1}"#)
                 .unwrap_err()
                 .contains("colour")
+        );
+    }
+
+    #[test]
+    fn auto_is_the_providers_pick() {
+        let (_, call) = line(r#"{"prompt":"x","model":"auto"}"#).unwrap();
+        assert!(call.provider_picks);
+        assert_eq!(call.model, None);
+        let (_, call) = line(r#"{"prompt":"x","model":"nano-banana-2"}"#).unwrap();
+        assert!(!call.wants_provider_pick());
+    }
+
+    #[test]
+    fn provider_options_fill_the_extras_of_their_provider() {
+        let (request, _) =
+            line(r#"{"prompt":"x","moodboard_id":"mb-1","visual_dna_ids":["d1","d2"]}"#).unwrap();
+        assert_eq!(
+            request.extras().raw(&ProviderId::new("kolbo")),
+            Some(&serde_json::json!({"moodboard_id":"mb-1","visual_dna_ids":["d1","d2"]}))
+        );
+        assert_eq!(request.extras().raw(&ProviderId::new("koala")), None);
+        let (request, _) =
+            line(r#"{"prompt":"x","alt_text":true,"preserve_original":true}"#).unwrap();
+        assert_eq!(
+            request.extras().raw(&ProviderId::new("koala")),
+            Some(&serde_json::json!({"generate_alt_text":true,"preserve_original":true}))
+        );
+        let (request, _) = line(r#"{"prompt":"x","alt_text":false}"#).unwrap();
+        assert!(request.extras().is_empty());
+        let four = line(r#"{"prompt":"x","visual_dna_ids":["a","b","c","d"]}"#).unwrap_err();
+        assert!(four.contains("at most 3"), "{four}");
+        assert!(
+            line(r#"{"prompt":"x","visual_dna_ids":["a","a"]}"#)
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(
+            line(r#"{"prompt":"x","moodboard_id":" "}"#)
+                .unwrap_err()
+                .contains("moodboard")
         );
     }
 }

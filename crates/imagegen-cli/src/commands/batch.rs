@@ -217,13 +217,27 @@ fn within_flags(call: &mut CallOptions, args: &BatchArgs) -> Result<(), String> 
         }
     }
     if let Some(flag) = &args.model {
-        match &call.model {
-            Some(own) if own != flag => {
+        let flag_call = CallOptions::default().model(flag.clone());
+        let own = match (&call.model, call.wants_provider_pick()) {
+            (_, true) => Some(imagegen::router::AUTO_MODEL.to_owned()),
+            (Some(own), false) => Some(own.to_string()),
+            (None, false) => None,
+        };
+        let wanted = match (&flag_call.model, flag_call.provider_picks) {
+            (_, true) => imagegen::router::AUTO_MODEL.to_owned(),
+            (Some(model), false) => model.to_string(),
+            (None, false) => flag.to_string(),
+        };
+        match own {
+            Some(own) if !own.eq_ignore_ascii_case(&wanted) => {
                 return Err(format!(
                     "it asks for model {own}, but --model {flag} was given"
                 ));
             }
-            _ => call.model = Some(flag.clone()),
+            _ => {
+                call.model = flag_call.model;
+                call.provider_picks = flag_call.provider_picks;
+            }
         }
     }
     if let Some(flag) = args.max_credits {

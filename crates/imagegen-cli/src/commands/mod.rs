@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod credits;
 pub(crate) mod estimate;
 pub(crate) mod generate;
+pub(crate) mod library;
 pub(crate) mod models;
 pub(crate) mod resume;
 pub(crate) mod sim;
@@ -151,6 +152,7 @@ pub(crate) fn image_json(saved: &SavedImage) -> serde_json::Value {
         "source_url": imagegen::generation::shown_url(&saved.image.url),
         "generation_id": saved.image.job_id,
         "credits": saved.image.credits,
+        "alt": saved.image.alt,
         "sidecar": saved.sidecar,
     })
 }

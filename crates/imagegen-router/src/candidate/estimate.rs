@@ -12,6 +12,7 @@ use super::evaluate::{Judge, evaluate_model, evaluate_smart_select};
 use super::rank::rank;
 use crate::budget::BudgetStatus;
 use crate::catalog::{CatalogFailure, MergedCatalog};
+use crate::policy::SmartSelect;
 
 /// The unit candidates were compared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -110,12 +111,15 @@ impl fmt::Display for Estimate {
     }
 }
 
-/// Judges and ranks every candidate for `request`.
+/// Judges and ranks every candidate for `request`. A provider's own pick is a candidate
+/// when the policy offers it ([`RoutingPolicy::smart_select`](crate::RoutingPolicy::smart_select)),
+/// or when the call asks for `auto` and the provider is one of `picking`.
 pub(crate) fn build_estimate(
     catalog: &MergedCatalog,
     request: &GenerationRequest,
     judge: &Judge<'_>,
     provider_order: &[ProviderId],
+    picking: &BTreeSet<ProviderId>,
 ) -> Estimate {
     let mut candidates: Vec<Candidate> = catalog
         .entries
@@ -123,7 +127,11 @@ pub(crate) fn build_estimate(
         .map(|entry| evaluate_model(entry, request, judge))
         .collect();
     for provider in provider_order {
-        if let Some(config) = judge.rules.policy.smart_select_of(provider) {
+        let config = judge.rules.policy.smart_select_of(provider).or_else(|| {
+            (judge.rules.wants_provider_pick() && picking.contains(provider))
+                .then(SmartSelect::default)
+        });
+        if let Some(config) = config {
             let models: Vec<Candidate> = candidates
                 .iter()
                 .filter(|c| &c.provider == provider)

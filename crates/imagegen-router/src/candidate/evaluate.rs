@@ -405,6 +405,37 @@ fn price(c: &mut Candidate, per_image: Credits, judge: &Judge<'_>) {
     }
 }
 
+/// The most one image of `entry` can cost: its dearest quality at its dearest resolution
+/// tier, times the images a fixed-output model makes per call (one image asked, all of
+/// them billed).
+fn highest_price(entry: &ModelEntry) -> Option<Credits> {
+    let qualities = std::iter::once(None).chain(entry.capabilities.qualities.iter().map(Some));
+    let tiers: Vec<Option<&str>> = std::iter::once(None)
+        .chain(
+            entry
+                .price
+                .resolution_multipliers
+                .keys()
+                .map(|t| Some(t.as_str())),
+        )
+        .collect();
+    let per_image = qualities
+        .flat_map(|q| {
+            tiers
+                .iter()
+                .filter_map(move |t| entry.price.per_image(q, *t).ok())
+        })
+        .max()?;
+    match entry
+        .capabilities
+        .fixed_images_per_request
+        .filter(|f| *f > 1)
+    {
+        Some(fixed) => per_image.checked_mul(fixed),
+        None => Some(per_image),
+    }
+}
+
 /// Judges provider-picks-the-model mode for `provider`, given its judged models.
 pub(crate) fn evaluate_smart_select(
     provider: &ProviderId,
@@ -418,7 +449,7 @@ pub(crate) fn evaluate_smart_select(
     c.display_name = Some("provider's choice".into());
     c.price_is_cap = true;
     judge_provider(&mut c, judge);
-    if judge.rules.call.model.is_some() {
+    if judge.rules.call.named_model().is_some() {
         c.exclude(Exclusion::ModelNotAllowed {
             why: "not the model asked for".into(),
         });
@@ -472,7 +503,8 @@ pub(crate) fn evaluate_smart_select(
         }
     }
     // The provider may pick any model that takes the request: split by the smallest
-    // per-call maximum among them, send the shape as asked, and reserve the dearest price.
+    // per-call maximum among them, send the shape as asked, and reserve the highest price
+    // in its catalog, since the pick (and so the price) is known only after the fact.
     c.max_per_call = capable.iter().map(|m| m.max_per_call).min().unwrap_or(1);
     let count = request.count();
     let mut calls = vec![c.max_per_call; (count / c.max_per_call) as usize];
@@ -481,24 +513,39 @@ pub(crate) fn evaluate_smart_select(
     }
     c.images_billed = count;
     c.shape = request.shape();
-    let dearest = capable.iter().filter_map(|m| m.credits_per_image).max();
-    let reserve = match (config.reserve_per_image, dearest) {
+    let highest = entries.iter().filter_map(|e| highest_price(e)).max();
+    let reserve = match (config.reserve_per_image, highest) {
         (Some(cap), _) => {
             c.notes.push(format!(
                 "the provider picks the model: {cap} credits per image are reserved (configured cap); the charge is what it reports"
             ));
             Some(cap)
         }
-        (None, Some(dearest)) => {
-            c.notes.push(format!(
-                "the provider picks the model: {dearest} credits per image are reserved (its dearest eligible model); the charge is what it reports"
-            ));
-            Some(dearest)
-        }
-        (None, None) => {
+        (None, _) if capable.is_empty() => {
             c.exclude(Exclusion::NoModelForSmartSelect);
             None
         }
+        (None, Some(highest)) => {
+            c.notes.push(format!(
+                "the provider picks the model: {highest} credits per image are reserved (its highest catalog price); the charge is what it reports"
+            ));
+            Some(highest)
+        }
+        (None, None) => {
+            c.exclude(Exclusion::PriceUnknown {
+                detail: "the provider's catalog has no price to reserve".into(),
+            });
+            None
+        }
+    };
+    let reserve = match reserve {
+        Some(zero) if zero.is_zero() => {
+            c.exclude(Exclusion::PriceUnknown {
+                detail: "a reservation of zero credits would not bound the charge".into(),
+            });
+            None
+        }
+        other => other,
     };
     c.capable = !c.exclusions.iter().any(Exclusion::is_capability);
     c.calls = plan_calls(&c, request, &calls, reserve.unwrap_or_default(), judge);

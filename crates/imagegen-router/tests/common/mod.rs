@@ -37,6 +37,8 @@ pub struct Fake {
     pub catalog_error: Option<Error>,
     /// Credits per image when the provider picks the model.
     pub smart_price: Credits,
+    /// The model the provider reports it ran when it picked.
+    pub smart_model: Option<String>,
     /// Whether the job handle carries the charge (Kolbo) or not (Koala).
     pub reports_charge: bool,
     /// Yield to the scheduler inside submit and wait (for races).
@@ -69,6 +71,7 @@ impl Fake {
             models,
             catalog_error: None,
             smart_price: Credits::ZERO,
+            smart_model: None,
             reports_charge: true,
             yields: false,
             wait_delay: None,
@@ -228,10 +231,17 @@ impl Provider for Fake {
                 )
             })
             .collect();
+        let output = |images| {
+            let mut out = JobOutput::new(job.clone(), images);
+            if out.model.is_none() {
+                out.model = self.smart_model.clone().map(Into::into);
+            }
+            out
+        };
         match step {
-            OnWait::Deliver => Ok(JobOutput::new(job.clone(), images)),
+            OnWait::Deliver => Ok(output(images)),
             OnWait::DeliverCharging(c) => {
-                let mut out = JobOutput::new(job.clone(), images);
+                let mut out = output(images);
                 out.credits_charged = Some(c);
                 Ok(out)
             }
