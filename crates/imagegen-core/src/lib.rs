@@ -68,3 +68,8 @@ pub use request::{
     Quality,
 };
 pub use shape::{AspectRatio, Dimensions, ImageShape, Orientation, ShapeParseError};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -57,3 +57,8 @@ pub use send::{Redirect, Reply, Transport};
 
 /// The `User-Agent` of this crate's own clients (the downloader).
 pub const USER_AGENT: &str = concat!("imagegen-http/", env!("CARGO_PKG_VERSION"));
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

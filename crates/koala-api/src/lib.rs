@@ -62,9 +62,51 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Behind the provider-neutral trait, use [`KoalaProvider`]: it writes each
-//! [`CallPlan`](imagegen_core::CallPlan) the router resolved as Koala's body with
-//! [`request_body()`], deciding nothing again.
+//! ## Example: this crate alone, behind the provider-neutral trait
+//!
+//! [`KoalaProvider`] writes each [`CallPlan`] (the router resolves them) as Koala's body
+//! with [`request_body()`], deciding nothing again. That common path (submit one planned
+//! call, wait, download the images) needs no other imagegen crate: what its signatures use
+//! is re-exported here ([`CallPlan`], [`ModelChoice`], [`Prompt`], the [`Provider`] trait,
+//! [`NoProgress`], [`JobOutput`], [`Error`], [`ImageDownloader`], …), and the two crates
+//! under it are re-exported whole as [`imagegen_core`] and [`imagegen_http`]. With
+//! `koala-api` and `tokio` (features `rt`, `macros`) in `Cargo.toml`:
+//!
+//! ```no_run
+//! use koala_api::{
+//!     CallPlan, ImageDownloader, KoalaClient, KoalaPlan, KoalaProvider, ModelChoice,
+//!     NoProgress, Prompt, Provider,
+//! };
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = KoalaClient::builder(std::env::var("KOALA_API_KEY")?)
+//!         .base_url("https://koala.sh/api") // the default; a proxy or a simulator here
+//!         .plan(KoalaPlan::Basic)
+//!         .build()?;
+//!     let koala = KoalaProvider::new(client);
+//!
+//!     // One planned call: gpt-image-2 at its `fast` quality (1 credit an image).
+//!     let prompt = Prompt::new("a watercolor fox in the snow")?;
+//!     let call = CallPlan::new(koala_api::PROVIDER_ID, ModelChoice::Exact("gpt-image-2".into()), prompt, 2)
+//!         .with_shape("1:1".parse()?)
+//!         .with_quality("fast");
+//!     // One POST, never repeated; Koala answers with the URLs at once, so `wait` reads
+//!     // them out of the handle.
+//!     let job = koala.submit(&call).await?;
+//!     let output = koala.wait(&job, &NoProgress).await?;
+//!
+//!     // Each URL blocks until its image exists: the downloader waits, without the key.
+//!     let downloader = ImageDownloader::new()?;
+//!     for (i, image) in output.images.iter().enumerate() {
+//!         let saved = downloader
+//!             .download_with_extension(&image.url, format!("fox-{i}").as_ref())
+//!             .await?;
+//!         println!("{:?}: {} bytes", saved.path, saved.bytes);
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 pub mod client;
 pub mod error;
@@ -89,8 +131,29 @@ pub use types::{
 };
 pub use validate::{InvalidRequest, Preflight, validate};
 
+// What the public signatures use, so that this crate works as the only dependency.
+// (`Quality` here is Koala's own; the provider-neutral one is `imagegen_core::Quality`.)
+/// The provider-neutral vocabulary under this crate, whole.
+pub use imagegen_core;
+#[doc(no_inline)]
+pub use imagegen_core::{
+    Balance, CallPlan, CancelOutcome, Clock, CreditWorth, Credits, Error, ImageRef, ImageShape,
+    InvalidInput, JobHandle, JobOutput, JobState, ManualClock, ModelChoice, ModelEntry, ModelId,
+    NoProgress, Price, ProgressEvent, ProgressSink, Prompt, Provider, ProviderExtras, ProviderId,
+    SharedClock, StyleDelivery, TokioClock,
+};
+/// The shared HTTP transport under this crate, whole.
+pub use imagegen_http;
+#[doc(no_inline)]
+pub use imagegen_http::{DownloadError, DownloadPolicy, DownloadedImage, ImageDownloader};
+
 /// The provider id: `koala`.
 pub const PROVIDER_ID: &str = "koala";
 
 /// The `User-Agent` this crate's HTTP clients send.
 pub(crate) const USER_AGENT: &str = concat!("imagegen-koala-api/", env!("CARGO_PKG_VERSION"));
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
