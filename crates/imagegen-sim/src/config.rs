@@ -58,6 +58,11 @@ pub struct SimConfig {
     pub request_log_capacity: usize,
     /// Faults active from the start.
     pub faults: Vec<FaultRule>,
+    /// How long an idle keep-alive connection stays open before the simulator closes it
+    /// (default 5 s, as Node.js servers do; real servers all close idle connections after
+    /// some seconds). A request being answered (a KoalaImages image still being made, a
+    /// slow first byte) is not idle. `None` keeps idle connections open forever.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -80,6 +85,7 @@ impl Default for SimConfig {
             image_cache_bytes: 256 << 20,
             request_log_capacity: 10_000,
             faults: Vec::new(),
+            idle_timeout: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -154,6 +160,13 @@ impl SimConfig {
         self
     }
 
+    /// Sets how long an idle keep-alive connection stays open (`None`: forever).
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
     /// Turns off every rate limit (for benchmarks).
     #[must_use]
     pub fn without_rate_limits(mut self) -> Self {
@@ -181,6 +194,11 @@ pub struct KolboConfig {
     /// Whether the catalog lists the Smart Select pseudo-model (`kolbo_smart_select_router`,
     /// credit 0), as some catalogs do.
     pub list_smart_select_router: bool,
+    /// Whether every generation first waits `pending` (queued) for a tenth of its time
+    /// before `processing`. Off by default: Kolbo documents `pending` for Creative Director
+    /// runs only, and its docs' polling loops stop on any state but `processing`, so a
+    /// plain image generation starts `processing`. [`crate::Fault::Queued`] queues one job.
+    pub queue_generations: bool,
 }
 
 impl KolboConfig {
@@ -192,6 +210,7 @@ impl KolboConfig {
             rate_limits: KolboRateLimits::default(),
             smart_select_reports_model: true,
             list_smart_select_router: false,
+            queue_generations: false,
         }
     }
 }

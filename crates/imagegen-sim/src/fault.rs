@@ -100,6 +100,10 @@ pub enum Fault {
     ResetAfterProcessing,
     /// Kolbo status: report this `state` instead of the real one.
     UnknownState(String),
+    /// Kolbo generate: the job first waits `pending` (queued) for a tenth of its time, as
+    /// Kolbo documents for Creative Director runs (plain generations start `processing`
+    /// unless [`crate::KolboConfig::queue_generations`] is set).
+    Queued,
     /// Generation routes: the job completes with no image URLs (Kolbo `urls: []`,
     /// KoalaImages `[]`).
     ZeroUrls,

@@ -17,7 +17,6 @@ use crate::fault::{Faults, lock};
 use crate::interceptor::{InterceptContext, intercept, not_found};
 use crate::koala::KoalaWallet;
 use crate::kolbo::Wallet;
-use crate::listener::{ConnectionControl, KillableListener};
 use crate::log::{ListenerKind, RequestLog};
 use crate::state::SimState;
 use crate::{cdn, koala, kolbo};
@@ -88,19 +87,14 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         ))
         .with_state(Arc::clone(&state));
 
+    let idle_timeout = state.config.idle_timeout;
     let serve = |listener: TcpListener, router: axum::Router| {
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<ConnectionControl>();
-            let result = axum::serve(KillableListener::new(listener), service)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "simulator listener stopped with an error");
-            }
-        })
+        tokio::spawn(crate::serve::serve(
+            listener,
+            router,
+            idle_timeout,
+            stopped.clone(),
+        ))
     };
     let tasks = vec![serve(api, api_router), serve(cdn, cdn_router)];
     tracing::info!(api = %api_addr, cdn = %cdn_addr, "imagegen simulator started");

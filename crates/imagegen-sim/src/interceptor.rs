@@ -26,6 +26,8 @@ const MAX_BODY: usize = 4 << 20;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JobFaults {
     pub(crate) zero_urls: bool,
+    /// The Kolbo job waits `pending` first.
+    pub(crate) queued: bool,
     /// Message, code, retryable.
     pub(crate) fail: Option<(String, String, bool)>,
 }
@@ -91,6 +93,7 @@ pub(crate) async fn intercept(
                 sim.sleep(delay).await;
             }
             Fault::ZeroUrls => job.zero_urls = true,
+            Fault::Queued => job.queued = true,
             Fault::FailGeneration {
                 message,
                 code,

@@ -10,8 +10,9 @@
 //! What it models:
 //!
 //! - **Kolbo** under `/api/v1`: `generate/image` (Smart Select, caps, `credit × multipliers
-//!   × n` charged at start), `generate/{id}/status` (pending → processing with rising
-//!   progress → completed / failed with a refund / cancelled), `generate/{id}/cancel`
+//!   × n` charged at start), `generate/{id}/status` (processing with rising progress, or
+//!   first pending when queueing is asked for → completed / failed with a refund /
+//!   cancelled), `generate/{id}/cancel`
 //!   (409 once finished), `models`, `account/credits`, `moodboards`, `visual-dna`; the
 //!   `{success,error,code}` envelope, the odd 429 body with `Retry-After`, per-key rate
 //!   limits, and a `poll_url` in either documented form.
@@ -78,6 +79,7 @@ mod log;
 mod rate_limit;
 mod reply;
 mod rng;
+mod serve;
 mod state;
 mod timing;
 mod wallclock;

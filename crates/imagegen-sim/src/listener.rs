@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -141,10 +140,11 @@ impl ConnectionControl {
     }
 }
 
-impl Connected<IncomingStream<'_, KillableListener>> for ConnectionControl {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
+impl ConnectionControl {
+    /// The kill switch of `stream`.
+    pub(crate) fn of(stream: &KillableStream) -> Self {
         Self {
-            kill: Arc::clone(&stream.io().kill),
+            kill: Arc::clone(&stream.kill),
         }
     }
 }

@@ -324,6 +324,8 @@ async fn kolbo_case(f: &Fixture) -> Result<Served, String> {
                 "completed" if zero => {
                     vec![FaultRule::nth(Route::KolboGenerate, 1, Fault::ZeroUrls)]
                 }
+                // Plain generations start `processing`; a queued one shows `pending`.
+                "pending" => vec![FaultRule::nth(Route::KolboGenerate, 1, Fault::Queued)],
                 _ => Vec::new(),
             };
             let id = started(&sim, &faults).await;

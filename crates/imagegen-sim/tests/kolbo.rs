@@ -51,12 +51,14 @@ async fn smart_select_runs_from_start_to_a_downloadable_image() {
 
     // The poll URL joins the base URL.
     let poll = body["poll_url"].as_str().unwrap().to_owned();
+    // A plain image generation is never `pending` (Kolbo documents that state for Creative
+    // Director only): it starts `processing`.
     let first = kolbo_get(&sim, &key, &poll).await.json();
-    assert_eq!(first["state"], "pending");
-    assert_eq!(first["progress"], 0);
+    assert_eq!(first["state"], "processing");
+    assert_eq!(first["progress"], 1);
     assert!(first.get("result").is_none());
 
-    let mut last = 0;
+    let mut last = 1;
     for _ in 0..3 {
         clock.advance(SECS(1));
         let status = kolbo_get(&sim, &key, &poll).await.json();
@@ -743,7 +745,57 @@ async fn poll_url_forms_and_smart_select_reporting_are_configurable() {
         .json();
     let poll = started["poll_url"].as_str().unwrap();
     assert!(poll.starts_with(abs.api_origin()));
-    assert_eq!(fetch_with_key(poll, &key).await["state"], "pending");
+    assert_eq!(fetch_with_key(poll, &key).await["state"], "processing");
+}
+
+/// The docs' own polling loops (`while state == "processing"`) stop on `pending`, so
+/// queueing is opt-in: for every job (`queue_generations`) or for one (`Fault::Queued`).
+#[tokio::test]
+async fn queueing_is_opt_in_and_ends_in_processing() {
+    let (plain, clock) = sim(|c| c).await;
+    assert_eq!(states(&plain, &clock).await, ["processing", "completed"]);
+
+    let (queued, clock) = sim(|mut c| {
+        c.kolbo.queue_generations = true;
+        c
+    })
+    .await;
+    assert_eq!(
+        states(&queued, &clock).await,
+        ["pending", "processing", "completed"]
+    );
+
+    let (one, clock) = sim(|c| c).await;
+    one.faults()
+        .inject(FaultRule::nth(Route::KolboGenerate, 1, Fault::Queued));
+    assert_eq!(
+        states(&one, &clock).await,
+        ["pending", "processing", "completed"]
+    );
+    assert_eq!(states(&one, &clock).await, ["processing", "completed"]);
+}
+
+/// The states one generation goes through, polled every half second of simulated time.
+async fn states(sim: &imagegen_sim::SimHandle, clock: &imagegen_core::ManualClock) -> Vec<String> {
+    let key = sim.kolbo_api_key().to_owned();
+    let body = json!({"prompt": "A futuristic cityscape at night"});
+    let started = kolbo_post(sim, &key, "/v1/generate/image", &body)
+        .await
+        .json();
+    let poll = started["poll_url"].as_str().unwrap().to_owned();
+    let mut seen: Vec<String> = Vec::new();
+    for _ in 0..200 {
+        let status = kolbo_get(sim, &key, &poll).await.json();
+        let state = status["state"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&state) {
+            seen.push(state.clone());
+        }
+        if state == "completed" {
+            break;
+        }
+        clock.advance(Duration::from_millis(500));
+    }
+    seen
 }
 
 async fn fetch_with_key(url: &str, key: &str) -> serde_json::Value {

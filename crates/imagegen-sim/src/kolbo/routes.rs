@@ -413,7 +413,11 @@ async fn generate(
         charged: total,
         taken,
         started_at: now,
-        queued_for: duration / 10,
+        queued_for: if faults.queued || sim.config.kolbo.queue_generations {
+            duration / 10
+        } else {
+            std::time::Duration::ZERO
+        },
         duration,
         cancelled_at: None,
         refunded: false,

@@ -1,0 +1,30 @@
+import os
+import requests
+import time
+
+KOLBO_API_KEY = os.environ["KOLBO_API_KEY"]  # Replace with your API key
+BASE_URL = os.environ["KOLBO_BASE_URL"]
+HEADERS = {"X-API-Key": KOLBO_API_KEY}
+
+# Smart Select (recommended) — omit model, Kolbo picks the best one
+response = requests.post(
+    f"{BASE_URL}/v1/generate/image",
+    headers=HEADERS,
+    json={
+        "prompt": "A mountain landscape at sunset",
+        "aspect_ratio": "16:9"
+    }
+)
+gen = response.json()
+
+# Poll for result
+while True:
+    time.sleep(3)
+    status = requests.get(
+        f"{BASE_URL}{gen['poll_url']}",
+        headers=HEADERS
+    ).json()
+    if status["state"] != "processing":
+        break
+
+print("Image URLs:", status["result"]["urls"])
