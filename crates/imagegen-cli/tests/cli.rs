@@ -1134,3 +1134,83 @@ fn moodboards_and_visual_dna_list_the_account() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("KOLBO_API_KEY"), "{}", r.stderr);
 }
+
+/// The sidecar of the first image of a `generate --json` run in `dir`.
+fn first_sidecar(dir: &Path, json: &Value) -> Value {
+    let path = dir.join(json["images"][0]["sidecar"].as_str().unwrap());
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn the_sidecar_records_what_was_asked_and_what_was_sent() {
+    const MOODBOARD: &str = "6601a1b2c3d4e5f6a7b8c9d0";
+    let flags = [
+        "a lighthouse at dusk",
+        "--aspect",
+        "16:9",
+        "--style",
+        "watercolor",
+        "--moodboard",
+        MOODBOARD,
+        "--json",
+    ];
+    let check_sent = |sidecar: &Value| {
+        let sent = &sidecar["sent"];
+        assert_eq!(sent["provider"], "kolbo", "{sidecar}");
+        assert_eq!(sent["shape"], "16:9", "{sidecar}");
+        // Kolbo has no style field: the style goes in the prompt.
+        assert_eq!(
+            sent["style"],
+            serde_json::json!({"kind": "in_prompt", "value": "watercolor"}),
+            "{sidecar}"
+        );
+        assert_eq!(sent["options"]["moodboard_id"], MOODBOARD, "{sidecar}");
+        assert_eq!(sidecar["asked"]["request"]["shape"], "16:9", "{sidecar}");
+        assert_eq!(
+            sidecar["asked"]["request"]["style"], "watercolor",
+            "{sidecar}"
+        );
+        assert_eq!(
+            sidecar["asked"]["request"]["extras"]["kolbo"]["moodboard_id"], MOODBOARD,
+            "{sidecar}"
+        );
+        assert_eq!(
+            sidecar["asked"]["call"]["provider"],
+            Value::Null,
+            "{sidecar}"
+        );
+    };
+
+    // Against an `imagegen sim` reached through the environment: the plan sent is the
+    // one the estimate showed, and the client cannot tell it is a simulator.
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let estimate = run(sim.cmd(dir.path()).arg("estimate").args(flags));
+    assert_eq!(estimate.code, 0, "{}", estimate.stderr);
+    let planned = estimate.json()["candidates"][0]["calls"][0].clone();
+    let r = run(sim.cmd(dir.path()).arg("generate").args(flags));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.json();
+    let sidecar = first_sidecar(dir.path(), &json);
+    check_sent(&sidecar);
+    assert_eq!(sidecar["sent"], planned, "{sidecar}");
+    assert_eq!(json["images"][0]["sent"], sidecar["sent"], "{json}");
+    assert_eq!(sidecar["simulated"], false, "{sidecar}");
+    let text = serde_json::to_string(&sidecar).unwrap();
+    for key in sim.keys() {
+        assert!(
+            !text.contains(&key),
+            "a key leaked into the sidecar: {text}"
+        );
+    }
+
+    // With no key, against the simulator in the process: `simulated` says so.
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(bare_cmd(dir.path()).arg("generate").args(flags));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.json();
+    let sidecar = first_sidecar(dir.path(), &json);
+    check_sent(&sidecar);
+    assert_eq!(sidecar["simulated"], true, "{sidecar}");
+    assert_eq!(json["images"][0]["sent"], sidecar["sent"], "{json}");
+}

@@ -18,6 +18,7 @@
 //! settles to the charge the provider reports; the model that ran is the job output's.
 
 use imagegen_core::{Credits, ModelId, ProviderId};
+use serde::Serialize;
 
 /// The model name that asks for the provider's own pick (`--model auto`).
 pub const AUTO_MODEL: &str = "auto";
@@ -34,7 +35,9 @@ pub const AUTO_MODEL: &str = "auto";
 ///     .allow_reshape(true);
 /// assert_eq!(call.provider.as_ref().map(|p| p.as_str()), Some("koala"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its `Serialize` is what a sidecar records as the request's routing choices.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct CallOptions {
     /// Only this provider.

@@ -22,7 +22,9 @@ use crate::cooldown::Cooldowns;
 use crate::disposition::{Disposition, Lesson, classify_submit_error};
 use crate::error::RouteError;
 use crate::policy::RoutingPolicy;
-use crate::route::{Attempt, AttemptOutcome, NoObserver, RouteObserver, RoutedOutput, describe};
+use crate::route::{
+    Attempt, AttemptOutcome, JobPlan, NoObserver, RouteObserver, RoutedOutput, describe,
+};
 use crate::rules::Rules;
 
 /// Weight of a new latency observation in the running average.
@@ -687,6 +689,7 @@ impl Router {
                 Ok(job) => {
                     reservation.mark_accepted();
                     observer.accepted(&job, share);
+                    run.output.plans.push(JobPlan::new(&job, call.clone()));
                     accepted.push(Accepted {
                         job,
                         images,

@@ -114,4 +114,4 @@ pub use cooldown::{CooldownPolicy, Cooldowns, CoolingDown};
 pub use error::RouteError;
 pub use execute::{Router, RouterBuilder};
 pub use policy::{Preference, PriceCaps, RateLimitPolicy, RoutingPolicy, SmartSelect};
-pub use route::{Attempt, AttemptOutcome, NoObserver, RouteObserver, RoutedOutput};
+pub use route::{Attempt, AttemptOutcome, JobPlan, NoObserver, RouteObserver, RoutedOutput};

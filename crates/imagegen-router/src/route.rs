@@ -1,6 +1,8 @@
 //! The route a request took: every attempt, what it cost, and what came back.
 
-use imagegen_core::{Credits, Error, JobHandle, JobOutput, ModelId, ProviderId, Refund, Refusal};
+use imagegen_core::{
+    CallPlan, Credits, Error, JobHandle, JobOutput, ModelId, ProviderId, Refund, Refusal,
+};
 use serde::Serialize;
 
 /// How one attempt ended.
@@ -155,9 +157,44 @@ pub struct RoutedOutput {
     /// Things the caller should know (a snapped shape, a charge above its reservation,
     /// fewer images than asked in a paid job).
     pub warnings: Vec<String>,
+    /// The call behind each accepted job, in the order they were accepted: exactly what
+    /// was sent for it. Find a job's with [`RoutedOutput::plan_of`].
+    pub plans: Vec<JobPlan>,
+}
+
+/// The [`CallPlan`] a provider accepted as one job: what was sent for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct JobPlan {
+    /// The provider that accepted the job.
+    pub provider: ProviderId,
+    /// The provider's job id.
+    pub job_id: String,
+    /// The call sent.
+    pub plan: CallPlan,
+}
+
+impl JobPlan {
+    /// The plan `plan` sent for `job`.
+    pub fn new(job: &JobHandle, plan: CallPlan) -> Self {
+        Self {
+            provider: job.provider.clone(),
+            job_id: job.job_id.clone(),
+            plan,
+        }
+    }
 }
 
 impl RoutedOutput {
+    /// The call sent for `job` (one of [`RoutedOutput::outputs`]' handles), when this
+    /// route accepted it.
+    pub fn plan_of(&self, job: &JobHandle) -> Option<&CallPlan> {
+        self.plans
+            .iter()
+            .find(|p| p.provider == job.provider && p.job_id == job.job_id)
+            .map(|p| &p.plan)
+    }
+
     /// Job handles that may have been charged and did not deliver: resume or check them.
     pub fn unresolved_jobs(&self) -> Vec<&str> {
         self.attempts

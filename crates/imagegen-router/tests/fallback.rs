@@ -611,3 +611,32 @@ async fn cancelling_a_run_after_acceptance_keeps_the_credits_counted() {
     assert_eq!(status.reserved, Credits::ZERO);
     assert_eq!(status.spent, Credits::whole(10));
 }
+
+#[tokio::test]
+async fn each_job_keeps_the_call_that_was_sent_for_it() {
+    // 4 + 2 at Koala, then the 2 refused go to Kolbo: three calls, two jobs delivered.
+    let p = pair(
+        koala()
+            .then_submit(OnSubmit::Accept)
+            .then_submit(OnSubmit::Fail(refused(
+                "koala",
+                Refusal::InsufficientCredits,
+            ))),
+        RoutingPolicy::default(),
+    );
+    let estimate = p.router.estimate(&request(6)).await.unwrap();
+    let planned = estimate.best().unwrap().calls.clone();
+    let routed = p.router.generate(&request(6), &NoProgress).await.unwrap();
+    assert_eq!(routed.plans.len(), 2, "one plan per accepted job");
+    let koala_job = &routed.outputs[0].job;
+    assert_eq!(routed.plan_of(koala_job), Some(&planned[0]));
+    let kolbo_job = &routed.outputs[1].job;
+    let kolbo_plan = routed.plan_of(kolbo_job).unwrap();
+    assert_eq!(kolbo_plan.provider, "kolbo");
+    assert_eq!(kolbo_plan.images, 2);
+    let unknown = JobHandle::new("kolbo", "no-such-job", 1, 0);
+    assert_eq!(routed.plan_of(&unknown), None);
+    let json = serde_json::to_value(&routed).unwrap();
+    assert_eq!(json["plans"][0]["job_id"], koala_job.job_id.as_str());
+    assert_eq!(json["plans"][0]["plan"]["images"], 4);
+}

@@ -22,7 +22,7 @@ use secrecy::ExposeSecret;
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::gate::{GatedProvider, SubmitGate};
-use crate::generation::Generation;
+use crate::generation::{Asked, Generation, Source};
 use crate::journal::Journal;
 use crate::run::RunObserver;
 
@@ -561,21 +561,15 @@ impl Client {
             Some(sink) => sink.as_ref(),
             None => &NoProgress,
         };
-        let prompt = request.prompt().as_str();
+        let asked = || Asked::new(request.clone(), options.call.clone());
         let result = self
             .router
             .generate_with(request, &options.call, progress, observer)
             .await;
         match result {
             Ok(routed) => {
-                let mut generation = Generation::from_routed(
-                    prompt,
-                    &routed,
-                    started,
-                    self.shared.downloader.clone(),
-                    self.shared.download_concurrency,
-                    Arc::clone(&self.shared.clock),
-                );
+                let mut generation =
+                    Generation::from_routed(asked(), &routed, started, self.source());
                 generation.warnings.extend(observer.journal_failures());
                 Ok(generation)
             }
@@ -584,14 +578,8 @@ impl Client {
                     .partial()
                     .filter(|p| !p.outputs.is_empty())
                     .map(|routed| {
-                        let mut generation = Generation::from_routed(
-                            prompt,
-                            routed,
-                            started,
-                            self.shared.downloader.clone(),
-                            self.shared.download_concurrency,
-                            Arc::clone(&self.shared.clock),
-                        );
+                        let mut generation =
+                            Generation::from_routed(asked(), routed, started, self.source());
                         generation.warnings.extend(observer.journal_failures());
                         Box::new(generation)
                     });
@@ -630,13 +618,17 @@ impl Client {
                     partial: None,
                 },
             })?;
-        Ok(Generation::from_job(
-            prompt,
-            &output,
-            self.shared.downloader.clone(),
-            self.shared.download_concurrency,
-            Arc::clone(&self.shared.clock),
-        ))
+        Ok(Generation::from_job(prompt, &output, self.source()))
+    }
+
+    /// What a [`Generation`] of this client downloads with, and whether it is simulated.
+    fn source(&self) -> Source {
+        Source {
+            downloader: self.shared.downloader.clone(),
+            concurrency: self.shared.download_concurrency,
+            clock: Arc::clone(&self.shared.clock),
+            simulated: self.is_simulated(),
+        }
     }
 
     /// Stops sending new generation requests, in this client and every clone. Jobs already

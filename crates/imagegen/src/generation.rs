@@ -8,16 +8,19 @@
 //! download at once, up to the client's download concurrency.
 //!
 //! Saving never overwrites: each image is written as `<prompt-slug>-<n>.<ext>` with the
-//! lowest free `n`, and a JSON [`Sidecar`] `<prompt-slug>-<n>.json` beside it.
+//! lowest free `n`, and a JSON [`Sidecar`] `<prompt-slug>-<n>.json` beside it: what was
+//! asked ([`Asked`]), the [`CallPlan`] sent for the image's job, and where it came from.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use imagegen_core::provider::unix_millis;
-use imagegen_core::{Credits, JobHandle, JobOutput, ModelId, ProviderId, SharedClock};
+use imagegen_core::{
+    CallPlan, Credits, GenerationRequest, JobHandle, JobOutput, ModelId, ProviderId, SharedClock,
+};
 use imagegen_http::{DownloadedImage, ImageDownloader};
-use imagegen_router::{Attempt, RoutedOutput};
+use imagegen_router::{Attempt, CallOptions, RoutedOutput};
 use serde::Serialize;
 use url::Url;
 
@@ -46,6 +49,31 @@ pub struct GeneratedImage {
     pub accepted_at_ms: u64,
     /// The prompt after the provider rewrote it, when it says.
     pub prompt_used: Option<String>,
+    /// The call sent for this image's job, exactly as the router planned it (model choice,
+    /// shape, quality name, style delivery, options, price); `None` for a job resumed
+    /// from a journal, whose plan is not recorded there.
+    pub sent: Option<CallPlan>,
+}
+
+/// What was asked: the request as the caller gave it, and its routing choices.
+///
+/// Its `Serialize` is the sidecar's `asked`: `request` is the [`GenerationRequest`]'s own
+/// (it reads back with `serde_json::from_value`), `call` the [`CallOptions`]'.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Asked {
+    /// The request: prompt, count, shape, style, quality, resolution, references,
+    /// enhancement and the provider options (moodboard, visual DNA, alt text, …).
+    pub request: GenerationRequest,
+    /// Its routing choices: provider, model (or the provider's pick), price caps, reshaping.
+    pub call: CallOptions,
+}
+
+impl Asked {
+    /// `request` with its routing choices `call`.
+    pub fn new(request: GenerationRequest, call: CallOptions) -> Self {
+        Self { request, call }
+    }
 }
 
 /// The images one request produced, with the route that produced them and their cost.
@@ -81,6 +109,10 @@ pub struct Generation {
     pub started_at_ms: u64,
     /// From the start of the request to the last job's end.
     pub elapsed: Duration,
+    /// What was asked; `None` for a job resumed from a journal.
+    pub asked: Option<Asked>,
+    /// Whether the images came from the in-process simulator ([`crate::Client::is_simulated`]).
+    pub simulated: bool,
     pub(crate) downloader: ImageDownloader,
     pub(crate) concurrency: usize,
     pub(crate) clock: SharedClock,
@@ -88,19 +120,23 @@ pub struct Generation {
 
 impl Generation {
     pub(crate) fn from_routed(
-        prompt: &str,
+        asked: Asked,
         routed: &RoutedOutput,
         started: SystemTime,
-        downloader: ImageDownloader,
-        concurrency: usize,
-        clock: SharedClock,
+        source: Source,
     ) -> Self {
+        let Source {
+            downloader,
+            concurrency,
+            clock,
+            simulated,
+        } = source;
         let mut images = Vec::new();
         for output in &routed.outputs {
-            images.extend(images_of(output));
+            images.extend(images_of(output, routed.plan_of(&output.job)));
         }
         Self {
-            prompt: prompt.to_owned(),
+            prompt: asked.request.prompt().as_str().to_owned(),
             images_requested: routed.images_requested,
             images,
             credits_charged: routed.credits_charged,
@@ -112,6 +148,8 @@ impl Generation {
                 .wall_time()
                 .duration_since(started)
                 .unwrap_or_default(),
+            asked: Some(asked),
+            simulated,
             downloader,
             concurrency: concurrency.max(1),
             clock,
@@ -119,25 +157,27 @@ impl Generation {
     }
 
     /// A generation of one resumed job.
-    pub(crate) fn from_job(
-        prompt: &str,
-        output: &JobOutput,
-        downloader: ImageDownloader,
-        concurrency: usize,
-        clock: SharedClock,
-    ) -> Self {
+    pub(crate) fn from_job(prompt: &str, output: &JobOutput, source: Source) -> Self {
+        let Source {
+            downloader,
+            concurrency,
+            clock,
+            simulated,
+        } = source;
         let now = clock.wall_time();
         let accepted = output.job.accepted_at_ms;
         Self {
             prompt: prompt.to_owned(),
             images_requested: output.job.images_requested,
-            images: images_of(output),
+            images: images_of(output, None),
             credits_charged: output.credits_charged.unwrap_or_default(),
             route: Vec::new(),
             warnings: output.warnings.clone(),
             jobs: vec![output.clone()],
             started_at_ms: accepted,
             elapsed: Duration::from_millis(unix_millis(now).saturating_sub(accepted)),
+            asked: None,
+            simulated,
             downloader,
             concurrency: concurrency.max(1),
             clock,
@@ -294,7 +334,15 @@ impl Generation {
     }
 }
 
-fn images_of(output: &JobOutput) -> Vec<GeneratedImage> {
+/// What a [`Generation`] needs from the client that made it.
+pub(crate) struct Source {
+    pub(crate) downloader: ImageDownloader,
+    pub(crate) concurrency: usize,
+    pub(crate) clock: SharedClock,
+    pub(crate) simulated: bool,
+}
+
+fn images_of(output: &JobOutput, sent: Option<&CallPlan>) -> Vec<GeneratedImage> {
     let count = u32::try_from(output.images.len())
         .unwrap_or(u32::MAX)
         .max(1);
@@ -314,6 +362,7 @@ fn images_of(output: &JobOutput) -> Vec<GeneratedImage> {
             credits: share,
             accepted_at_ms: output.job.accepted_at_ms,
             prompt_used: output.prompt_used.clone(),
+            sent: sent.cloned(),
         })
         .collect()
 }
@@ -413,13 +462,25 @@ impl SavedImage {
     }
 }
 
-/// The JSON file written beside each saved image: everything needed to know where it came
-/// from and what it cost. It never contains an API key.
+/// The JSON file written beside each saved image: everything needed to know what was
+/// asked, what was sent, where it came from and what it cost. It never contains an API key.
+///
+/// `asked` and `sent` are `null` for an image of a job resumed from a journal (the journal
+/// keeps the job, not the request or its plan). `simulated` is `true` when the image came
+/// from the simulator the client started in its own process
+/// ([`crate::Client::is_simulated`]); a client pointed at an external `imagegen sim`
+/// through the environment cannot tell it from a real API and writes `false`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Sidecar {
     /// The prompt as asked.
     pub prompt: String,
+    /// What was asked: the request as given and its routing choices (`null` when resumed).
+    pub asked: Option<Asked>,
+    /// The call sent for this image's job, exactly (`null` when resumed).
+    pub sent: Option<CallPlan>,
+    /// Whether the image came from the in-process simulator.
+    pub simulated: bool,
     /// The prompt after the provider rewrote it, when it says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_used: Option<String>,
@@ -479,6 +540,9 @@ impl Sidecar {
         let image = &saved.image;
         Self {
             prompt: generation.prompt.clone(),
+            asked: generation.asked.clone(),
+            sent: image.sent.clone(),
+            simulated: generation.simulated,
             prompt_used: image.prompt_used.clone(),
             provider: image.provider.clone(),
             model: image.model.clone(),
@@ -527,7 +591,7 @@ mod tests {
                 .map(|u| ImageRef::new(Url::parse(u).unwrap(), None))
                 .collect(),
         );
-        let images = images_of(&output);
+        let images = images_of(&output, None);
         assert_eq!(images.len(), 3);
         assert_eq!(images[2].index, 2);
         assert_eq!(images[0].credits, Some("3.333334".parse().unwrap()));

@@ -19,7 +19,8 @@
 //!   are reserved before anything is sent, so they are never exceeded.
 //! - **Images on disk**: [`Generation::save`] downloads with bounded concurrency and no
 //!   credentials, and writes `<prompt-slug>-<n>.<ext>` (never overwriting) with a JSON
-//!   [`Sidecar`] saying where the image came from and what it cost.
+//!   [`Sidecar`] saying what was asked, the [`CallPlan`] sent, where the image came from
+//!   and what it cost.
 //! - **Nothing paid for is lost**: [`Client::generate_to_dir`] writes each accepted job to
 //!   a [`journal`] before waiting for it, saves whatever was delivered even when a later
 //!   step fails, and [`Client::resume`] finishes open jobs after a crash by polling, never
@@ -94,7 +95,7 @@ pub use client::SIMULATED_SPEED;
 pub use client::{Client, ClientBuilder, GenerateOptions};
 pub use config::{ClientConfig, ConfigError};
 pub use error::{Error, ErrorKind};
-pub use generation::{GeneratedImage, Generation, ImageData, SavedImage, Sidecar};
+pub use generation::{Asked, GeneratedImage, Generation, ImageData, SavedImage, Sidecar};
 pub use journal::Journal;
 pub use request_options::RequestOptions;
 pub use resume::ResumeReport;
@@ -107,7 +108,7 @@ pub use imagegen_core::{
 };
 pub use imagegen_router::{
     Attempt, AttemptOutcome, BudgetStatus, CallOptions, Candidate, Comparison, Estimate, Exclusion,
-    MergedCatalog, Preference, RouteError, RoutingPolicy,
+    JobPlan, MergedCatalog, Preference, RouteError, RoutingPolicy,
 };
 
 /// The provider-neutral vocabulary (`imagegen-core`).

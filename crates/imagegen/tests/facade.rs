@@ -251,3 +251,60 @@ async fn an_abandoned_run_is_resumed_from_its_journal_without_a_second_post() {
     let again = kolbo.resume(&reopened, &NoProgress).await.unwrap();
     assert!(again.jobs.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_records_what_was_asked_and_the_plan_that_was_sent() {
+    let client = client(0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = imagegen::RequestOptions::new("a lighthouse at dusk");
+    options.count = Some(2);
+    options.aspect = Some("16:9".parse().unwrap());
+    options.style = Some("watercolor".into());
+    options.moodboard_id = Some("6601a1b2c3d4e5f6a7b8c9d0".into());
+    options.max_credits = Some(Credits::whole(10));
+    let (request, call) = options.into_parts().unwrap();
+    let estimate = client.estimate_with(&request, &call).await.unwrap();
+    let best = estimate.best().unwrap().clone();
+    assert_eq!(best.provider, "kolbo", "a moodboard is Kolbo's");
+    let report = client
+        .generate_to_dir(
+            &request,
+            dir.path(),
+            &GenerateOptions::default().call(call.clone()),
+        )
+        .await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.saved.len(), 2);
+    let generation = report.generation.as_ref().unwrap();
+    assert!(generation.simulated);
+    let asked = generation.asked.as_ref().unwrap();
+    assert_eq!(asked.request, request);
+    assert_eq!(asked.call, call);
+    for saved in &report.saved {
+        // The plan the estimate showed for this candidate is the one sent for the image.
+        let sent = saved.image.sent.as_ref().unwrap();
+        assert!(
+            best.calls.contains(sent),
+            "{sent:?} not in {:?}",
+            best.calls
+        );
+        let text = std::fs::read_to_string(&saved.sidecar).unwrap();
+        assert_no_key(&client, &text);
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["simulated"], true, "{json}");
+        assert_eq!(json["sent"], serde_json::to_value(sent).unwrap(), "{json}");
+        assert_eq!(json["sent"]["shape"], "16:9", "{json}");
+        assert_eq!(json["sent"]["style"]["kind"], "in_prompt", "{json}");
+        assert_eq!(
+            json["sent"]["options"]["moodboard_id"], "6601a1b2c3d4e5f6a7b8c9d0",
+            "{json}"
+        );
+        // `asked` is the request as given (it reads back) and its routing choices.
+        let back: GenerationRequest =
+            serde_json::from_value(json["asked"]["request"].clone()).unwrap();
+        assert_eq!(back, request);
+        assert_eq!(json["asked"]["request"]["style"], "watercolor", "{json}");
+        assert_eq!(json["asked"]["call"]["max_credits_per_image"], 10, "{json}");
+        assert_eq!(json["asked"]["call"]["allow_reshape"], false, "{json}");
+    }
+}
