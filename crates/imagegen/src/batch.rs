@@ -2,6 +2,13 @@
 //! at a time under one shared budget ([`Client::batch`]), journaled, and reported prompt by
 //! prompt ([`BatchReport`]).
 //!
+//! Prompts do not wait on each other: each runs as soon as one of the `concurrency` places
+//! is free, and [`Client::batch_stream`] yields each prompt's [`ItemReport`] the moment its
+//! images are saved, in the order they finish. [`BatchOptions::events`] hears what happens
+//! in between ([`BatchEvent`]: a prompt started, a job was accepted and paid for, a
+//! submission is held by a rate limit, a job's progress), which is what a progress display
+//! or a Ctrl-C summary needs.
+//!
 //! A batch file holds one prompt per line, or JSON Lines whose objects take the same
 //! options as `imagegen generate` ([`RequestOptions`]); blank lines and lines starting with
 //! `#` are skipped:
@@ -34,16 +41,19 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures_util::StreamExt;
-use imagegen_core::{Credits, GenerationRequest, InvalidInput, ProgressSink};
+use futures_util::{Stream, StreamExt};
+use imagegen_core::{
+    Credits, GenerationRequest, InvalidInput, JobHandle, ProgressEvent, ProgressSink, ProviderId,
+};
 use imagegen_router::CallOptions;
 
 use crate::client::{Client, GenerateOptions};
 use crate::error::{Error, ErrorKind};
 use crate::journal::Journal;
 use crate::request_options::RequestOptions;
-use crate::run::RunReport;
+use crate::run::{RunReport, RunSignal};
 
 /// One prompt of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +129,8 @@ pub struct BatchOptions {
     pub journal: Option<Arc<Journal>>,
     /// Where progress events go.
     pub progress: Option<Arc<dyn ProgressSink>>,
+    /// Where batch events go (see [`BatchEvent`]).
+    pub events: Option<Arc<dyn BatchSink>>,
 }
 
 impl std::fmt::Debug for BatchOptions {
@@ -139,6 +151,7 @@ impl BatchOptions {
             concurrency: 4,
             journal: None,
             progress: None,
+            events: None,
         }
     }
 
@@ -161,6 +174,84 @@ impl BatchOptions {
     pub fn progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
         self.progress = Some(sink);
         self
+    }
+
+    /// Sends batch events to `sink` (a closure `Fn(BatchEvent)`, or
+    /// [`progress::batch_channel`](crate::progress::batch_channel)).
+    #[must_use]
+    pub fn events(mut self, sink: Arc<dyn BatchSink>) -> Self {
+        self.events = Some(sink);
+        self
+    }
+}
+
+/// Something a batch did, as it happened; see [`BatchOptions::events`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BatchEvent {
+    /// A prompt started: its request goes to the router now.
+    Started {
+        /// Its line.
+        line: usize,
+        /// The prompt.
+        prompt: String,
+    },
+    /// A provider accepted a job for a prompt: it is paid for, and journaled (when the
+    /// batch has a journal) before this event is sent.
+    Accepted {
+        /// The prompt's line.
+        line: usize,
+        /// The job.
+        job: JobHandle,
+    },
+    /// A submission for a prompt is held by the provider's rate limit for `wait` (the
+    /// router waits it out, then sends again).
+    RateLimited {
+        /// The prompt's line.
+        line: usize,
+        /// The provider whose limit it is.
+        provider: ProviderId,
+        /// How long it waits.
+        wait: Duration,
+    },
+    /// A job of a prompt reported progress.
+    Progress {
+        /// The prompt's line.
+        line: usize,
+        /// What the provider reported.
+        event: ProgressEvent,
+    },
+}
+
+/// Receives [`BatchEvent`]s. Closures `Fn(BatchEvent)` implement it.
+pub trait BatchSink: Send + Sync {
+    /// Called as each event happens, from the task running the prompt: keep it quick.
+    fn event(&self, event: BatchEvent);
+}
+
+impl<F: Fn(BatchEvent) + Send + Sync> BatchSink for F {
+    fn event(&self, event: BatchEvent) {
+        self(event);
+    }
+}
+
+/// A prompt's job progress, passed on to the batch's progress sink and, with the line,
+/// to its events.
+struct LineProgress {
+    line: usize,
+    progress: Option<Arc<dyn ProgressSink>>,
+    events: Arc<dyn BatchSink>,
+}
+
+impl ProgressSink for LineProgress {
+    fn report(&self, event: ProgressEvent) {
+        if let Some(progress) = &self.progress {
+            progress.report(event.clone());
+        }
+        self.events.event(BatchEvent::Progress {
+            line: self.line,
+            event,
+        });
     }
 }
 
@@ -218,6 +309,15 @@ pub struct BatchReport {
     pub items: Vec<ItemReport>,
 }
 
+/// A report from the items of [`Client::batch_stream`], put back in file order.
+impl FromIterator<ItemReport> for BatchReport {
+    fn from_iter<I: IntoIterator<Item = ItemReport>>(iter: I) -> Self {
+        let mut items: Vec<ItemReport> = iter.into_iter().collect();
+        items.sort_by_key(|i| i.line);
+        Self { items }
+    }
+}
+
 impl BatchReport {
     /// The prompts that ran.
     pub fn ran(&self) -> impl Iterator<Item = &RunReport> {
@@ -265,17 +365,53 @@ impl BatchReport {
 impl Client {
     /// Runs `items`, `options.concurrency` at a time, under this client's run budget; see
     /// the [module docs](crate::batch). Once [`Client::stop_submitting`] is called, the
-    /// prompts not yet started are skipped.
+    /// prompts not yet started are skipped. The report is in file order; to hear of each
+    /// prompt as it finishes, use [`Client::batch_stream`].
     pub async fn batch(&self, items: Vec<BatchItem>, options: &BatchOptions) -> BatchReport {
-        let runs: Vec<_> = items
-            .into_iter()
-            .map(|item| self.batch_item(item, options))
-            .collect();
-        let reports: Vec<ItemReport> = futures_util::stream::iter(runs)
-            .buffered(options.concurrency.max(1))
-            .collect()
-            .await;
-        BatchReport { items: reports }
+        self.batch_each(items, options, |_| {}).await
+    }
+
+    /// Runs `items` as [`Client::batch`] does, calling `on_done` with each prompt's report
+    /// the moment it is done (its images saved), in the order prompts finish; the report
+    /// that comes back is in file order. See also [`Client::batch_stream`].
+    pub async fn batch_each(
+        &self,
+        items: Vec<BatchItem>,
+        options: &BatchOptions,
+        mut on_done: impl FnMut(&ItemReport) + Send,
+    ) -> BatchReport {
+        let mut done = std::pin::pin!(self.batch_stream(items, options));
+        let mut reports = Vec::new();
+        while let Some(item) = done.next().await {
+            on_done(&item);
+            reports.push(item);
+        }
+        reports.into_iter().collect()
+    }
+
+    /// Runs `items` as [`Client::batch`] does, yielding each prompt's report the moment it
+    /// is done (its images saved), in the order prompts finish: a slow prompt holds up
+    /// only its own place. Prompts start in file order as places free up. Collect the
+    /// stream into a [`BatchReport`] for the file-order report.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// # async fn run(client: imagegen::Client, items: Vec<imagegen::BatchItem>) {
+    /// let options = imagegen::BatchOptions::new("out");
+    /// let mut done = std::pin::pin!(client.batch_stream(items, &options));
+    /// while let Some(item) = done.next().await {
+    ///     println!("line {} done", item.line);
+    /// }
+    /// # }
+    /// ```
+    pub fn batch_stream<'a>(
+        &'a self,
+        items: Vec<BatchItem>,
+        options: &'a BatchOptions,
+    ) -> impl Stream<Item = ItemReport> + Send + 'a {
+        futures_util::stream::iter(items)
+            .map(move |item| self.batch_item(item, options))
+            .buffer_unordered(options.concurrency.max(1))
     }
 
     async fn batch_item(&self, item: BatchItem, options: &BatchOptions) -> ItemReport {
@@ -303,14 +439,50 @@ impl Client {
                 "the run was stopped before this prompt".into(),
             );
         }
+        let line = item.line;
+        let progress = match &options.events {
+            Some(events) => {
+                events.event(BatchEvent::Started {
+                    line,
+                    prompt: prompt.clone(),
+                });
+                Some(Arc::new(LineProgress {
+                    line,
+                    progress: options.progress.clone(),
+                    events: Arc::clone(events),
+                }) as Arc<dyn ProgressSink>)
+            }
+            None => options.progress.clone(),
+        };
         let generate = GenerateOptions {
-            progress: options.progress.clone(),
+            progress,
             journal: options.journal.clone(),
             out_dir: Some(options.out_dir.clone()),
             call: item.call.clone(),
         };
+        let hook = options.events.as_ref().map(|events| {
+            move |signal: RunSignal<'_>| {
+                events.event(match signal {
+                    RunSignal::Accepted(job) => BatchEvent::Accepted {
+                        line,
+                        job: job.clone(),
+                    },
+                    RunSignal::RateLimited { provider, wait } => BatchEvent::RateLimited {
+                        line,
+                        provider: provider.clone(),
+                        wait,
+                    },
+                });
+            }
+        });
         let report = self
-            .generate_to_dir(&item.request, &options.out_dir, &generate)
+            .generate_to_dir_watched(
+                &item.request,
+                &options.out_dir,
+                &generate,
+                hook.as_ref()
+                    .map(|h| h as &(dyn Fn(RunSignal<'_>) + Send + Sync)),
+            )
             .await;
         let nothing_done = report.saved.is_empty() && report.unfinished.is_empty();
         match &report.error {

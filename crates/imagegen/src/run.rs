@@ -15,8 +15,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-use imagegen_core::{Credits, GenerationRequest, JobHandle};
+use imagegen_core::{Credits, GenerationRequest, JobHandle, ProviderId};
 use imagegen_router::{Attempt, AttemptOutcome, RouteObserver};
 
 use crate::client::{Client, GenerateOptions};
@@ -25,12 +26,24 @@ use crate::gate::SubmitGate;
 use crate::generation::{Generation, SavedImage};
 use crate::journal::{Journal, Outcome};
 
+/// What a run tells a watcher (a batch's events) as it happens.
+pub(crate) enum RunSignal<'s> {
+    /// A provider accepted `job`; it is journaled (when there is a journal).
+    Accepted(&'s JobHandle),
+    /// A submission to `provider` is held `wait` by its rate limit.
+    RateLimited {
+        provider: &'s ProviderId,
+        wait: Duration,
+    },
+}
+
 /// Hears about a routed request: journals accepted jobs and lets the gate know.
 pub(crate) struct RunObserver<'a> {
     prompt: &'a str,
     out_dir: &'a Path,
     journal: Option<&'a Journal>,
     gate: &'a SubmitGate,
+    hook: Option<&'a (dyn Fn(RunSignal<'_>) + Send + Sync)>,
     state: Mutex<ObservedJobs>,
 }
 
@@ -53,8 +66,15 @@ impl<'a> RunObserver<'a> {
             out_dir,
             journal,
             gate,
+            hook: None,
             state: Mutex::default(),
         }
+    }
+
+    /// Also tells `hook` about accepted jobs and rate-limit waits.
+    pub(crate) fn with_hook(mut self, hook: &'a (dyn Fn(RunSignal<'_>) + Send + Sync)) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ObservedJobs> {
@@ -94,11 +114,24 @@ impl RouteObserver for RunObserver<'_> {
         }
         tracing::info!(provider = %job.provider, job = %job.job_id, %reserved, "accepted");
         self.lock().accepted.push(job.clone());
+        // Before the gate hears of it, so a watcher knows every paid job once the gate
+        // has settled.
+        if let Some(hook) = self.hook {
+            hook(RunSignal::Accepted(job));
+        }
         self.gate.end();
     }
 
     fn attempted(&self, attempt: &Attempt) {
         tracing::debug!(attempt = %attempt.summary(), "attempt ended");
+        if let (Some(hook), AttemptOutcome::RateLimitWaited { waited_secs }) =
+            (self.hook, &attempt.outcome)
+        {
+            hook(RunSignal::RateLimited {
+                provider: &attempt.provider,
+                wait: Duration::from_secs(*waited_secs),
+            });
+        }
         if let Some(job_id) = &attempt.job_id {
             self.lock().ended.insert(
                 (attempt.provider.to_string(), job_id.clone()),
@@ -177,9 +210,24 @@ impl Client {
         dir: impl AsRef<Path>,
         options: &GenerateOptions,
     ) -> RunReport {
-        let dir = dir.as_ref();
+        self.generate_to_dir_watched(request, dir.as_ref(), options, None)
+            .await
+    }
+
+    /// [`Client::generate_to_dir`], telling `hook` about accepted jobs and rate-limit
+    /// waits as they happen.
+    pub(crate) async fn generate_to_dir_watched(
+        &self,
+        request: &GenerationRequest,
+        dir: &Path,
+        options: &GenerateOptions,
+        hook: Option<&(dyn Fn(RunSignal<'_>) + Send + Sync)>,
+    ) -> RunReport {
         let prompt = request.prompt().as_str();
-        let observer = RunObserver::new(prompt, dir, options.journal.as_deref(), self.gate());
+        let mut observer = RunObserver::new(prompt, dir, options.journal.as_deref(), self.gate());
+        if let Some(hook) = hook {
+            observer = observer.with_hook(hook);
+        }
         let result = self.generate_observed(request, options, &observer).await;
         let (generation, mut error) = match result {
             Ok(generation) => (Some(generation), None),

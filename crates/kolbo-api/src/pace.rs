@@ -13,6 +13,8 @@
 //! earlier than when the server counted it, so network latency cannot make the pacer
 //! think a slot is free before the server does. A request still in flight holds its slot.
 //!
+//! A program that shows progress can hear of every wait with [`SubmitPacer::on_wait`].
+//!
 //! Share one pacer (it is cheap to clone) between every client that uses the same key:
 //!
 //! ```
@@ -39,7 +41,9 @@ pub struct SubmitPacer {
     inner: Arc<Mutex<PacerState>>,
 }
 
-#[derive(Debug)]
+/// Hears how long a request is held by the pacer; see [`SubmitPacer::on_wait`].
+type WaitListener = Arc<dyn Fn(Duration) + Send + Sync>;
+
 struct PacerState {
     limit: usize,
     window: Duration,
@@ -47,6 +51,16 @@ struct PacerState {
     slots: Vec<Slot>,
     waited: Duration,
     paced: u64,
+    listener: Option<WaitListener>,
+}
+
+/// Shows whether a listener is set (a closure has no `Debug`).
+struct WaitListenerShown<'a>(&'a Option<WaitListener>);
+
+impl fmt::Debug for WaitListenerShown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +77,7 @@ impl fmt::Debug for SubmitPacer {
             .field("limit", &state.limit)
             .field("window", &state.window)
             .field("in_window", &state.slots.len())
+            .field("on_wait", &WaitListenerShown(&state.listener))
             .finish_non_exhaustive()
     }
 }
@@ -78,8 +93,18 @@ impl SubmitPacer {
                 slots: Vec::new(),
                 waited: Duration::ZERO,
                 paced: 0,
+                listener: None,
             })),
         }
+    }
+
+    /// Calls `listener` with the wait each time a request is held (before it sleeps; a
+    /// long hold may be reported more than once, each time with what is left), so a
+    /// progress display can say "waiting for Kolbo's rate limit". The listener is shared
+    /// by every clone of this pacer; a second call replaces it. Keep it quick: it runs on
+    /// the waiting task.
+    pub fn on_wait(&self, listener: impl Fn(Duration) + Send + Sync + 'static) {
+        self.lock().listener = Some(Arc::new(listener));
     }
 
     /// Kolbo's documented generation limit: [`KOLBO_GENERATE_PER_MINUTE`] per minute.
@@ -98,7 +123,7 @@ impl SubmitPacer {
     pub async fn acquire(&self, clock: &SharedClock) -> PacerPermit {
         let started = clock.now();
         loop {
-            let wait = {
+            let (wait, listener) = {
                 let mut state = self.lock();
                 let now = clock.now();
                 let window = state.window;
@@ -119,7 +144,7 @@ impl SubmitPacer {
                 }
                 // The earliest finished slot to leave the window; if every slot is in
                 // flight, look again after a fraction of the spacing.
-                state
+                let wait = state
                     .slots
                     .iter()
                     .filter_map(|s| s.done_at)
@@ -128,8 +153,12 @@ impl SubmitPacer {
                         || window / (state.limit as u32).saturating_mul(4).max(1),
                         |t| (t + window).saturating_sub(now),
                     )
-                    .max(Duration::from_millis(1))
+                    .max(Duration::from_millis(1));
+                (wait, state.listener.clone())
             };
+            if let Some(listener) = listener {
+                listener(wait);
+            }
             clock.sleep(wait).await;
         }
     }
@@ -231,6 +260,24 @@ mod tests {
         }
         let at = waiter.await.unwrap();
         assert!(at >= Duration::from_secs(260), "{at:?}");
+    }
+
+    #[tokio::test]
+    async fn a_listener_hears_each_wait() {
+        let clock = ManualClock::new();
+        let shared = clock.shared();
+        let pacer = SubmitPacer::new(2, Duration::from_secs(60));
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        {
+            let heard = Arc::clone(&heard);
+            pacer.on_wait(move |wait| heard.lock().unwrap().push(wait));
+        }
+        for _ in 0..3 {
+            drop(pacer.acquire(&shared).await);
+        }
+        // The first two went at once; the third waited out the window.
+        assert_eq!(*heard.lock().unwrap(), [Duration::from_secs(60)]);
+        assert!(format!("{pacer:?}").contains("on_wait: Some"));
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! `imagegen batch FILE`: many prompts under one budget, journaled.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use imagegen::batch::{BatchOptions, ItemOutcome, parse_batch};
-use imagegen::{CallOptions, Error, InvalidInput};
+use imagegen::batch::{
+    BatchEvent, BatchOptions, ItemOutcome, ItemReport, SkipKind, Skipped, parse_batch,
+};
+use imagegen::{CallOptions, Error, InvalidInput, JobState};
 use serde_json::json;
 
 use super::{
@@ -12,7 +16,7 @@ use super::{
 };
 use crate::args::BatchArgs;
 use crate::exit;
-use crate::output::Output;
+use crate::output::{BatchDisplay, Output, rate_limit_wait};
 
 pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
     let out = Output::new(args.json, quiet);
@@ -96,46 +100,57 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
                 .unwrap_or_default()
         ),
     );
-    let spinner = out.spinner(format!("{total} prompt(s)"));
+    let prompts: BTreeMap<usize, String> = items
+        .iter()
+        .map(|i| (i.line, i.request.prompt().as_str().to_owned()))
+        .collect();
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let display = out.batch_display(total);
     let mut options = BatchOptions::new(&args.out)
         .concurrency(args.concurrency)
-        .progress(spinner.clone());
+        .events(Arc::new(watcher(&out, &display, &ledger)));
     if let Some(journal) = journal {
         options = options.journal(journal);
     }
+    if display.is_shown() {
+        // The rate-limit countdown moves even when nothing else happens.
+        let display = Arc::clone(&display);
+        tokio::spawn(async move {
+            while !display.is_finished() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                display.refresh();
+            }
+        });
+    }
     let started = Instant::now();
     let work = {
-        let client = client.clone();
-        async move { client.batch(items, &options).await }
+        let (client, out, display, ledger) = (
+            client.clone(),
+            out.clone(),
+            Arc::clone(&display),
+            Arc::clone(&ledger),
+        );
+        async move {
+            // Each prompt is printed the moment its images are saved, in the order they
+            // finish.
+            client
+                .batch_each(items, &options, |item| {
+                    print_item(&out, &display, &ledger, item);
+                })
+                .await
+        }
     };
     let Some(report) = interruptible(&client, &out, journal_file.as_deref(), work).await else {
-        spinner.finish();
+        display.finish();
+        interrupted_summary(&out, &prompts, &ledger, journal_file.as_deref());
         return super::interrupted_code();
     };
-    spinner.finish();
+    display.finish();
 
     let mut rows = Vec::new();
     for item in &report.items {
         match &item.outcome {
             ItemOutcome::Ran(run) => {
-                for saved in &run.saved {
-                    out.line(saved.path.display().to_string());
-                }
-                match &run.error {
-                    None => out.status(
-                        "Saved",
-                        format!(
-                            "line {}: {} image(s) for {}: {:?}",
-                            item.line,
-                            run.saved.len(),
-                            run.credits_charged().with_unit(),
-                            item.prompt
-                        ),
-                    ),
-                    Some(error) => {
-                        out.error(format!("line {} {:?}: {error}", item.line, item.prompt))
-                    }
-                }
                 rows.push(json!({
                     "line": item.line,
                     "prompt": item.prompt,
@@ -158,11 +173,10 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         }
     }
     let skipped: Vec<_> = report.skipped().collect();
-    for s in &skipped {
-        out.warn(format!(
-            "skipped line {} {:?}: {}",
-            s.line, s.prompt, s.reason
-        ));
+    // Budget skips were named as they happened; a prompt the run stopped before is named
+    // here.
+    for s in skipped.iter().filter(|s| s.kind != SkipKind::Budget) {
+        out.warn(skip_message(s));
     }
     let status = client.budget();
     out.status(
@@ -200,6 +214,192 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         "exit_code": code,
     }));
     code
+}
+
+/// What each line has come to, for the Ctrl-C summary.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Lines a provider accepted a job for (paid).
+    accepted: BTreeSet<usize>,
+    /// Lines done, with the images saved (none when it failed).
+    done: BTreeMap<usize, Vec<PathBuf>>,
+    /// Lines done without being sent.
+    not_sent: BTreeSet<usize>,
+}
+
+fn lock(ledger: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The batch's events, fed to the progress display (a terminal) or printed as plain lines
+/// (rate-limit waits), and kept for the Ctrl-C summary.
+fn watcher(
+    out: &Output,
+    display: &Arc<BatchDisplay>,
+    ledger: &Arc<Mutex<Ledger>>,
+) -> impl Fn(BatchEvent) + Send + Sync + 'static {
+    let (out, display, ledger) = (out.clone(), Arc::clone(display), Arc::clone(ledger));
+    move |event| match event {
+        BatchEvent::Started { line, prompt } => display.started(line, &prompt),
+        BatchEvent::Accepted { line, .. } => {
+            lock(&ledger).accepted.insert(line);
+            display.job_state(line, "accepted");
+        }
+        BatchEvent::RateLimited {
+            line,
+            provider,
+            wait,
+        } => {
+            if display.is_shown() {
+                display.rate_limited(line, provider.as_str(), wait);
+            } else {
+                out.status(
+                    "Waiting",
+                    format!("line {line}: {}", rate_limit_wait(provider.as_str(), wait)),
+                );
+            }
+        }
+        BatchEvent::Progress { line, event } => {
+            let state = match &event.state {
+                JobState::Completed => "downloading".to_owned(),
+                other => other.to_string(),
+            };
+            let percent = event.percent.map(|p| format!(" {p}%")).unwrap_or_default();
+            display.job_state(line, &format!("{state}{percent}"));
+        }
+        _ => {}
+    }
+}
+
+/// Prints one prompt the moment it is done: its paths on stdout, its status on stderr.
+fn print_item(out: &Output, display: &BatchDisplay, ledger: &Mutex<Ledger>, item: &ItemReport) {
+    let credits = match &item.outcome {
+        ItemOutcome::Ran(run) => run.credits_charged(),
+        _ => imagegen::Credits::ZERO,
+    };
+    {
+        let mut ledger = lock(ledger);
+        match &item.outcome {
+            ItemOutcome::Ran(run) => {
+                ledger.done.insert(
+                    item.line,
+                    run.saved.iter().map(|s| s.path.clone()).collect(),
+                );
+            }
+            ItemOutcome::Skipped(s) if s.kind == SkipKind::Interrupted => {
+                ledger.not_sent.insert(item.line);
+            }
+            _ => {
+                ledger.done.insert(item.line, Vec::new());
+            }
+        }
+    }
+    display.suspend(|| match &item.outcome {
+        ItemOutcome::Ran(run) => {
+            for saved in &run.saved {
+                out.line(saved.path.display().to_string());
+            }
+            match &run.error {
+                None => out.status(
+                    "Saved",
+                    format!(
+                        "line {}: {} image(s) for {}: {:?}",
+                        item.line,
+                        run.saved.len(),
+                        run.credits_charged().with_unit(),
+                        item.prompt
+                    ),
+                ),
+                Some(error) => out.error(format!("line {} {:?}: {error}", item.line, item.prompt)),
+            }
+        }
+        ItemOutcome::Skipped(s) if s.kind == SkipKind::Budget => out.warn(skip_message(s)),
+        _ => {}
+    });
+    display.done(item.line, credits);
+}
+
+fn skip_message(s: &Skipped) -> String {
+    format!("skipped line {} {:?}: {}", s.line, s.prompt, s.reason)
+}
+
+/// After Ctrl-C (and once every request already sent is recorded): what was saved, what
+/// was paid for and is still running, and which lines were never sent.
+fn interrupted_summary(
+    out: &Output,
+    prompts: &BTreeMap<usize, String>,
+    ledger: &Mutex<Ledger>,
+    journal: Option<&Path>,
+) {
+    let ledger = lock(ledger);
+    let saved: Vec<(usize, &Vec<PathBuf>)> = ledger
+        .done
+        .iter()
+        .filter(|(_, paths)| !paths.is_empty())
+        .map(|(line, paths)| (*line, paths))
+        .collect();
+    let running: Vec<usize> = ledger
+        .accepted
+        .iter()
+        .copied()
+        .filter(|line| !ledger.done.contains_key(line))
+        .collect();
+    let not_sent: Vec<usize> = prompts
+        .keys()
+        .copied()
+        .filter(|line| {
+            ledger.not_sent.contains(line)
+                || !(ledger.done.contains_key(line) || ledger.accepted.contains(line))
+        })
+        .collect();
+    let prompt = |line: usize| prompts.get(&line).map_or("", String::as_str);
+    if out.json() {
+        out.emit(&json!({
+            "interrupted": {
+                "saved": saved.iter().map(|(line, paths)| json!({"line": line, "prompt": prompt(*line), "paths": paths})).collect::<Vec<_>>(),
+                "paid_not_saved": running.iter().map(|line| json!({"line": line, "prompt": prompt(*line)})).collect::<Vec<_>>(),
+                "never_sent": not_sent.iter().map(|line| json!({"line": line, "prompt": prompt(*line)})).collect::<Vec<_>>(),
+            },
+            "journal": journal,
+            "error": error_json(&Error::Interrupted),
+        }));
+    }
+    out.note(format!(
+        "saved before the interrupt: {} of {} line(s)",
+        saved.len(),
+        prompts.len()
+    ));
+    for (line, paths) in &saved {
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        out.detail(format!(
+            "line {line} {:?}: {}",
+            prompt(*line),
+            paths.join(", ")
+        ));
+    }
+    if !running.is_empty() {
+        out.note(format!(
+            "sent and paid, not saved yet: {} line(s){}",
+            running.len(),
+            if journal.is_some() {
+                " (resume finishes them)"
+            } else {
+                ""
+            }
+        ));
+        for line in &running {
+            out.detail(format!("line {line} {:?}", prompt(*line)));
+        }
+    }
+    if !not_sent.is_empty() {
+        out.note(format!(
+            "never sent, nothing spent: {} line(s)",
+            not_sent.len()
+        ));
+        for line in &not_sent {
+            out.detail(format!("line {line} {:?}", prompt(*line)));
+        }
+    }
 }
 
 /// Puts a line's routing choices within the command line's: the flags' provider and model
