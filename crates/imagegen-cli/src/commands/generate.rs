@@ -112,7 +112,7 @@ fn report_run(
         .map_or(exit::OK, |e| exit::code(e.kind()));
     if out.json() {
         out.emit(&json!({
-            "images": report.saved.iter().map(generated_image_json).collect::<Vec<_>>(),
+            "images": report.saved.iter().map(image_json).collect::<Vec<_>>(),
             "credits_charged": credits,
             "route": route_lines(report),
             "warnings": report.generation.as_ref().map(|g| g.warnings.clone()).unwrap_or_default(),
@@ -144,16 +144,6 @@ fn report_run(
         }
     }
     code
-}
-
-/// One image of `generate --json`: the common image object, with `sent`, the library's
-/// [`imagegen::CallPlan`] of the call that made it (`null` when it is not known).
-fn generated_image_json(saved: &imagegen::SavedImage) -> serde_json::Value {
-    let mut value = image_json(saved);
-    if let Some(object) = value.as_object_mut() {
-        object.insert("sent".into(), json!(saved.image.sent));
-    }
-    value
 }
 
 /// `kolbo/z-image/turbo`, or `kolbo/z-image/turbo (after koala/gpt-image-2: refused: insufficient credits)`.

@@ -139,7 +139,8 @@ pub(crate) fn error_json(error: &Error) -> serde_json::Value {
     })
 }
 
-/// A saved image as JSON (the shape `--json` promises).
+/// A saved image as JSON (the shape `--json` promises), with `sent`: the library's
+/// [`imagegen::CallPlan`] of the call that made it (`null` when not known, as after `resume`).
 pub(crate) fn image_json(saved: &SavedImage) -> serde_json::Value {
     json!({
         "path": saved.path,
@@ -153,6 +154,7 @@ pub(crate) fn image_json(saved: &SavedImage) -> serde_json::Value {
         "generation_id": saved.image.job_id,
         "credits": saved.image.credits,
         "alt": saved.image.alt,
+        "sent": saved.image.sent,
         "sidecar": saved.sidecar,
     })
 }
