@@ -38,8 +38,10 @@ pub(crate) fn plan_line(estimate: &Estimate) -> Option<String> {
         .total_usd
         .map(|u| format!(" (${u})"))
         .unwrap_or_default();
+    // A provider's own pick is priced at its dearest model: a reservation, not the cost.
+    let up_to = if best.price_is_cap { "up to " } else { "" };
     Some(format!(
-        "{} image(s) with {} for {}{usd}",
+        "{} image(s) with {} for {up_to}{}{usd}",
         estimate.images,
         best.label(),
         best.total_credits.unwrap_or_default().with_unit()
