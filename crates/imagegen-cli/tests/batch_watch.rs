@@ -4,79 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use imagegen::journal::{JournalRecord, read_records};
-use imagegen::sim::{Fault, FaultRule, ImageSize, Route, SimConfig, SimHandle};
+use imagegen::sim::{Fault, FaultRule, ImageSize, Route, SimConfig};
 
-/// A simulator running on its own runtime for the whole test.
-struct Sim {
-    handle: Option<SimHandle>,
-    _runtime: tokio::runtime::Runtime,
-}
+mod common;
 
-impl Sim {
-    fn start(config: SimConfig) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = runtime
-            .block_on(imagegen::sim::start(
-                config.with_image_size(ImageSize::MaxSide(64)),
-            ))
-            .unwrap();
-        Self {
-            handle: Some(handle),
-            _runtime: runtime,
-        }
-    }
+use common::{Sim, run_streaming as run};
 
-    fn sim(&self) -> &SimHandle {
-        self.handle.as_ref().unwrap()
-    }
-
-    /// The CLI in `dir`, pointed at this simulator with both keys, no terminal.
-    fn cmd(&self, dir: &Path) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("imagegen"));
-        cmd.current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("KOALA_PLAN")
-            .env_remove("RUST_LOG")
-            .env("KOLBO_API_KEY", self.sim().kolbo_api_key())
-            .env("KOALA_API_KEY", self.sim().koala_api_key())
-            .env("KOLBO_BASE_URL", self.sim().kolbo_base_url())
-            .env("KOALA_BASE_URL", self.sim().koala_base_url())
-            .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        drop(self.handle.take());
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let output = cmd.output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+/// A simulator drawing small images.
+fn small_images_sim(config: SimConfig) -> Sim {
+    Sim::start(config.with_image_size(ImageSize::MaxSide(64)))
 }
 
 /// Where `needle` is in `text`, or a failure showing `text`.
@@ -88,7 +28,7 @@ fn at(text: &str, needle: &str) -> usize {
 #[test]
 fn a_slow_line_holds_up_no_other_line() {
     // Every KoalaImages submission takes 3 s to be answered; Kolbo answers at once.
-    let sim = Sim::start(
+    let sim = small_images_sim(
         SimConfig::default()
             .with_speed(0.0)
             .with_fault(FaultRule::always(
@@ -105,7 +45,7 @@ fn a_slow_line_holds_up_no_other_line() {
     )
     .unwrap();
     let r = run(sim
-        .cmd(dir.path())
+        .streaming_cmd(dir.path())
         .args(["batch", "prompts.txt", "--concurrency", "3"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     // The quick lines are printed (path and status) before the slow first line.
@@ -126,7 +66,7 @@ fn a_slow_line_holds_up_no_other_line() {
 
 #[test]
 fn a_rate_limit_wait_is_said_in_a_plain_line() {
-    let sim = Sim::start(
+    let sim = small_images_sim(
         SimConfig::default()
             .with_speed(0.0)
             .with_fault(FaultRule::nth(
@@ -140,9 +80,10 @@ fn a_rate_limit_wait_is_said_in_a_plain_line() {
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("prompts.txt"), "a fox\n").unwrap();
-    let r = run(sim
-        .cmd(dir.path())
-        .args(["batch", "prompts.txt", "--provider", "kolbo"]));
+    let r =
+        run(sim
+            .streaming_cmd(dir.path())
+            .args(["batch", "prompts.txt", "--provider", "kolbo"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
@@ -157,7 +98,7 @@ fn a_rate_limit_wait_is_said_in_a_plain_line() {
 fn ctrl_c_lists_what_was_saved_and_the_lines_never_sent() {
     // Slow generations, one at a time: Ctrl-C comes once the first line is saved, while
     // the second runs and the rest wait.
-    let sim = Sim::start(SimConfig::default().with_speed(0.4).without_rate_limits());
+    let sim = small_images_sim(SimConfig::default().with_speed(0.4).without_rate_limits());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("prompts.txt"),
@@ -166,7 +107,7 @@ fn ctrl_c_lists_what_was_saved_and_the_lines_never_sent() {
     .unwrap();
     let journal = dir.path().join("run.jsonl");
     let mut child = sim
-        .cmd(dir.path())
+        .streaming_cmd(dir.path())
         .args([
             "batch",
             "prompts.txt",

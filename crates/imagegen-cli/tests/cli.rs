@@ -7,117 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use imagegen::journal::{JournalRecord, read_records};
-use imagegen::sim::{Fault, FaultRule, ImageSize, KoalaPlan, Route, SimConfig, SimHandle};
+use imagegen::sim::{Fault, FaultRule, ImageSize, KoalaPlan, Route, SimConfig};
 use serde_json::Value;
 
-/// A simulator running on its own runtime for the whole test.
-struct Sim {
-    handle: Option<SimHandle>,
-    _runtime: tokio::runtime::Runtime,
-}
+mod common;
 
-impl Sim {
-    fn start(config: SimConfig) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = runtime.block_on(imagegen::sim::start(config)).unwrap();
-        Self {
-            handle: Some(handle),
-            _runtime: runtime,
-        }
-    }
-
-    fn instant() -> Self {
-        Self::start(
-            SimConfig::default()
-                .with_speed(0.0)
-                .with_image_size(ImageSize::MaxSide(64)),
-        )
-    }
-
-    fn sim(&self) -> &SimHandle {
-        self.handle.as_ref().unwrap()
-    }
-
-    fn keys(&self) -> [String; 2] {
-        [
-            self.sim().kolbo_api_key().to_owned(),
-            self.sim().koala_api_key().to_owned(),
-        ]
-    }
-
-    fn posts(&self) -> usize {
-        self.sim().request_log().count(Route::KolboGenerate)
-            + self.sim().request_log().count(Route::KoalaGenerate)
-    }
-
-    /// The CLI in `dir`, pointed at this simulator with both keys.
-    fn cmd(&self, dir: &Path) -> Command {
-        let mut cmd = bare_cmd(dir);
-        cmd.env("KOLBO_API_KEY", self.sim().kolbo_api_key())
-            .env("KOALA_API_KEY", self.sim().koala_api_key())
-            .env("KOLBO_BASE_URL", self.sim().kolbo_base_url())
-            .env("KOALA_BASE_URL", self.sim().koala_base_url())
-            .env("IMAGEGEN_POLL_INTERVAL_MS", "50");
-        cmd
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        drop(self.handle.take());
-    }
-}
-
-const VARS: [&str; 9] = [
-    "KOLBO_API_KEY",
-    "KOALA_API_KEY",
-    "KOLBO_BASE_URL",
-    "KOALA_BASE_URL",
-    "KOALA_PLAN",
-    "KOLBO_CREDIT_USD",
-    "KOALA_CREDIT_USD",
-    "IMAGEGEN_POLL_INTERVAL_MS",
-    "RUST_LOG",
-];
-
-/// The CLI in `dir` with none of imagegen's variables set.
-fn bare_cmd(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("imagegen").unwrap();
-    cmd.current_dir(dir).env("NO_COLOR", "1");
-    for var in VARS {
-        cmd.env_remove(var);
-    }
-    cmd.timeout(Duration::from_secs(60));
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", self.stdout))
-    }
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let output = cmd.output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use common::{Sim, bare_cmd, run};
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -3,15 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
+use common::{Reply, ScriptedServer, png_bytes, response};
 use imagegen_core::{Error, ManualClock};
 use imagegen_http::download::CountingSink;
 use imagegen_http::{DownloadError, ImageDownloader, ImageFormat};
 use mockito::Matcher;
-use support::{Reply, ScriptedServer, png_bytes, response};
 use url::Url;
 
 const IMAGE_PATH: &str = "/api/image/v2-cnfjk-1g1wf.jpg";

@@ -4,18 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::TEST_KEY;
 use imagegen_core::ManualClock;
 use koala_api::{
     ApiErrorKind, ImageGenerationRequest, InvalidRequest, KoalaClient, KoalaError, KoalaPlan,
     Model, Quality, Style,
 };
 use mockito::Matcher;
-use support::TEST_KEY;
 
 const PATH: &str = "/api/image-generation/";
 const OK_BODY: &str = r#"[{"url":"https://koala.sh/api/image/v2-aaaaa-bbbbb.jpg","alt":""}]"#;
@@ -51,7 +51,7 @@ async fn every_request_variant_on_the_wire() {
     let _mock = recorder(server.mock("POST", PATH).with_status(200), &seen)
         .create_async()
         .await;
-    let client = support::client(&server.url(), &ManualClock::new(), KoalaPlan::Professional);
+    let client = common::client(&server.url(), &ManualClock::new(), KoalaPlan::Professional);
     let reference = url::Url::parse("https://example.com/ref.png").unwrap();
     let variants = vec![
         ImageGenerationRequest::new("cat"),
@@ -123,7 +123,7 @@ async fn each_error_status_with_json_and_plain_text_bodies() {
                 .expect(1)
                 .create_async()
                 .await;
-            let err = support::client_without_retries(&server.url())
+            let err = common::client_without_retries(&server.url())
                 .generate(&ImageGenerationRequest::new("cat"))
                 .await
                 .unwrap_err();
@@ -167,7 +167,7 @@ async fn a_429_is_a_rate_limit_refusal_with_its_wait_and_is_sent_once() {
         .create_async()
         .await;
     let clock = ManualClock::new();
-    let client = support::client(&server.url(), &clock, KoalaPlan::Unknown);
+    let client = common::client(&server.url(), &clock, KoalaPlan::Unknown);
     let err = client
         .generate(&ImageGenerationRequest::new("cat"))
         .await
@@ -210,7 +210,7 @@ async fn rate_limit_with_an_http_date_and_without_retry_after() {
         .expect(1)
         .create_async()
         .await;
-    let client = support::client(&server.url(), &clock, KoalaPlan::Unknown);
+    let client = common::client(&server.url(), &clock, KoalaPlan::Unknown);
     let err = client
         .generate(&ImageGenerationRequest::new("cat"))
         .await
@@ -227,7 +227,7 @@ async fn rate_limit_with_an_http_date_and_without_retry_after() {
         .expect(1)
         .create_async()
         .await;
-    let err = support::client(&server.url(), &clock, KoalaPlan::Unknown)
+    let err = common::client(&server.url(), &clock, KoalaPlan::Unknown)
         .generate(&ImageGenerationRequest::new("cat"))
         .await
         .unwrap_err();
@@ -287,7 +287,7 @@ async fn a_retry_after_beyond_the_cap_is_returned_not_waited() {
         .create_async()
         .await;
     let clock = ManualClock::new();
-    let err = support::client(&server.url(), &clock, KoalaPlan::Unknown)
+    let err = common::client(&server.url(), &clock, KoalaPlan::Unknown)
         .generate(&ImageGenerationRequest::new("cat"))
         .await
         .unwrap_err();
@@ -307,7 +307,7 @@ async fn server_errors_are_never_retried_because_images_are_billed() {
             .create_async()
             .await;
         let clock = ManualClock::new();
-        let err = support::client(&server.url(), &clock, KoalaPlan::Unknown)
+        let err = common::client(&server.url(), &clock, KoalaPlan::Unknown)
             .generate(&ImageGenerationRequest::new("cat"))
             .await
             .unwrap_err();
@@ -319,13 +319,13 @@ async fn server_errors_are_never_retried_because_images_are_billed() {
 
 #[tokio::test]
 async fn no_answer_after_sending_may_have_been_charged_and_is_not_retried() {
-    let (url, seen) = support::silent_server().await;
+    let (url, seen) = common::silent_server().await;
     let clock = ManualClock::new();
     let client = KoalaClient::builder(TEST_KEY)
         .base_url(format!("{url}/api"))
         .clock(clock.shared())
         .request_timeout(Duration::from_millis(150))
-        .http_client(support::http())
+        .http_client(common::http())
         .build()
         .unwrap();
     let err = client
@@ -349,7 +349,7 @@ async fn a_connection_refused_before_sending_is_not_delivered_and_not_retried() 
     let client = KoalaClient::builder(TEST_KEY)
         .base_url(format!("{closed}/api"))
         .clock(clock.shared())
-        .http_client(support::http())
+        .http_client(common::http())
         .build()
         .unwrap();
     let err = client
@@ -429,7 +429,7 @@ async fn success_bodies_that_are_not_an_image_array_are_unreadable() {
             .with_body(body)
             .create_async()
             .await;
-        let err = support::client_without_retries(&server.url())
+        let err = common::client_without_retries(&server.url())
             .generate(&ImageGenerationRequest::new("cat"))
             .await
             .unwrap_err();
@@ -458,7 +458,7 @@ async fn requests_refused_locally_send_nothing() {
         .expect(0)
         .create_async()
         .await;
-    let client = support::client(&server.url(), &ManualClock::new(), KoalaPlan::Basic);
+    let client = common::client(&server.url(), &ManualClock::new(), KoalaPlan::Basic);
     let six: Vec<url::Url> = (0..6)
         .map(|i| url::Url::parse(&format!("https://example.com/{i}.png")).unwrap())
         .collect();
@@ -494,7 +494,7 @@ async fn requests_refused_locally_send_nothing() {
 
 #[tokio::test]
 async fn debug_output_never_shows_the_key() {
-    let client = support::client("http://127.0.0.1:9", &ManualClock::new(), KoalaPlan::Basic);
+    let client = common::client("http://127.0.0.1:9", &ManualClock::new(), KoalaPlan::Basic);
     let provider = koala_api::KoalaProvider::new(client.clone());
     for text in [
         format!("{client:?}"),

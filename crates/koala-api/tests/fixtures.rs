@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::path::PathBuf;
 
@@ -62,7 +62,7 @@ async fn every_fixture_replays() {
             )
             .match_header(
                 "authorization",
-                format!("Bearer {}", support::TEST_KEY).as_str(),
+                format!("Bearer {}", common::TEST_KEY).as_str(),
             )
             .match_header("content-type", "application/json")
             .match_body(Matcher::Json(body.clone()))
@@ -73,7 +73,7 @@ async fn every_fixture_replays() {
         }
         let mock = mock.expect(1).create_async().await;
 
-        let client = support::client_without_retries(&server.url());
+        let client = common::client_without_retries(&server.url());
         let request: ImageGenerationRequest = serde_json::from_value(body).unwrap();
         let result = client.generate(&request).await;
         mock.assert_async().await;

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -47,7 +47,7 @@ async fn submit_then_wait_charges_from_the_table_and_survives_a_journal() {
         .await;
     let clock = ManualClock::new();
     clock.advance(std::time::Duration::from_secs(5));
-    let provider = KoalaProvider::new(support::client(
+    let provider = KoalaProvider::new(common::client(
         &server.url(),
         &clock,
         KoalaPlan::Professional,
@@ -78,7 +78,7 @@ async fn submit_then_wait_charges_from_the_table_and_survives_a_journal() {
         let events = Arc::clone(&events);
         move |e: ProgressEvent| events.lock().unwrap().push(e.state)
     };
-    let fresh = KoalaProvider::new(support::client(
+    let fresh = KoalaProvider::new(common::client(
         &server.url(),
         &clock,
         KoalaPlan::Professional,
@@ -118,7 +118,7 @@ async fn submit_sends_the_planned_size_unchanged() {
             .expect(1)
             .create_async()
             .await;
-        let provider = KoalaProvider::new(support::client(
+        let provider = KoalaProvider::new(common::client(
             &server.url(),
             &ManualClock::new(),
             KoalaPlan::Professional,
@@ -164,7 +164,7 @@ async fn options_and_style_reach_the_wire_and_alt_text_comes_back() {
         .expect(1)
         .create_async()
         .await;
-    let provider = KoalaProvider::new(support::client(
+    let provider = KoalaProvider::new(common::client(
         &server.url(),
         &ManualClock::new(),
         KoalaPlan::Basic,
@@ -193,7 +193,7 @@ async fn fewer_images_than_asked_is_a_warning_not_a_loss() {
         .with_body(r#"[{"url":"https://koala.sh/api/image/v2-aaaaa-00001.jpg"}]"#)
         .create_async()
         .await;
-    let provider = KoalaProvider::new(support::client(
+    let provider = KoalaProvider::new(common::client(
         &server.url(),
         &ManualClock::new(),
         KoalaPlan::Unknown,
@@ -228,7 +228,7 @@ async fn refusals_before_sending_reach_the_router_typed() {
         .expect(0)
         .create_async()
         .await;
-    let provider = KoalaProvider::new(support::client(
+    let provider = KoalaProvider::new(common::client(
         &server.url(),
         &ManualClock::new(),
         KoalaPlan::Basic,
@@ -280,7 +280,7 @@ async fn koala_refusals_map_into_the_core_taxonomy() {
         .with_body(r#"{"error":"Not enough credits"}"#)
         .create_async()
         .await;
-    let provider = KoalaProvider::new(support::client(
+    let provider = KoalaProvider::new(common::client(
         &server.url(),
         &ManualClock::new(),
         KoalaPlan::Unknown,
