@@ -42,8 +42,9 @@ pub(crate) async fn run(args: ModelsArgs, quiet: bool) -> u8 {
         .filter(|f| args.provider.as_ref().is_none_or(|p| f.provider == *p))
         .collect();
     if out.json() {
+        // The library's own types, as they serialize: one source for the JSON.
         out.emit(&json!({
-            "models": models.iter().map(|m| model_json(m)).collect::<Vec<_>>(),
+            "models": models,
             "failures": failures,
         }));
     } else {
@@ -99,25 +100,4 @@ pub(crate) async fn run(args: ModelsArgs, quiet: bool) -> u8 {
         ));
     }
     catalog_failure_code(failures.iter().copied()).unwrap_or(exit::OK)
-}
-
-fn model_json(m: &ModelEntry) -> serde_json::Value {
-    json!({
-        "provider": m.provider,
-        "id": m.id,
-        "display_name": m.display_name,
-        "credits_per_image": m.price.per_image,
-        "qualities": m.capabilities.qualities.iter().map(|q| json!({
-            "name": q.name,
-            "credits_per_image": q.per_image,
-            "required_plan": q.required_plan,
-        })).collect::<Vec<_>>(),
-        "required_plan": m.capabilities.required_plan,
-        "max_reference_images": m.capabilities.max_reference_images,
-        "max_images_per_request": m.capabilities.max_images_per_request,
-        "shapes": m.capabilities.shapes,
-        "deprecated": m.deprecated,
-        "recommended": m.recommended,
-        "typical_seconds": m.typical_seconds,
-    })
 }
