@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Fake, OnSubmit, OnWait, failed, refused};
+use common::{Fake, OnSubmit, OnWait, Pair, failed, pair_with, refused};
 use imagegen_core::{
     Credits, Error, GenerationRequest, JobHandle, ManualClock, NoProgress, Refund, Refusal,
 };
@@ -24,33 +24,8 @@ fn request(count: u32) -> GenerationRequest {
 }
 
 /// Koala (5 credits) is cheaper, so it is tried first; Kolbo (8) is the fallback.
-struct Pair {
-    koala: Arc<Fake>,
-    kolbo: Arc<Fake>,
-    router: Router,
-    clock: ManualClock,
-}
-
 fn pair(koala: Fake, policy: RoutingPolicy) -> Pair {
     pair_with(koala, Fake::flat("kolbo", "nano-banana-2", 8), policy)
-}
-
-fn pair_with(koala: Fake, kolbo: Fake, policy: RoutingPolicy) -> Pair {
-    let clock = ManualClock::new();
-    let koala = Arc::new(koala);
-    let kolbo = Arc::new(kolbo);
-    let router = Router::builder(clock.shared())
-        .provider(kolbo.clone())
-        .provider(koala.clone())
-        .policy(policy)
-        .build()
-        .unwrap();
-    Pair {
-        koala,
-        kolbo,
-        router,
-        clock,
-    }
 }
 
 fn koala() -> Fake {

@@ -5,15 +5,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Fake, OnSubmit, OnWait, model_entry, refused};
+use common::{Fake, OnSubmit, OnWait, Pair, model_entry, pair_with, refused};
 use imagegen_core::{
-    Capabilities, Error, GenerationRequest, ManualClock, NoProgress, ProviderExtras, ProviderId,
-    Refund, Refusal, ShapeSupport, StyleSupport,
+    Capabilities, Error, GenerationRequest, NoProgress, ProviderExtras, ProviderId, Refund,
+    Refusal, ShapeSupport, StyleSupport,
 };
-use imagegen_router::{CallOptions, CooldownPolicy, Exclusion, RouteError, Router, RoutingPolicy};
+use imagegen_router::{CallOptions, CooldownPolicy, Exclusion, RouteError, RoutingPolicy};
 use serde_json::json;
 
 /// Kolbo: a cheap square-only model and a dearer 16:9 one, both honouring moodboards,
@@ -54,29 +53,9 @@ fn koala() -> Fake {
     )
 }
 
-struct Setup {
-    kolbo: Arc<Fake>,
-    koala: Arc<Fake>,
-    router: Router,
-    clock: ManualClock,
-}
-
-fn setup(kolbo: Fake, koala: Fake, policy: RoutingPolicy) -> Setup {
-    let clock = ManualClock::new();
-    let kolbo = Arc::new(kolbo);
-    let koala = Arc::new(koala);
-    let router = Router::builder(clock.shared())
-        .provider(kolbo.clone())
-        .provider(koala.clone())
-        .policy(policy)
-        .build()
-        .unwrap();
-    Setup {
-        kolbo,
-        koala,
-        router,
-        clock,
-    }
+/// Kolbo and KoalaImages under `policy` (arguments in tie-break order).
+fn setup(kolbo: Fake, koala: Fake, policy: RoutingPolicy) -> Pair {
+    pair_with(koala, kolbo, policy)
 }
 
 fn with_options(

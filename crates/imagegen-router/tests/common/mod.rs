@@ -262,3 +262,31 @@ impl Provider for Fake {
         }
     }
 }
+
+/// Kolbo and KoalaImages fakes behind one router on an auto-advancing clock (Kolbo first in
+/// tie-break order).
+pub struct Pair {
+    pub koala: Arc<Fake>,
+    pub kolbo: Arc<Fake>,
+    pub router: imagegen_router::Router,
+    pub clock: ManualClock,
+}
+
+/// A [`Pair`] of `koala` and `kolbo` under `policy`.
+pub fn pair_with(koala: Fake, kolbo: Fake, policy: imagegen_router::RoutingPolicy) -> Pair {
+    let clock = ManualClock::new();
+    let koala = Arc::new(koala);
+    let kolbo = Arc::new(kolbo);
+    let router = imagegen_router::Router::builder(clock.shared())
+        .provider(kolbo.clone())
+        .provider(koala.clone())
+        .policy(policy)
+        .build()
+        .unwrap();
+    Pair {
+        koala,
+        kolbo,
+        router,
+        clock,
+    }
+}
