@@ -298,6 +298,9 @@ pub struct ProviderProfile {
     pub plan_tiers: Vec<PlanName>,
     /// What one of the provider's credits is worth in dollars, when known.
     pub credit_worth: Option<CreditWorth>,
+    /// Whether, asked for no model, the provider picks one itself (Kolbo's Smart Select),
+    /// rather than running a fixed default model.
+    pub picks_own_model: bool,
 }
 
 impl ProviderProfile {
@@ -322,6 +325,13 @@ impl ProviderProfile {
     #[must_use]
     pub fn with_credit_worth(mut self, worth: CreditWorth) -> Self {
         self.credit_worth = Some(worth);
+        self
+    }
+
+    /// Says whether the provider picks its own model when none is named.
+    #[must_use]
+    pub fn with_picks_own_model(mut self, picks: bool) -> Self {
+        self.picks_own_model = picks;
         self
     }
 }

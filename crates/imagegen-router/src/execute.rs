@@ -68,6 +68,8 @@ impl RouterBuilder {
     /// Says that `provider` picks a model itself when none is named (Kolbo's Smart
     /// Select): a call asking for `auto` ([`CallOptions::provider_picks`]) may route to
     /// its own pick. A provider whose "no model" means a fixed default model is not one.
+    /// Providers whose [`ProviderProfile::picks_own_model`](imagegen_core::ProviderProfile)
+    /// says so need not be named here.
     pub fn provider_picks(mut self, provider: impl Into<ProviderId>) -> Self {
         self.picking.insert(provider.into());
         self
@@ -87,12 +89,17 @@ impl RouterBuilder {
         }
         let mut order: Vec<ProviderId> = Vec::new();
         let mut policy = self.policy;
+        let mut picking = self.picking;
         for provider in &self.providers {
             let id = provider.id();
             if order.contains(&id) {
                 return Err(RouteError::DuplicateProvider(id));
             }
-            policy = policy.with_profile(&id, &provider.profile());
+            let profile = provider.profile();
+            if profile.picks_own_model {
+                picking.insert(id.clone());
+            }
+            policy = policy.with_profile(&id, &profile);
             order.push(id);
         }
         let budget = self
@@ -109,7 +116,7 @@ impl RouterBuilder {
             policy,
             clock: self.clock,
             budget,
-            picking: self.picking,
+            picking,
             run: Mutex::new(RunState::default()),
         })
     }

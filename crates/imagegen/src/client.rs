@@ -178,7 +178,6 @@ impl ClientBuilder {
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
         // Providers that pick a model themselves when none is named (`auto`), and the typed
         // Kolbo client for its account lists: named here, where the providers are built.
-        let mut picking: Vec<ProviderId> = Vec::new();
         let mut kolbo: Option<KolboClient> = None;
         if let Some(key) = &config.kolbo_api_key {
             let mut builder = KolboClient::builder(key.expose_secret()).clock(Arc::clone(&clock));
@@ -197,9 +196,6 @@ impl ClientBuilder {
             if let Some(schedule) = schedule {
                 provider = provider.with_poll_schedule(schedule);
             }
-            // Kolbo's Smart Select: with no `model`, Kolbo picks one. (KoalaImages' "no
-            // model" is its fixed default, gpt-image-2, so it is not a pick.)
-            picking.push(provider.id());
             providers.push(Arc::new(provider));
         }
         if let Some(key) = &config.koala_api_key {
@@ -240,7 +236,6 @@ impl ClientBuilder {
             .collect();
         let shared = Arc::new(Shared {
             providers,
-            picking,
             kolbo,
             clock,
             downloader,
@@ -264,7 +259,6 @@ fn fixed_schedule(interval: Duration) -> PollSchedule {
 struct Shared {
     providers: Vec<Arc<dyn Provider>>,
     /// Providers that pick their own model when a call asks for `auto`.
-    picking: Vec<ProviderId>,
     /// The Kolbo client, when Kolbo is configured (moodboards, visual DNA).
     kolbo: Option<KolboClient>,
     clock: SharedClock,
@@ -349,9 +343,6 @@ impl Client {
             .budget(Arc::clone(&budget));
         for provider in &shared.providers {
             builder = builder.provider(Arc::clone(provider));
-        }
-        for id in &shared.picking {
-            builder = builder.provider_picks(id.clone());
         }
         let router = builder.build().map_err(|e| Error::Route {
             error: Box::new(e),

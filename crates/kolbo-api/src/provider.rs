@@ -314,7 +314,8 @@ impl Provider for KolboProvider {
     }
 
     fn profile(&self) -> ProviderProfile {
-        let profile = ProviderProfile::default();
+        // With no `model`, Kolbo's Smart Select picks one.
+        let profile = ProviderProfile::default().with_picks_own_model(true);
         match self.credit_worth {
             Some(worth) => profile.with_credit_worth(worth),
             None => profile,

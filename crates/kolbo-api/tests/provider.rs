@@ -486,7 +486,11 @@ async fn balance_and_profile() {
     assert_eq!(balance.note, None);
     mock.assert_async().await;
 
-    assert_eq!(provider.profile(), ProviderProfile::default());
+    // Kolbo picks its own model when none is named (Smart Select); no credit worth yet.
+    assert_eq!(
+        provider.profile(),
+        ProviderProfile::default().with_picks_own_model(true)
+    );
     let provider = provider.with_credit_worth(CreditWorth::KOLBO_DOCUMENTED);
     assert_eq!(
         provider.profile().credit_worth,
