@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use imagegen::batch::MAX_BATCH_CONCURRENCY;
 use imagegen::core::MAX_IMAGES_PER_REQUEST;
 use imagegen::{Credits, ImageShape, InvalidInput, ModelId, ProviderId, Quality, RequestOptions};
 
@@ -66,6 +67,22 @@ fn parse_model(text: &str) -> Result<ModelId, InvalidInput> {
 /// `--count`: 1 to the core's most images per request.
 fn count_parser() -> impl TypedValueParser<Value = u32> {
     clap::value_parser!(u32).range(1..=i64::from(MAX_IMAGES_PER_REQUEST))
+}
+
+/// `--concurrency`: 1 to the library's most prompts at once.
+fn parse_concurrency(text: &str) -> Result<usize, String> {
+    let out_of_range =
+        || format!("`{text}`: run between 1 and {MAX_BATCH_CONCURRENCY} prompts at once");
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_BATCH_CONCURRENCY).contains(&n) => Ok(n),
+        Ok(_) => Err(out_of_range()),
+        Err(_) if text.trim().bytes().all(|b| b.is_ascii_digit()) && !text.trim().is_empty() => {
+            Err(out_of_range())
+        }
+        Err(_) => Err(format!(
+            "`{text}` is not a number: run between 1 and {MAX_BATCH_CONCURRENCY} prompts at once"
+        )),
+    }
 }
 
 /// `--aspect`: a ratio or an orientation word (a pixel size belongs to `--size`).
@@ -217,10 +234,11 @@ pub(crate) struct JsonArg {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BatchArgs {
-    /// File with one prompt per line, or JSON Lines (`{"prompt": …, "count": …, …}`).
+    /// File with one prompt per line, or JSON Lines (`{"prompt": …, "count": …, …}`); at
+    /// most 64 MiB and 10,000 prompts.
     pub(crate) file: PathBuf,
-    /// How many prompts run at once.
-    #[arg(long, default_value_t = 4)]
+    /// How many prompts run at once (1 to 32).
+    #[arg(long, default_value_t = 4, value_parser = parse_concurrency)]
     pub(crate) concurrency: usize,
     /// The most credits the whole batch may spend.
     #[arg(long, value_name = "N", value_parser = parse_positive_credits)]
@@ -394,5 +412,43 @@ mod tests {
             assert_eq!(err.exit_code(), 2, "{args:?}");
             assert!(err.to_string().contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn concurrency_is_bounded_at_the_edge() {
+        for bad in [
+            "0",
+            "33",
+            "1000",
+            "99999999999999999999999",
+            "-1",
+            "four",
+            "",
+        ] {
+            let flag = format!("--concurrency={bad}");
+            let err = parse(&["batch", "p.txt", &flag]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            let text = err.to_string();
+            assert!(text.contains("--concurrency"), "{bad}: {text}");
+            assert!(text.contains("between 1 and 32"), "{bad}: {text}");
+        }
+        for (good, n) in [("1", 1), ("32", 32)] {
+            match parse(&["batch", "p.txt", "--concurrency", good])
+                .unwrap()
+                .command
+            {
+                Command::Batch(args) => assert_eq!(args.concurrency, n),
+                other => panic!("{other:?}"),
+            }
+        }
+        // The help states the documented limits.
+        assert_eq!(
+            (
+                MAX_BATCH_CONCURRENCY,
+                imagegen::batch::MAX_BATCH_PROMPTS,
+                crate::commands::batch::MAX_BATCH_FILE_BYTES
+            ),
+            (32, 10_000, 64 * 1024 * 1024)
+        );
     }
 }

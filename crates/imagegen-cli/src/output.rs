@@ -169,11 +169,15 @@ impl BatchDisplay {
         self.bar.is_some()
     }
 
-    /// A line started.
+    /// A line started (only a preview of its prompt is kept: the bar shows less).
     pub(crate) fn started(&self, line: usize, prompt: &str) {
-        self.lock()
-            .in_flight
-            .insert(line, (prompt.to_owned(), "starting".to_owned()));
+        self.lock().in_flight.insert(
+            line,
+            (
+                imagegen::core::prompt_preview(prompt).into_owned(),
+                "starting".to_owned(),
+            ),
+        );
         self.refresh();
     }
 

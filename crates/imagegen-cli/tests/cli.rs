@@ -1110,3 +1110,231 @@ fn the_sidecar_records_what_was_asked_and_what_was_sent() {
     assert_eq!(sidecar["simulated"], true, "{sidecar}");
     assert_eq!(json["images"][0]["sent"], sidecar["sent"], "{json}");
 }
+
+#[test]
+fn a_huge_prompt_exits_2_with_a_short_message_and_sends_nothing() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    // 110,000 characters: over the 32,000 any prompt may have (and under the 128 KiB one
+    // argument may be).
+    let prompt = "a zebra crossing ".repeat(6_500);
+    for command in ["generate", "estimate"] {
+        let r = run(sim.cmd(dir.path()).args([command, prompt.as_str()]));
+        assert_eq!(
+            r.code,
+            2,
+            "{command}: {}",
+            r.stderr.chars().take(500).collect::<String>()
+        );
+        assert!(
+            r.stderr.len() < 2_048,
+            "{command}: {} bytes of stderr",
+            r.stderr.len()
+        );
+        assert!(!r.stderr.contains("zebra"), "{command}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("110,499 characters") && r.stderr.contains("at most 32,000"),
+            "{command}: {}",
+            r.stderr
+        );
+        assert_eq!(r.stdout, "", "{command}");
+        // With --json, the error is as short.
+        let r = run(sim
+            .cmd(dir.path())
+            .args([command, prompt.as_str(), "--json"]));
+        assert_eq!(r.code, 2);
+        assert!(
+            r.stdout.len() < 2_048 && !r.stdout.contains("zebra"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(r.json()["error"]["kind"], "invalid_input", "{}", r.stdout);
+    }
+    assert_eq!(sim.sim().request_log().total(), 0);
+}
+
+#[test]
+fn a_koala_only_prompt_over_its_bound_is_refused_before_sending() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = "a heron in the reeds ".repeat(250); // 5,249 characters once trimmed
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", prompt.as_str(), "--provider", "koala"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("takes prompts of at most 4,000 characters; this one has 5,249"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("heron"), "{}", r.stderr);
+    assert_eq!(sim.posts(), 0);
+    // Naming a Koala-only model is the same input error.
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["generate", prompt.as_str(), "--model", "ideogram-3.0"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("koala/ideogram-3.0: takes prompts of at most 4,000"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sim.posts(), 0);
+    // `estimate` shows why each Koala model is left out, and what else could take it.
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["estimate", prompt.as_str(), "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let candidates = r.json()["candidates"].as_array().unwrap().clone();
+    let koala: Vec<&Value> = candidates
+        .iter()
+        .filter(|c| c["provider"] == "koala" && !c["model"].is_null())
+        .collect();
+    assert!(!koala.is_empty());
+    for c in koala {
+        assert_eq!(c["eligible"], false, "{c}");
+        assert!(
+            c["exclusions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "prompt_too_long" && e["max"] == 4000),
+            "{c}"
+        );
+    }
+    assert_eq!(sim.posts(), 0);
+}
+
+#[test]
+fn a_batch_of_a_million_lines_fails_fast_naming_the_limit() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.txt"), "a\n".repeat(1_000_001)).unwrap();
+    let started = Instant::now();
+    let r = run(sim.cmd(dir.path()).args(["batch", "big.txt"]));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1000001 prompts")
+            && r.stderr.contains("at most 10000")
+            && r.stderr.contains("split the file"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.len() < 2_048);
+    assert_eq!(sim.sim().request_log().total(), 0);
+
+    // A file over 64 MiB is refused on its size, before it is read.
+    let huge = std::fs::File::create(dir.path().join("huge.txt")).unwrap();
+    huge.set_len(64 * 1024 * 1024 + 1).unwrap();
+    drop(huge);
+    let r = run(sim.cmd(dir.path()).args(["batch", "huge.txt"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("larger than 64 MiB") && r.stderr.contains("split"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sim.sim().request_log().total(), 0);
+}
+
+#[test]
+fn a_batch_file_byte_order_mark_is_not_part_of_the_first_prompt() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bom.txt"),
+        "\u{feff}a red fox\r\na blue heron\r\n",
+    )
+    .unwrap();
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["batch", "bom.txt", "--provider", "koala", "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items[0]["prompt"], "a red fox", "{items:?}");
+    assert_eq!(items[1]["prompt"], "a blue heron");
+    let posts = sim.sim().request_log().for_route(Route::KoalaGenerate);
+    assert_eq!(posts.len(), 2);
+    for post in posts {
+        let prompt = post.body.unwrap()["prompt"].as_str().unwrap().to_owned();
+        assert!(!prompt.contains('\u{feff}'), "{prompt:?}");
+    }
+}
+
+#[test]
+fn concurrency_outside_1_to_32_is_refused() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.txt"), "a fox\n").unwrap();
+    for n in ["0", "33", "1000"] {
+        let r = run(sim
+            .cmd(dir.path())
+            .args(["batch", "p.txt", "--concurrency", n]));
+        assert_eq!(r.code, 2, "{n}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("--concurrency") && r.stderr.contains("between 1 and 32"),
+            "{n}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(sim.sim().request_log().total(), 0);
+}
+
+#[test]
+fn long_batch_prompts_are_shown_shortened_and_kept_whole_in_json() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("a fox {}", "in deep snow ".repeat(150))
+        .trim()
+        .to_owned();
+    std::fs::write(dir.path().join("p.txt"), format!("{long}\n")).unwrap();
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["batch", "p.txt", "--provider", "koala"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("a fox in deep snow"), "{}", r.stderr);
+    assert!(r.stderr.contains('…'), "{}", r.stderr);
+    assert!(!r.stderr.contains(&long), "{}", r.stderr);
+    assert!(r.stderr.len() < 2_048, "{}", r.stderr);
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["batch", "p.txt", "--provider", "koala", "--json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["items"][0]["prompt"], long.as_str());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_batch_whose_journal_cannot_be_written_fails_loudly_and_sends_nothing_more() {
+    let sim = Sim::instant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prompts.txt"),
+        "one fox\ntwo foxes\nthree foxes\n",
+    )
+    .unwrap();
+    // Every write to /dev/full fails: "no space left on device".
+    let r = run(sim.cmd(dir.path()).args([
+        "batch",
+        "prompts.txt",
+        "--provider",
+        "koala",
+        "--concurrency",
+        "1",
+        "--journal",
+        "/dev/full",
+    ]));
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("could not record 1 paid job(s)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("cannot find them"), "{}", r.stderr);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 1);
+    // The paid image was still saved.
+    assert_eq!(images_in(&dir.path().join("imagegen-out")).len(), 1);
+}

@@ -233,6 +233,18 @@ pub struct Capabilities {
     /// extras, such as Kolbo's `moodboard_id`); a request asking for one it does not
     /// honour is never routed to it.
     pub options: Vec<String>,
+    /// The longest prompt it takes, in characters (Unicode scalar values, as
+    /// [`Prompt::char_count`](crate::Prompt::char_count) counts them), when the provider
+    /// states one. A request whose prompt, as the wire would carry it, is longer is not
+    /// routed to it, and naming it is an input error. `None` (the default): no limit is
+    /// known beyond the one every prompt keeps,
+    /// [`MAX_PROMPT_CHARS`](crate::MAX_PROMPT_CHARS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_prompt_chars: Option<u32>,
+    /// The shortest prompt it takes, in characters, when the provider states one; `None`
+    /// (the default): any non-empty prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_prompt_chars: Option<u32>,
 }
 
 /// How a model takes a style name.
@@ -280,6 +292,8 @@ impl Default for Capabilities {
             required_plan: None,
             styles: StyleSupport::None,
             options: Vec::new(),
+            max_prompt_chars: None,
+            min_prompt_chars: None,
         }
     }
 }
@@ -632,6 +646,7 @@ mod tests {
             .with_capabilities(Capabilities {
                 shapes: gpt_sizes(),
                 required_plan: Some("professional".into()),
+                max_prompt_chars: Some(4_000),
                 ..Capabilities::default()
             })
             .recommended(true);
@@ -639,5 +654,13 @@ mod tests {
             serde_json::from_value(serde_json::to_value(&entry).unwrap()).unwrap();
         assert_eq!(back, entry);
         assert_eq!(back.required_plan(None).unwrap(), "professional");
+        // Catalogs written before the prompt limits existed still read, with no limit.
+        let mut old = serde_json::to_value(&entry).unwrap();
+        old["capabilities"]
+            .as_object_mut()
+            .unwrap()
+            .remove("max_prompt_chars");
+        let back: ModelEntry = serde_json::from_value(old).unwrap();
+        assert_eq!(back.capabilities.max_prompt_chars, None);
     }
 }

@@ -64,8 +64,8 @@ pub use provider::{
     ProgressSink, Provider, ProviderProfile,
 };
 pub use request::{
-    GenerationRequest, GenerationRequestBuilder, MAX_IMAGES_PER_REQUEST, Prompt, ProviderExtras,
-    Quality,
+    GenerationRequest, GenerationRequestBuilder, MAX_IMAGES_PER_REQUEST, MAX_PROMPT_CHARS,
+    PROMPT_PREVIEW_CHARS, Prompt, ProviderExtras, Quality, prompt_preview,
 };
 pub use shape::{AspectRatio, Dimensions, ImageShape, Orientation, ShapeParseError};
 

@@ -1,5 +1,6 @@
 //! What a user asks for: [`GenerationRequest`] and its parts.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -15,12 +16,26 @@ use crate::shape::ImageShape;
 /// The most images one request may ask for across all calls to providers.
 pub const MAX_IMAGES_PER_REQUEST: u32 = 64;
 
-/// A prompt: non-empty after trimming, stored trimmed.
+/// The most characters (Unicode scalar values) any prompt may have: 32,000, the largest
+/// limit a mainstream image API documents (OpenAI's GPT image models; DALL·E 3 takes 4,000,
+/// DALL·E 2 1,000). [`Prompt::new`] refuses a longer one before anything is sent. A model may
+/// take fewer: see [`Capabilities::max_prompt_chars`](crate::Capabilities::max_prompt_chars).
+pub const MAX_PROMPT_CHARS: u32 = 32_000;
+
+/// How many characters of a prompt [`Prompt::preview`] and [`prompt_preview`] show before
+/// cutting it short.
+pub const PROMPT_PREVIEW_CHARS: usize = 80;
+
+/// A prompt: non-empty after trimming, stored trimmed, at most [`MAX_PROMPT_CHARS`]
+/// characters.
 ///
 /// ```
-/// use imagegen_core::Prompt;
+/// use imagegen_core::{MAX_PROMPT_CHARS, Prompt};
 /// assert_eq!(Prompt::new("  a lighthouse  ")?.as_str(), "a lighthouse");
 /// assert!(Prompt::new(" \n ").is_err());
+/// let long = "a".repeat(MAX_PROMPT_CHARS as usize + 1);
+/// let err = Prompt::new(long).unwrap_err();
+/// assert_eq!(err.message(), "the prompt has 32,001 characters; a prompt may have at most 32,000: shorten it");
 /// # Ok::<(), imagegen_core::InvalidInput>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -28,7 +43,9 @@ pub const MAX_IMAGES_PER_REQUEST: u32 = 64;
 pub struct Prompt(String);
 
 impl Prompt {
-    /// A prompt from text; an error when nothing but white space is left.
+    /// A prompt from text; an error when nothing but white space is left, or when more
+    /// than [`MAX_PROMPT_CHARS`] characters are (the error gives both numbers, never the
+    /// text).
     pub fn new(text: impl Into<String>) -> Result<Self, InvalidInput> {
         let text = text.into();
         let trimmed = text.trim();
@@ -38,6 +55,24 @@ impl Prompt {
                 "the prompt is empty: describe the image to generate",
             ));
         }
+        // A prompt of at most MAX bytes has at most MAX characters: only a longer one is
+        // counted.
+        if trimmed.len() > MAX_PROMPT_CHARS as usize {
+            let chars = trimmed.chars().count();
+            if chars > MAX_PROMPT_CHARS as usize {
+                return Err(InvalidInput::new(
+                    "prompt",
+                    format!(
+                        "the prompt has {} characters; a prompt may have at most {}: shorten it",
+                        thousands(chars as u64),
+                        thousands(u64::from(MAX_PROMPT_CHARS))
+                    ),
+                ));
+            }
+        }
+        if trimmed.len() == text.len() {
+            return Ok(Self(text));
+        }
         Ok(Self(trimmed.to_owned()))
     }
 
@@ -45,6 +80,67 @@ impl Prompt {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// How many characters (Unicode scalar values) it has: what
+    /// [`MAX_PROMPT_CHARS`] and a model's
+    /// [`max_prompt_chars`](crate::Capabilities::max_prompt_chars) count.
+    pub fn char_count(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    /// The prompt as shown to a person in a status line, a table or a progress bar: its
+    /// first [`PROMPT_PREVIEW_CHARS`] characters, and `…` when it is longer (see
+    /// [`prompt_preview`]). Data meant for programs (JSON, sidecars, journals) keeps the
+    /// whole prompt.
+    ///
+    /// ```
+    /// use imagegen_core::Prompt;
+    /// assert_eq!(Prompt::new("a fox")?.preview(), "a fox");
+    /// let long = Prompt::new("ü".repeat(500))?;
+    /// assert_eq!(long.preview().chars().count(), 81);
+    /// assert!(long.preview().ends_with('…'));
+    /// # Ok::<(), imagegen_core::InvalidInput>(())
+    /// ```
+    pub fn preview(&self) -> Cow<'_, str> {
+        prompt_preview(&self.0)
+    }
+}
+
+/// A display preview of any prompt text (also one not checked as a [`Prompt`], such as a
+/// report's copy): the first [`PROMPT_PREVIEW_CHARS`] characters, cut on a character
+/// boundary, with `…` appended when anything was cut; borrowed when nothing was.
+///
+/// ```
+/// use imagegen_core::prompt_preview;
+/// assert_eq!(prompt_preview("a red fox"), "a red fox");
+/// let long = "日本".repeat(100);
+/// let cut = prompt_preview(&long);
+/// assert_eq!(cut.chars().count(), 81);
+/// assert!(cut.starts_with("日本日本") && cut.ends_with('…'));
+/// ```
+pub fn prompt_preview(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(PROMPT_PREVIEW_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => {
+            let mut shown = String::with_capacity(cut + '…'.len_utf8());
+            shown.push_str(&text[..cut]);
+            shown.push('…');
+            Cow::Owned(shown)
+        }
+    }
+}
+
+/// `32000` as `32,000`: how limits and lengths read in messages.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 impl fmt::Display for Prompt {
@@ -507,6 +603,44 @@ mod tests {
         assert_eq!(back, request);
         assert!(serde_json::from_str::<GenerationRequest>(r#"{"prompt":" ","count":1}"#).is_err());
         assert!(serde_json::from_str::<GenerationRequest>(r#"{"prompt":"x","count":0}"#).is_err());
+    }
+
+    #[test]
+    fn a_prompt_over_the_cap_is_refused_without_its_text() {
+        let at_cap = "é".repeat(MAX_PROMPT_CHARS as usize);
+        assert_eq!(Prompt::new(at_cap).unwrap().char_count(), 32_000);
+        let over = format!("  {}  ", "secret words ".repeat(10_000));
+        let err = Prompt::new(over).unwrap_err();
+        assert_eq!(err.field(), "prompt");
+        assert!(err.message().contains("129,999 characters"), "{err}");
+        assert!(err.message().contains("at most 32,000"), "{err}");
+        assert!(!err.to_string().contains("secret"));
+        assert!(err.to_string().len() < 200);
+        let err = GenerationRequest::builder("x".repeat(100_000))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "prompt");
+        let json = format!(r#"{{"prompt":"{}","count":1}}"#, "x".repeat(40_000));
+        assert!(serde_json::from_str::<GenerationRequest>(&json).is_err());
+    }
+
+    #[test]
+    fn previews_cut_on_character_boundaries() {
+        assert_eq!(prompt_preview(""), "");
+        let exact = "ß".repeat(PROMPT_PREVIEW_CHARS);
+        assert!(matches!(prompt_preview(&exact), Cow::Borrowed(_)));
+        let longer = format!("{exact}🦊");
+        let shown = prompt_preview(&longer);
+        assert_eq!(shown, format!("{exact}…"));
+        let emoji = "🦊".repeat(1_000);
+        assert_eq!(
+            prompt_preview(&emoji).chars().count(),
+            PROMPT_PREVIEW_CHARS + 1
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

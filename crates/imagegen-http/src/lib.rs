@@ -12,9 +12,10 @@
 //! | [`send`] | [`Transport`]: the credential only to the API's own origin, a timeout on every request, and a redirect surfaced as a [`Reply::Redirect`] |
 //! | [`error`] | [`TransportError`]: not sent (nothing spent) versus maybe sent, with the `reqwest::Error` kept as the source |
 //! | [`body`] | [`read_bounded`]: a body read up to a limit, keeping what arrived when it breaks off |
+//! | [`json`] | [`json::finite_numbers`]: JSON text with every number no `f64` can hold (`1e999`) turned into `null`, for the wire crates' lenient decoding passes |
 //! | [`retry_after`] | [`RetryAfter`]: the one `Retry-After` parser (delta-seconds and HTTP-dates) |
 //! | [`retry`] | [`retry::run`]: the one retry loop, driven by a classifier, sleeping on the injected clock; for idempotent requests only |
-//! | [`download`] | [`ImageDownloader`]: a patient, credential-free image download (policy, inspection, destination) |
+//! | [`download`] | [`ImageDownloader`]: a patient, credential-free image download (policy, inspection, completeness, destination); [`PartFile`] and [`sweep_stale_parts`] for its temporary files |
 //!
 //! Rules this crate keeps:
 //! - **Keys go only to their provider.** The API client never follows a redirect (reqwest
@@ -38,6 +39,7 @@ pub mod client;
 pub mod config;
 pub mod download;
 pub mod error;
+pub mod json;
 pub mod retry;
 pub mod retry_after;
 pub mod send;
@@ -48,7 +50,7 @@ pub use client::api_client;
 pub use config::HttpConfig;
 pub use download::{
     CountingSink, DownloadError, DownloadPolicy, DownloadedImage, ImageDownloader,
-    ImageDownloaderBuilder, ImageFormat,
+    ImageDownloaderBuilder, ImageFormat, PartFile, PersistPartError, sweep_stale_parts,
 };
 pub use error::{NotSentCause, TransportError};
 pub use retry::{Decision, RetryPolicy};

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Reply, ScriptedServer, png_bytes, response};
+use common::{Reply, ScriptedServer, jpeg_bytes, png_bytes, response};
 use imagegen_core::{Error, ManualClock};
 use imagegen_http::download::CountingSink;
 use imagegen_http::{DownloadError, ImageDownloader, ImageFormat};
@@ -26,15 +26,6 @@ fn downloader(clock: &ManualClock) -> ImageDownloader {
 
 fn url(base: &str) -> Url {
     Url::parse(&format!("{base}{IMAGE_PATH}")).unwrap()
-}
-
-fn jpeg_bytes() -> Vec<u8> {
-    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
-    jpeg.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
-    jpeg.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0x04, 0x00, 0x06, 0x00, 0x03]);
-    jpeg.extend_from_slice(&[0u8; 64]);
-    jpeg.extend_from_slice(&[0xFF, 0xD9]);
-    jpeg
 }
 
 #[tokio::test]
@@ -301,6 +292,9 @@ async fn the_deadline_bounds_the_wait_and_keeps_the_job_resumable() {
     };
     assert!(*waited <= Duration::from_secs(60));
     assert_eq!(*attempts, 5);
+    // The server was answering errors, and said which.
+    assert_eq!(err.last_status(), Some(504));
+    assert!(!err.is_incomplete_image());
     assert_eq!(
         clock.sleeps(),
         [2, 4, 8, 16].map(Duration::from_secs).to_vec()
@@ -334,6 +328,46 @@ async fn attempts_are_bounded_too() {
         err,
         DownloadError::AttemptsExhausted { attempts: 3, .. }
     ));
+    assert_eq!(err.last_status(), Some(500));
+}
+
+#[tokio::test]
+async fn the_last_status_is_the_last_attempts_only() {
+    // Errors first, then a page instead of an image: the server was not answering an
+    // error status at the end.
+    let mut server = mockito::Server::new_async().await;
+    let _busy = server
+        .mock("GET", IMAGE_PATH)
+        .with_status(503)
+        .expect(1)
+        .create_async()
+        .await;
+    let _page = server
+        .mock("GET", IMAGE_PATH)
+        .with_header("content-type", "text/html")
+        .with_body("<!DOCTYPE html><p>wait</p>")
+        .create_async()
+        .await;
+    let err = ImageDownloader::builder()
+        .clock(ManualClock::new().shared())
+        .max_attempts(2)
+        .build()
+        .unwrap()
+        .download_to_writer(&url(&server.url()), &mut CountingSink::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DownloadError::AttemptsExhausted {
+                attempts: 2,
+                last_status: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.last_status(), None);
 }
 
 #[tokio::test]
@@ -379,6 +413,7 @@ async fn permanent_failures_are_not_retried() {
             body_prefix: "no such image".into()
         }
     );
+    assert_eq!(err.last_status(), Some(404));
     let err = d
         .download_to_writer(&get("/odd.jpg"), &mut sink)
         .await

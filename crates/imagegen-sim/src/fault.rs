@@ -62,6 +62,11 @@ impl Route {
         Self::Other
     }
 
+    /// Whether the route serves image bytes.
+    pub(crate) fn is_image(self) -> bool {
+        matches!(self, Self::KoalaImage | Self::CdnImage)
+    }
+
     /// Whether the route belongs to KoalaImages (for the error body shape).
     pub(crate) fn is_koala(self) -> bool {
         matches!(self, Self::KoalaGenerate | Self::KoalaImage)
@@ -120,6 +125,13 @@ pub enum Fault {
     /// Answer `302 Found` pointing at the same path on the CDN listener (another origin);
     /// the route does not run.
     RedirectToOtherOrigin,
+    /// Image routes ([`Route::KoalaImage`], and [`Route::CdnImage`], which serves Kolbo's
+    /// result images): run the route, then serve only the first half of a successful
+    /// image's bytes, with a `Content-Length` of the bytes sent, so the response ends
+    /// cleanly with a cut-short image (a PNG without its `IEND`, a JPEG without its end
+    /// marker), as a proxy or a CDN that dropped the rest would. Other routes and error
+    /// answers are left as they are.
+    TruncatedImage,
 }
 
 impl Fault {

@@ -100,6 +100,7 @@ pub(crate) async fn intercept(
                 retryable,
             } => job.fail = Some((message, code, retryable)),
             Fault::TruncatedJson
+            | Fault::TruncatedImage
             | Fault::NotJson
             | Fault::ResetAfterProcessing
             | Fault::UnknownState(_) => {
@@ -142,6 +143,7 @@ pub(crate) async fn intercept(
             }
             Fault::UnknownState(state) => replace_state(response, &state).await,
             Fault::TruncatedJson => truncate(response).await,
+            Fault::TruncatedImage if route.is_image() => truncate_image(response).await,
             Fault::NotJson => {
                 let status = response.status().as_u16();
                 with_type(
@@ -247,6 +249,20 @@ async fn truncate(response: Response) -> Response {
     let (mut parts, bytes) = body_of(response).await;
     parts.headers.remove(header::CONTENT_LENGTH);
     let cut = bytes.slice(..bytes.len() / 2);
+    Response::from_parts(parts, Body::from(cut))
+}
+
+/// A successful image cut to its first half, with a `Content-Length` of what is sent, so
+/// the response ends cleanly.
+async fn truncate_image(response: Response) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, bytes) = body_of(response).await;
+    let cut = bytes.slice(..bytes.len() / 2);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(cut.len()));
     Response::from_parts(parts, Body::from(cut))
 }
 

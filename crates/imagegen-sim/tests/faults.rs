@@ -327,3 +327,114 @@ async fn a_rule_without_a_route_hits_every_route_and_can_be_removed() {
     assert_eq!(cdn.status, 503);
     assert!(sim.faults().remove(id));
 }
+
+/// A whole image's end: PNG's `IEND` chunk or JPEG's end-of-image marker.
+fn ends_whole(bytes: &[u8]) -> bool {
+    bytes.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82])
+        || bytes.ends_with(&[0xFF, 0xD9])
+}
+
+#[tokio::test]
+async fn truncated_image_cuts_the_bytes_and_ends_cleanly() {
+    let (sim, clock) = sim(|c| c.with_speed(0.0)).await;
+    // KoalaImages: the image URL on the API listener.
+    let raw = koala_generate(&sim, sim.koala_api_key(), &json!({"prompt": "cat"}))
+        .await
+        .json();
+    let url = raw[0]["url"].as_str().unwrap().to_owned();
+    clock.advance(Duration::from_secs(1));
+    let whole = common::fetch(&url).await;
+    assert_eq!(whole.status, 200);
+    assert!(ends_whole(&whole.body));
+    let id = sim
+        .faults()
+        .inject(FaultRule::nth(Route::KoalaImage, 1, Fault::TruncatedImage));
+    // The body is read to its end without an error: the response ends cleanly.
+    let cut = common::fetch(&url).await;
+    assert_eq!(cut.status, 200);
+    assert_eq!(cut.header("content-type"), whole.header("content-type"));
+    assert_eq!(cut.body, whole.body[..whole.body.len() / 2]);
+    let length = cut.body.len().to_string();
+    assert_eq!(cut.header("content-length"), Some(length.as_str()));
+    assert!(!ends_whole(&cut.body));
+    assert_eq!(sim.faults().fired(id), 1);
+    assert_eq!(
+        common::fetch(&url).await.body,
+        whole.body,
+        "the next GET is whole"
+    );
+
+    // Kolbo: the result images on the CDN listener.
+    let key = sim.kolbo_api_key().to_owned();
+    let started = kolbo_post(
+        &sim,
+        &key,
+        "/v1/generate/image",
+        &json!({"prompt": "x", "model": "flux-2/flash"}),
+    )
+    .await
+    .json();
+    let poll = started["poll_url"].as_str().unwrap().to_owned();
+    clock.advance(Duration::from_secs(1));
+    let done = kolbo_get(&sim, &key, &poll).await.json();
+    assert_eq!(done["state"], "completed");
+    let url = done["result"]["urls"][0].as_str().unwrap().to_owned();
+    sim.faults()
+        .inject(FaultRule::new(None, Fault::TruncatedImage, Trigger::Always));
+    let cut = common::fetch(&url).await;
+    assert_eq!(cut.status, 200);
+    assert!(cut.body.starts_with(b"\x89PNG"));
+    assert!(!ends_whole(&cut.body), "a PNG without its IEND chunk");
+    let length = cut.body.len().to_string();
+    assert_eq!(cut.header("content-length"), Some(length.as_str()));
+    // Routes that serve no image, and error answers, are left as they are.
+    let models = kolbo_get(&sim, &key, "/v1/models").await;
+    assert_eq!(models.status, 200);
+    assert!(models.json()["success"].as_bool().unwrap());
+    let missing = common::fetch(&format!("{}/images/none.png", sim.cdn_origin())).await;
+    assert_eq!(
+        (missing.status, missing.text().as_str()),
+        (404, "Not Found")
+    );
+    sim.faults().clear();
+    let whole = common::fetch(&url).await;
+    assert_eq!(whole.body[..cut.body.len()], cut.body[..]);
+    assert_eq!(whole.body.len() / 2, cut.body.len());
+    assert!(ends_whole(&whole.body));
+}
+
+#[tokio::test]
+async fn the_downloader_refuses_a_truncated_image_and_fetches_it_again() {
+    let (sim, clock) = sim(|c| c.with_speed(0.0)).await;
+    let raw = koala_generate(&sim, sim.koala_api_key(), &json!({"prompt": "fox"}))
+        .await
+        .json();
+    let url = reqwest::Url::parse(raw[0]["url"].as_str().unwrap()).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let downloader = imagegen_http::ImageDownloader::builder()
+        .clock(imagegen_core::ManualClock::new().shared())
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("fox.jpg");
+    sim.faults()
+        .inject(FaultRule::nth(Route::KoalaImage, 1, Fault::TruncatedImage));
+    let image = downloader.download_to_file(&url, &target).await.unwrap();
+    assert_eq!(image.attempts, 2);
+    assert!(ends_whole(&std::fs::read(&target).unwrap()));
+
+    // Cut short every time: an error that says so, and nothing left on disk.
+    sim.faults()
+        .inject(FaultRule::always(Route::KoalaImage, Fault::TruncatedImage));
+    let other = dir.path().join("again.jpg");
+    let err = downloader.download_to_file(&url, &other).await.unwrap_err();
+    assert!(err.is_incomplete_image(), "{err:?}");
+    assert!(err.to_string().contains("incomplete"), "{err}");
+    assert_eq!(err.last_status(), None);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["fox.jpg"]);
+}

@@ -79,8 +79,26 @@ impl BatchItem {
     }
 }
 
+/// The most prompts one batch takes: 10,000. A longer file is refused before anything
+/// is parsed or sent ([`parse_batch`]): split it into several batches. The bound keeps a
+/// mistake (a log file passed by accident) from costing memory first and credits next.
+pub const MAX_BATCH_PROMPTS: usize = 10_000;
+
+/// The most prompts a batch runs at once: 32. [`BatchOptions::concurrency`] keeps to it,
+/// and the CLI's `--concurrency` refuses more: past it, prompts would mostly wait on the
+/// providers' rate limits while holding memory and budget reservations.
+pub const MAX_BATCH_CONCURRENCY: usize = 32;
+
+/// Whether a batch file line holds a prompt (neither blank nor a `#` comment).
+fn is_prompt_line(raw: &str) -> bool {
+    let trimmed = raw.trim();
+    !trimmed.is_empty() && !trimmed.starts_with('#')
+}
+
 /// Parses a batch file; every line is checked before anything is sent, and the first bad
-/// line is an error naming its line number.
+/// line is an error naming its line number. A leading byte-order mark (U+FEFF, as some
+/// editors write) is dropped. A file of more than [`MAX_BATCH_PROMPTS`] prompts is an
+/// error found by counting lines first, before any of them is parsed.
 ///
 /// ```
 /// let items = imagegen::batch::parse_batch("# prompts\na red fox\n\n{\"prompt\": \"a heron\", \"count\": 2}\n")?;
@@ -88,16 +106,29 @@ impl BatchItem {
 /// assert_eq!((items[1].line, items[1].request.count()), (4, 2));
 /// let err = imagegen::batch::parse_batch("a fox\n{\"prompt\": \"x\", \"colour\": 1}\n").unwrap_err();
 /// assert!(err.to_string().contains("line 2"));
+/// let items = imagegen::batch::parse_batch("\u{feff}a red fox\n")?;
+/// assert_eq!(items[0].request.prompt().as_str(), "a red fox");
 /// # Ok::<(), imagegen::InvalidInput>(())
 /// ```
 pub fn parse_batch(text: &str) -> Result<Vec<BatchItem>, InvalidInput> {
-    let mut items = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Counted without allocating, so a huge file fails at once and small.
+    let prompts = text.lines().filter(|raw| is_prompt_line(raw)).count();
+    if prompts > MAX_BATCH_PROMPTS {
+        return Err(InvalidInput::new(
+            "batch file",
+            format!(
+                "{prompts} prompts; a batch takes at most {MAX_BATCH_PROMPTS}: split the file into smaller batches"
+            ),
+        ));
+    }
+    let mut items = Vec::with_capacity(prompts);
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        if !is_prompt_line(raw) {
             continue;
         }
+        let trimmed = raw.trim();
         let at_line = |e: &dyn std::fmt::Display| {
             InvalidInput::new("batch file", format!("line {line}: {e}"))
         };
@@ -155,10 +186,11 @@ impl BatchOptions {
         }
     }
 
-    /// How many prompts run at once.
+    /// How many prompts run at once: 1 to [`MAX_BATCH_CONCURRENCY`] (a value outside is
+    /// moved to the nearest end).
     #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
+        self.concurrency = n.clamp(1, MAX_BATCH_CONCURRENCY);
         self
     }
 
@@ -411,7 +443,7 @@ impl Client {
     ) -> impl Stream<Item = ItemReport> + Send + 'a {
         futures_util::stream::iter(items)
             .map(move |item| self.batch_item(item, options))
-            .buffer_unordered(options.concurrency.max(1))
+            .buffer_unordered(options.concurrency.clamp(1, MAX_BATCH_CONCURRENCY))
     }
 
     async fn batch_item(&self, item: BatchItem, options: &BatchOptions) -> ItemReport {
@@ -436,7 +468,9 @@ impl Client {
         if self.is_stopped() {
             return skip(
                 SkipKind::Interrupted,
-                "the run was stopped before this prompt".into(),
+                self.gate()
+                    .stop_reason()
+                    .unwrap_or_else(|| "the run was stopped before this prompt".into()),
             );
         }
         let line = item.line;
@@ -491,7 +525,9 @@ impl Client {
             }
             Some(Error::Interrupted) if nothing_done => skip(
                 SkipKind::Interrupted,
-                "the run was stopped before this prompt was submitted".into(),
+                self.gate().stop_reason().unwrap_or_else(|| {
+                    "the run was stopped before this prompt was submitted".into()
+                }),
             ),
             _ => ItemReport {
                 line: item.line,
@@ -499,5 +535,56 @@ impl Client {
                 outcome: ItemOutcome::Ran(Box::new(report)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn a_million_lines_fail_at_once_naming_the_limit() {
+        let text = "a fox\n".repeat(1_000_001);
+        let started = Instant::now();
+        let err = parse_batch(&text).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(err.field(), "batch file");
+        assert_eq!(
+            err.message(),
+            "1000001 prompts; a batch takes at most 10000: split the file into smaller batches"
+        );
+    }
+
+    #[test]
+    fn the_limit_counts_prompts_not_comments_or_blank_lines() {
+        let mut text = "# a comment\n\n".repeat(50);
+        text.push_str(&"a fox\n".repeat(MAX_BATCH_PROMPTS));
+        assert_eq!(parse_batch(&text).unwrap().len(), MAX_BATCH_PROMPTS);
+        text.push_str("one more\n");
+        assert!(parse_batch(&text).is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_prompt() {
+        let items = parse_batch("\u{feff}a red fox\r\n{\"prompt\": \"a heron\"}\r\n").unwrap();
+        assert_eq!(items[0].request.prompt().as_str(), "a red fox");
+        assert_eq!(items[0].line, 1);
+        let items = parse_batch("\u{feff}{\"prompt\": \"a heron\"}\n").unwrap();
+        assert_eq!(items[0].request.prompt().as_str(), "a heron");
+        assert!(parse_batch("\u{feff}\n# only a comment\n").is_err());
+    }
+
+    #[test]
+    fn concurrency_stays_within_its_bounds() {
+        assert_eq!(BatchOptions::new("out").concurrency(0).concurrency, 1);
+        assert_eq!(BatchOptions::new("out").concurrency(8).concurrency, 8);
+        assert_eq!(
+            BatchOptions::new("out").concurrency(1_000).concurrency,
+            MAX_BATCH_CONCURRENCY
+        );
     }
 }

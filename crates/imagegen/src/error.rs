@@ -123,6 +123,24 @@ pub enum Error {
     #[error("stopped before submitting: nothing was sent for this request")]
     Interrupted,
 
+    /// The journal could not record paid jobs (a full disk, a removed directory). Their
+    /// images were still waited on and saved where possible, but `resume` cannot find
+    /// them: keep their ids. Nothing more is submitted by this client.
+    #[error(
+        "the journal {} could not record {} paid job(s): {}: {source}; `imagegen resume` cannot find them, so keep these ids (free disk space before running again)",
+        path.display(),
+        jobs.len(),
+        jobs.iter().map(|j| format!("{} {}", j.provider, j.job_id)).collect::<Vec<_>>().join(", ")
+    )]
+    JournalWrite {
+        /// The journal file.
+        path: PathBuf,
+        /// The paid jobs it could not record.
+        jobs: Vec<imagegen_core::JobHandle>,
+        /// The first write error.
+        source: io::Error,
+    },
+
     /// The in-process simulator could not start.
     #[cfg(feature = "simulator")]
     #[error("the simulator could not start: {0}")]
@@ -142,7 +160,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_) | Self::InvalidInput(_) => ErrorKind::InvalidInput,
-            Self::NoProvider | Self::Io { .. } => ErrorKind::Other,
+            Self::NoProvider | Self::Io { .. } | Self::JournalWrite { .. } => ErrorKind::Other,
             Self::Route { error, .. } => route_kind(error),
             Self::Provider(error) => core_kind(error),
             Self::Download { error, .. } => {
@@ -181,6 +199,7 @@ impl Error {
             Self::Route { error, .. } => error.may_have_been_charged(),
             Self::Provider(error) => error.may_have_been_charged(),
             Self::Download { error, .. } => error.may_succeed_later(),
+            Self::JournalWrite { .. } => true,
             _ => false,
         }
     }

@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 #[derive(Debug, Default)]
 pub(crate) struct SubmitGate {
     stopped: AtomicBool,
+    /// Why it was stopped, when not by the caller.
+    reason: std::sync::Mutex<Option<String>>,
     pending: AtomicUsize,
     idle: Notify,
 }
@@ -30,6 +32,19 @@ impl SubmitGate {
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.idle.notify_waiters();
+    }
+
+    /// No submission is sent from now on, because of `reason` (kept when the first).
+    pub(crate) fn stop_because(&self, reason: String) {
+        if let Ok(mut slot) = self.reason.lock() {
+            slot.get_or_insert(reason);
+        }
+        self.stop();
+    }
+
+    /// Why the gate was stopped, when it was not by the caller.
+    pub(crate) fn stop_reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
     }
 
     pub(crate) fn is_stopped(&self) -> bool {

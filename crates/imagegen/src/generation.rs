@@ -19,7 +19,7 @@ use imagegen_core::provider::unix_millis;
 use imagegen_core::{
     CallPlan, Credits, GenerationRequest, JobHandle, JobOutput, ModelId, ProviderId, SharedClock,
 };
-use imagegen_http::{DownloadedImage, ImageDownloader};
+use imagegen_http::{DownloadedImage, ImageDownloader, PartFile};
 use imagegen_router::{Attempt, CallOptions, RoutedOutput};
 use serde::Serialize;
 use url::Url;
@@ -218,9 +218,11 @@ impl Generation {
                 Some(Error::io("creating the output directory", dir, e)),
             );
         }
-        // Download several at once into temporary files, then name them in order, so the
-        // images of one request are numbered as the provider returned them.
-        let downloads: Vec<Result<(tempfile::TempPath, DownloadedImage), Error>> =
+        sweep_parts(dir);
+        // Download several at once, each into its own locked temporary file, then name
+        // them in order, so the images of one request are numbered as the provider
+        // returned them.
+        let downloads: Vec<Result<(PartFile, DownloadedImage), Error>> =
             futures_util::stream::iter(
                 self.images
                     .iter()
@@ -245,24 +247,17 @@ impl Generation {
         (saved, failure)
     }
 
-    /// Downloads `image` into a temporary file in `dir`.
+    /// Downloads the whole of `image` into a locked temporary file in `dir` (the only one
+    /// for this image; removed if the download fails).
     async fn download_part(
         &self,
         dir: &Path,
         image: &GeneratedImage,
-    ) -> Result<(tempfile::TempPath, DownloadedImage), Error> {
-        let part = tempfile::Builder::new()
-            .prefix(".imagegen-")
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("creating a file in the output directory", dir, e))?
-            .into_temp_path();
-        let downloaded = self
-            .downloader
-            .download_to_file(&image.url, &part)
+    ) -> Result<(PartFile, DownloadedImage), Error> {
+        self.downloader
+            .download_to_part(&image.url, dir)
             .await
-            .map_err(|error| download_error(image, error))?;
-        Ok((part, downloaded))
+            .map_err(|error| download_error(image, error))
     }
 
     /// Moves a downloaded image to its own, new name and writes its sidecar.
@@ -270,21 +265,23 @@ impl Generation {
         &self,
         dir: &Path,
         image: &GeneratedImage,
-        part: tempfile::TempPath,
+        part: PartFile,
         downloaded: &DownloadedImage,
     ) -> Result<SavedImage, Error> {
         let stem = prompt_slug(&self.prompt);
-        let (path, _placeholder) = create_unique(dir, &stem, 1, downloaded.format.extension())
+        let (path, placeholder) = create_unique(dir, &stem, 1, downloaded.format.extension())
             .map_err(|e| Error::io("choosing a file name", dir, e))?;
-        // The temporary file is private (0600); give the image the placeholder's ordinary
-        // permissions, then replace our own empty placeholder (made with `create_new`).
-        let permissions = std::fs::metadata(&path)
-            .map_err(|e| Error::io("choosing a file name", &path, e))?
-            .permissions();
-        std::fs::set_permissions(&part, permissions)
-            .map_err(|e| Error::io("moving the image", &path, e))?;
-        std::fs::rename(&part, &path).map_err(|e| Error::io("moving the image", &path, e))?;
-        let _ = part.keep();
+        // Give the image the placeholder's ordinary permissions (those of any file the
+        // user creates), then replace our own empty placeholder (made with `create_new`,
+        // so no other file is ever replaced). The part stays locked until it is renamed.
+        if let Err(error) = move_into_placeholder(part, &path) {
+            drop(placeholder);
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::debug!(path = %path.display(), error = %e, "an empty placeholder was left");
+            }
+            return Err(error);
+        }
+        drop(placeholder);
         let saved = SavedImage::new(
             path,
             image.clone(),
@@ -365,6 +362,35 @@ fn images_of(output: &JobOutput, sent: Option<&CallPlan>) -> Vec<GeneratedImage>
             sent: sent.cloned(),
         })
         .collect()
+}
+
+/// Removes the temporary files killed runs left in `dir` (those no running download
+/// holds), before new downloads start there.
+fn sweep_parts(dir: &Path) {
+    match imagegen_http::sweep_stale_parts(dir) {
+        Ok(removed) if !removed.is_empty() => tracing::info!(
+            dir = %dir.display(),
+            removed = removed.len(),
+            "removed {} temporary file(s) left by an earlier run",
+            removed.len()
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "temporary files were not swept");
+        }
+    }
+}
+
+/// Moves the downloaded `part` onto our own empty placeholder at `path`, with the
+/// placeholder's permissions.
+fn move_into_placeholder(part: PartFile, path: &Path) -> Result<(), Error> {
+    let permissions = std::fs::metadata(path)
+        .map_err(|e| Error::io("choosing a file name", path, e))?
+        .permissions();
+    std::fs::set_permissions(part.path(), permissions)
+        .map_err(|e| Error::io("moving the image", path, e))?;
+    part.persist(path)
+        .map_err(|e| Error::io("moving the image", path, e.error))
 }
 
 fn download_error(image: &GeneratedImage, error: imagegen_http::DownloadError) -> Error {

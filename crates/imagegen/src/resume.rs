@@ -7,6 +7,14 @@
 //! the journal; a job that failed for good is closed with its error; a job still running
 //! stays open for the next `resume`.
 //!
+//! Every wait is bounded (the poll schedule's and the downloader's deadlines), so a resume
+//! always ends. An image whose host kept answering with an error status (a `404`, or
+//! `5xx` until the downloader's deadline) failed for good: its job is closed as failed,
+//! with the reason and the URL, instead of being waited on by every later resume. An image
+//! that could not be reached at all (no connection, a timeout with no answer) or written
+//! (a full disk) leaves its job open. Journal lines that cannot be read are skipped and
+//! reported in [`ResumeReport::bad_lines`]; every other job is resumed.
+//!
 //! ```no_run
 //! use imagegen::{Client, journal::Journal, NoProgress};
 //! # async fn run() -> Result<(), imagegen::Error> {
@@ -24,7 +32,7 @@ use imagegen_core::{JobHandle, ProgressSink};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::generation::SavedImage;
-use crate::journal::{Journal, Outcome, UnfinishedJob};
+use crate::journal::{BadLine, Journal, Outcome, UnfinishedJob};
 
 /// How many jobs are resumed at once.
 const RESUME_CONCURRENCY: usize = 4;
@@ -51,6 +59,8 @@ pub struct ResumedJob {
 pub struct ResumeReport {
     /// Every job that was open, in the order it was accepted.
     pub jobs: Vec<ResumedJob>,
+    /// Journal lines that could not be read, skipped.
+    pub bad_lines: Vec<BadLine>,
 }
 
 impl ResumeReport {
@@ -98,18 +108,29 @@ impl Client {
         journal: &Journal,
         progress: &dyn ProgressSink,
     ) -> Result<ResumeReport, Error> {
-        let open = journal
-            .unfinished()
+        let contents = journal
+            .read()
             .map_err(|e| Error::io("reading the journal", journal.path(), e))?;
-        let runs: Vec<_> = open
+        for bad in &contents.bad_lines {
+            tracing::warn!(journal = %journal.path().display(), "skipped {bad}");
+        }
+        let runs: Vec<_> = contents
+            .unfinished()
             .into_iter()
             .map(|job| self.resume_job(journal, job, progress))
             .collect();
-        let jobs = futures_util::stream::iter(runs)
-            .buffered(RESUME_CONCURRENCY)
-            .collect()
-            .await;
-        Ok(ResumeReport { jobs })
+        // Unordered: a job that waits long holds only its own place.
+        let mut jobs: Vec<(usize, ResumedJob)> =
+            futures_util::stream::iter(runs.into_iter().enumerate())
+                .map(|(order, run)| async move { (order, run.await) })
+                .buffer_unordered(RESUME_CONCURRENCY)
+                .collect()
+                .await;
+        jobs.sort_by_key(|(order, _)| *order);
+        Ok(ResumeReport {
+            jobs: jobs.into_iter().map(|(_, job)| job).collect(),
+            bad_lines: contents.bad_lines,
+        })
     }
 
     async fn resume_job(
@@ -135,10 +156,21 @@ impl Client {
             Ok(generation) => {
                 let (saved, failure) = generation.save_each(&out_dir).await;
                 let complete = failure.is_none() && saved.len() == generation.images.len();
-                let paths = saved.iter().map(|s| s.path.clone()).collect();
+                let paths: Vec<_> = saved.iter().map(|s| s.path.clone()).collect();
+                let outcome = match &failure {
+                    None if complete => Some(Outcome::Saved { paths }),
+                    Some(error) if failed_for_good(error) => Some(Outcome::Failed {
+                        error: format!(
+                            "{} of {} image(s) saved; {error}",
+                            saved.len(),
+                            generation.images.len()
+                        ),
+                    }),
+                    _ => None,
+                };
                 resumed.saved = saved;
                 resumed.error = failure;
-                complete.then_some(Outcome::Saved { paths })
+                outcome
             }
             Err(error) => {
                 // Failed for good: close it. Still running or unreachable: leave it open.
@@ -165,5 +197,22 @@ impl Client {
             }
         }
         resumed
+    }
+}
+
+/// Whether a download failure means the image will never come: the host answered with an
+/// error status every time (a `404`, or `5xx` until the deadline), or what it served was
+/// no usable image. Not reaching the host, or not being able to write the file, is not.
+fn failed_for_good(error: &Error) -> bool {
+    use imagegen_http::DownloadError as D;
+    match error {
+        Error::Download { error, .. } => match error {
+            D::Status { .. } | D::UnsupportedFormat { .. } | D::TooLarge { .. } => true,
+            D::AttemptsExhausted { .. } | D::DeadlineExceeded { .. } => {
+                error.last_status().is_some()
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }

@@ -51,7 +51,9 @@ pub(crate) struct RunObserver<'a> {
 struct ObservedJobs {
     accepted: Vec<JobHandle>,
     ended: BTreeMap<(String, String), AttemptOutcome>,
-    journal_failures: Vec<String>,
+    /// Paid jobs the journal could not record, and the first write error.
+    unjournaled: Vec<JobHandle>,
+    journal_error: Option<std::io::Error>,
 }
 
 impl<'a> RunObserver<'a> {
@@ -83,7 +85,30 @@ impl<'a> RunObserver<'a> {
 
     /// Messages about journal writes that failed.
     pub(crate) fn journal_failures(&self) -> Vec<String> {
-        self.lock().journal_failures.clone()
+        self.journal_error()
+            .map(|e| e.to_string())
+            .into_iter()
+            .collect()
+    }
+
+    /// The error for the paid jobs the journal could not record, if any.
+    pub(crate) fn journal_error(&self) -> Option<Error> {
+        let (source, jobs) = {
+            let state = self.lock();
+            let first = state.journal_error.as_ref()?;
+            (
+                std::io::Error::new(first.kind(), first.to_string()),
+                state.unjournaled.clone(),
+            )
+        };
+        Some(Error::JournalWrite {
+            path: self
+                .journal
+                .map(|j| j.path().to_path_buf())
+                .unwrap_or_default(),
+            jobs,
+            source,
+        })
     }
 
     fn accepted_jobs(&self) -> Vec<JobHandle> {
@@ -104,13 +129,20 @@ impl RouteObserver for RunObserver<'_> {
             && let Err(e) = journal.accepted(job, self.prompt, self.out_dir, reserved)
         {
             let message = format!(
-                "the journal {} could not record {} job {}: {e}; note the id to resume it",
+                "the journal {} could not record {} job {}: {e}; keep this id: `imagegen resume` cannot find the job",
                 journal.path().display(),
                 job.provider,
                 job.job_id
             );
             tracing::error!("{message}");
-            self.lock().journal_failures.push(message);
+            // Every later job would go unrecorded too: nothing more is sent.
+            self.gate.stop_because(format!(
+                "not submitted: the journal {} cannot be written ({e})",
+                journal.path().display()
+            ));
+            let mut state = self.lock();
+            state.unjournaled.push(job.clone());
+            state.journal_error.get_or_insert(e);
         }
         tracing::info!(provider = %job.provider, job = %job.job_id, %reserved, "accepted");
         self.lock().accepted.push(job.clone());
@@ -239,6 +271,12 @@ impl Client {
             saved = images;
             if error.is_none() {
                 error = failure;
+            }
+        }
+        if let Some(journal_error) = observer.journal_error() {
+            // The one fact that must not be missed: paid jobs nothing durable records.
+            if let Some(other) = error.replace(journal_error) {
+                tracing::warn!(error = %other, "the run also failed");
             }
         }
         let mut unfinished = Vec::new();

@@ -3,7 +3,17 @@
 //! [`KoalaClient::generate`] validates a request locally ([`crate::validate()`]), sends it
 //! **once** through the shared [`imagegen_http::Transport`] with the API key as a sensitive
 //! `Authorization: Bearer` header, and reads the array of image URLs. It never follows a
-//! redirect (the key stays with Koala). Koala charges every image of every request it
+//! redirect (the key stays with Koala).
+//!
+//! The array is read with plain serde first. A paid answer must not be lost to one odd
+//! field, so only when that fails a lenient second pass reads it again: a number no `f64`
+//! can hold (`"seed":1e999`, which serde_json refuses for the whole text) reads as `null`
+//! (see [`imagegen_http::json::finite_numbers`]), so an optional field holding it is
+//! absent (a field this version does not know keeps it as `null` in
+//! [`GeneratedImage::extra`]), and of a key sent twice the last value wins, as in
+//! `serde_json::Value` and JavaScript's `JSON.parse` (a derived struct refuses it as a
+//! "duplicate field"). A required field (`url`) that is bad still makes the answer
+//! unreadable, with the number as sent in the error. Koala charges every image of every request it
 //! receives, so the POST is never retried here, not even after a `429`: the refusal comes
 //! back as [`ApiErrorKind::RateLimited`] with its `Retry-After`, and the router above
 //! waits it out (retries happen in one layer only).
@@ -12,6 +22,7 @@ use std::fmt;
 use std::time::Duration;
 
 use imagegen_core::SharedClock;
+use imagegen_http::json::finite_numbers;
 use imagegen_http::{
     Credential, CredentialError, HttpConfig, Reply, RetryAfter, Transport, TransportError,
     read_bounded,
@@ -189,10 +200,10 @@ impl KoalaClient {
         let bytes = body.map_err(|why| {
             KoalaError::unreadable(status, format!("the body could not be read: {why}"), b"")
         })?;
-        let images: Vec<GeneratedImage> = serde_json::from_slice(&bytes).map_err(|e| {
+        let images = read_images(&bytes).map_err(|why| {
             KoalaError::unreadable(
                 status,
-                format!("expected a JSON array of {{url, alt}} objects: {e}"),
+                format!("expected a JSON array of {{url, alt}} objects: {why}"),
                 &bytes,
             )
         })?;
@@ -204,6 +215,49 @@ impl KoalaClient {
             ));
         }
         Ok(images)
+    }
+}
+
+/// Reads a success body as the image list: plain serde, else the lenient pass described in
+/// the module documentation. The error is why it is unreadable: the plain pass's reason,
+/// or, when the body held numbers out of range, the lenient pass's and those numbers.
+fn read_images(bytes: &[u8]) -> Result<Vec<GeneratedImage>, String> {
+    let direct = match serde_json::from_slice::<Vec<GeneratedImage>>(bytes) {
+        Ok(images) => return Ok(images),
+        Err(error) => error,
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(direct.to_string());
+    };
+    let finite = finite_numbers(text);
+    for number in &finite.replaced {
+        tracing::warn!(
+            member = %number.path,
+            number = %number.number,
+            "koala: reading a number no f64 can hold as null"
+        );
+    }
+    // `Value` keeps the last of a key sent twice.
+    let Ok(tree) = serde_json::from_str::<serde_json::Value>(&finite.text) else {
+        return Err(direct.to_string());
+    };
+    match serde_json::from_value::<Vec<GeneratedImage>>(tree) {
+        Ok(images) => {
+            tracing::debug!(error = %direct, "koala: answer read by the lenient pass");
+            Ok(images)
+        }
+        Err(lenient) if !finite.replaced.is_empty() => {
+            let numbers: Vec<String> = finite
+                .replaced
+                .iter()
+                .map(|n| format!("{} = {}", n.path, n.number))
+                .collect();
+            Err(format!(
+                "{lenient}, with a number no f64 can hold read as null ({})",
+                numbers.join(", ")
+            ))
+        }
+        Err(_) => Err(direct.to_string()),
     }
 }
 
@@ -345,6 +399,51 @@ fn endpoint_url(base: &str) -> Result<Url, KoalaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_number_out_of_range_loses_only_its_field() {
+        let images = read_images(
+            br#"[{"url":"https://koala.sh/api/image/v2-a.jpg","alt":1e999,"seed":-1e400},
+                 {"url":"https://koala.sh/api/image/v2-b.jpg","alt":"a cat","w":[1,1e999]}]"#,
+        )
+        .unwrap();
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[0].url, "https://koala.sh/api/image/v2-a.jpg");
+        assert_eq!(images[0].alt, None);
+        assert_eq!(images[0].extra["seed"], serde_json::Value::Null);
+        assert_eq!(images[1].alt.as_deref(), Some("a cat"));
+        assert_eq!(images[1].extra["w"], serde_json::json!([1, null]));
+        // A number inside a string is text, not a number.
+        let images = read_images(br#"[{"url":"u","alt":"1e999","n":1e999}]"#).unwrap();
+        assert_eq!(images[0].alt.as_deref(), Some("1e999"));
+    }
+
+    #[test]
+    fn of_a_key_sent_twice_the_last_value_wins() {
+        let images = read_images(
+            br#"[{"url":"https://koala.sh/old.jpg","alt":"x","url":"https://koala.sh/new.jpg","alt":"y"}]"#,
+        )
+        .unwrap();
+        assert_eq!(images[0].url, "https://koala.sh/new.jpg");
+        assert_eq!(images[0].alt.as_deref(), Some("y"));
+        let images = read_images(br#"[{"url":"u","alt":"x","alt":1e999}]"#).unwrap();
+        assert_eq!(images[0].alt, None);
+        let images = read_images(br#"[{"url":"u","seed":1,"seed":2}]"#).unwrap();
+        assert_eq!(images[0].extra["seed"], 2);
+    }
+
+    #[test]
+    fn a_bad_url_still_makes_the_answer_unreadable_and_says_so() {
+        let why = read_images(br#"[{"url":1e999},{"url":"u"}]"#).unwrap_err();
+        assert!(why.contains("invalid type: null"), "{why}");
+        assert!(why.contains("[0].url = 1e999"), "{why}");
+        let why = read_images(br#"[{"url":"u","alt":5}]"#).unwrap_err();
+        assert!(why.starts_with("invalid type: integer `5`"), "{why}");
+        let why = read_images(br#"[{"url":"u","n":1e999"#).unwrap_err();
+        assert!(why.starts_with("number out of range"), "{why}");
+        let why = read_images(b"\xff[]").unwrap_err();
+        assert!(why.contains("expected value"), "{why}");
+    }
 
     #[test]
     fn endpoint_keeps_the_trailing_slash() {

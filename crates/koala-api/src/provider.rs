@@ -39,6 +39,20 @@ use crate::types::{GeneratedImage, Style};
 /// Typical seconds until a Koala image is ready (the docs say 8–15).
 const TYPICAL_SECONDS: u32 = 12;
 
+/// The longest prompt we send to any KoalaImages model, in characters: 4,000, our choice.
+///
+/// Koala documents no prompt limit ("the topic or subject" of the image; see
+/// `research/koala-api.md`), and nothing documents what its models (gpt-image-2,
+/// ideogram-3.0, nano-banana-2, the deprecated standard and premium) take once Koala's
+/// prompt enhancer has rewritten a prompt. Only OpenAI's GPT image models have a published
+/// limit (32,000), and not as Koala passes prompts on. So every Koala model gets one
+/// conservative bound: 4,000, DALL·E 3's documented limit, long enough for any real image
+/// prompt, and small enough that a runaway prompt (a pasted file) is refused before it is
+/// sent rather than paid for or answered with an opaque error. It is the catalog's
+/// [`Capabilities::max_prompt_chars`]; the router leaves a longer prompt to other models,
+/// and naming a Koala model with one is an input error.
+pub const MAX_PROMPT_CHARS: u32 = 4_000;
+
 /// What [`Provider::balance`] says: Koala has no balance API.
 pub const NO_BALANCE_API: &str =
     "KoalaImages has no balance API: the balance is on your account page at koala.sh";
@@ -292,6 +306,7 @@ fn model_entry(spec: &ModelSpec) -> ModelEntry {
         required_plan: spec.requires_professional.then(|| PROFESSIONAL.into()),
         styles: StyleSupport::Named(style_names()),
         options: honoured_options(spec),
+        max_prompt_chars: Some(MAX_PROMPT_CHARS),
         ..Capabilities::default()
     };
     let per_image = spec.credits_per_image(None).unwrap_or(spec.credits);
@@ -345,6 +360,19 @@ mod tests {
             );
             let preserves = caps.options.iter().any(|o| o == "preserve_original");
             assert_eq!(preserves, entry.id == "gpt-image-2", "{}", entry.id);
+        }
+    }
+
+    #[test]
+    fn every_model_takes_prompts_up_to_the_provider_bound() {
+        for entry in KoalaProvider::catalog_entries() {
+            assert_eq!(
+                entry.capabilities.max_prompt_chars,
+                Some(MAX_PROMPT_CHARS),
+                "{}",
+                entry.id
+            );
+            assert_eq!(entry.capabilities.min_prompt_chars, None);
         }
     }
 

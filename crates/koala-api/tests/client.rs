@@ -451,6 +451,86 @@ async fn success_bodies_that_are_not_an_image_array_are_unreadable() {
 }
 
 #[tokio::test]
+async fn one_bad_number_or_a_key_sent_twice_loses_only_that_field() {
+    let cases = [
+        (
+            "number out of range",
+            r#"[{"url":"https://koala.sh/api/image/v2-a.jpg","alt":"a cat","seed":1e999},{"url":"https://koala.sh/api/image/v2-b.jpg","alt":-1e400}]"#,
+            ["a cat", ""],
+        ),
+        (
+            "key sent twice",
+            r#"[{"url":"https://koala.sh/api/image/v2-a.jpg","alt":"draft","alt":"a cat"},{"url":"https://koala.sh/api/image/v2-b.jpg","url":"https://koala.sh/api/image/v2-b.jpg"}]"#,
+            ["a cat", ""],
+        ),
+    ];
+    for (name, body, alts) in cases {
+        assert!(
+            serde_json::from_str::<Vec<koala_api::GeneratedImage>>(body).is_err(),
+            "{name}: plain serde must refuse it for this test to mean anything"
+        );
+        let mut server = mockito::Server::new_async().await;
+        let mock = server
+            .mock("POST", PATH)
+            .with_status(200)
+            .with_body(body)
+            .expect(1)
+            .create_async()
+            .await;
+        let generation = common::client_without_retries(&server.url())
+            .generate(&ImageGenerationRequest::new("cat").with_num_images(2))
+            .await
+            .unwrap();
+        let urls: Vec<&str> = generation.images.iter().map(|i| i.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://koala.sh/api/image/v2-a.jpg",
+                "https://koala.sh/api/image/v2-b.jpg"
+            ],
+            "{name}"
+        );
+        let got: Vec<&str> = generation
+            .images
+            .iter()
+            .map(|i| i.alt.as_deref().unwrap_or(""))
+            .collect();
+        assert_eq!(got, alts, "{name}");
+        assert_eq!(generation.attempts, 1);
+        mock.assert_async().await;
+    }
+}
+
+#[tokio::test]
+async fn a_url_out_of_range_is_unreadable_and_shows_what_came_back() {
+    let mut server = mockito::Server::new_async().await;
+    let body = r#"[{"url":1e999,"alt":"a cat"}]"#;
+    let _mock = server
+        .mock("POST", PATH)
+        .with_status(200)
+        .with_body(body)
+        .expect(1)
+        .create_async()
+        .await;
+    let err = common::client_without_retries(&server.url())
+        .generate(&ImageGenerationRequest::new("cat"))
+        .await
+        .unwrap_err();
+    let KoalaError::UnreadableResponse {
+        status: 200,
+        detail,
+        body_prefix,
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert!(detail.contains("[0].url = 1e999"), "{detail}");
+    assert_eq!(body_prefix, body);
+    let core: imagegen_core::Error = err.clone().into();
+    assert!(core.may_have_been_charged());
+}
+
+#[tokio::test]
 async fn requests_refused_locally_send_nothing() {
     let mut server = mockito::Server::new_async().await;
     let mock = server

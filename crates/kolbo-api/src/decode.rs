@@ -8,24 +8,40 @@
 //!    older Kolbo builds (`generationId`, `supportedAspectRatios`, `_id`, …) are
 //!    `#[serde(alias)]`es of the snake_case fields, unknown fields are ignored and unknown
 //!    enum values are kept. Nearly every body ends here, parsed once.
-//! 2. **Lenient**, only when the direct pass fails: the body is rebuilt as a
-//!    [`serde_json::Value`] in which a value serde cannot hold (a number out of range such
-//!    as `1e999`) is left out, a key sent twice with different values is left out, and a
-//!    key sent in both spellings keeps its snake_case one (`alias` alone rejects both as a
-//!    duplicate field). That value is then decoded into the same type; while it fails on
-//!    one member (a mistyped optional field, a list element that is not what the list
-//!    holds), that member is left out, as serde names it with its path, and decoding runs
-//!    again. So one bad optional field becomes absent instead of making the whole answer
-//!    unreadable; a bad required field still fails it. This pass renames nothing, it only
-//!    drops.
+//! 2. **Lenient**, only when the direct pass fails:
+//!    - **Numbers first.** A number no `f64` can hold (`1e999`, `-1e400`) makes serde_json
+//!      refuse the whole text, so the text goes through
+//!      [`imagegen_http::json::finite_numbers`], which turns each such number into `null`
+//!      (and nothing else); each one is logged as a warning naming its path.
+//!    - **Then a tree.** The repaired text is rebuilt as a [`serde_json::Value`], object
+//!      by object, with these rules:
+//!      - **A key sent twice: the last value wins**, as in `serde_json::Value` and
+//!        JavaScript's `JSON.parse` (a derived struct rejects it as a "duplicate field"
+//!        instead). So `"state":"processing","state":"completed"` reads as completed;
+//!        that two values disagreed is logged as a warning.
+//!      - **A key sent in both spellings keeps its snake_case one** (`generation_id` over
+//!        `generationId`, in either order; `alias` alone rejects both as a duplicate
+//!        field).
+//!      - A member whose text still does not parse (nested too deep) is left out.
+//!    - **Then serde again**, into the same type; while it fails on one member (a
+//!      mistyped optional field, a list element that is not what the list holds), that
+//!      member is left out, as serde names it with its path, and decoding runs again.
 //!
-//! When both fail, the answer is [`KolboError::Unreadable`] with the direct pass's reason.
+//!    So one bad optional field becomes absent instead of making the whole answer
+//!    unreadable (a number out of range reads as `null`, which an optional field takes as
+//!    absent); a bad required field still fails it. This pass renames nothing and invents
+//!    nothing: it only drops, and picks the last of repeated keys.
+//!
+//! When both fail, the answer is [`KolboError::Unreadable`]: with the direct pass's
+//! reason, or, when the body held numbers out of range, with what the lenient pass could
+//! not read and each such number as sent (`generation_id = 1e999`).
 //! This module also owns the error-envelope probe ([`error_envelope`]) and
 //! [`salvage_generation_id`], which finds a paid generation's id in a body cut short.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
+use imagegen_http::json::{ReplacedNumber, finite_numbers};
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -46,13 +62,9 @@ const BODY_PREFIX_LIMIT: usize = imagegen_core::error::BODY_PREFIX_LIMIT;
 /// Decodes an answer body (HTTP status `status`) into `T`: directly, else leniently (see
 /// the module documentation).
 pub(crate) fn body<T: DeserializeOwned>(status: u16, bytes: &[u8]) -> Result<T, KolboError> {
-    from_slice(bytes).map_err(|error| KolboError::Unreadable {
+    from_slice(bytes).map_err(|refused| KolboError::Unreadable {
         status,
-        detail: if error.is_data() {
-            format!("unexpected JSON shape: {error}")
-        } else {
-            unreadable_detail(bytes)
-        },
+        detail: refused.detail(bytes),
         body_prefix: body_prefix(bytes),
     })
 }
@@ -87,29 +99,72 @@ pub(crate) fn error_envelope(bytes: &[u8], success: bool) -> Option<ErrorBody> {
     envelope.filter(|b| b.is_error() || b.code.is_some() || b.message().is_some())
 }
 
-/// The two passes; the error is the direct pass's, which names the line and column.
-fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+/// Why a body did not decode in either pass.
+struct Refused {
+    /// The direct pass's error, which names the line and column.
+    direct: serde_json::Error,
+    /// The lenient pass's last error, when it got as far as a tree.
+    lenient: Option<serde_path_to_error::Error<serde_json::Error>>,
+    /// The numbers out of range the lenient pass turned into `null`.
+    out_of_range: Vec<ReplacedNumber>,
+}
+
+impl Refused {
+    /// The [`KolboError::Unreadable`] detail: the direct reason, or, when the body held
+    /// numbers out of range, what the lenient pass could not read and those numbers.
+    fn detail(&self, bytes: &[u8]) -> String {
+        match &self.lenient {
+            Some(lenient) if !self.out_of_range.is_empty() => {
+                let numbers: Vec<String> = self
+                    .out_of_range
+                    .iter()
+                    .map(|n| format!("{} = {}", n.path, n.number))
+                    .collect();
+                format!(
+                    "unexpected JSON shape: {lenient}, with a number no f64 can hold read as \
+                     null ({})",
+                    numbers.join(", ")
+                )
+            }
+            _ if self.direct.is_data() => format!("unexpected JSON shape: {}", self.direct),
+            _ => unreadable_detail(bytes),
+        }
+    }
+}
+
+/// The two passes.
+fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Refused> {
     let direct = match serde_json::from_slice(bytes) {
         Ok(decoded) => return Ok(decoded),
         Err(error) => error,
     };
-    let Some(mut repaired) = lenient(bytes) else {
-        return Err(direct);
+    let (repaired, out_of_range) = lenient(bytes);
+    let mut refused = Refused {
+        direct,
+        lenient: None,
+        out_of_range,
+    };
+    let Some(mut repaired) = repaired else {
+        return Err(refused);
     };
     for _ in 0..MAX_LEFT_OUT {
         let failed_at = match serde_path_to_error::deserialize::<_, T>(&repaired) {
             Ok(decoded) => {
-                tracing::debug!(error = %direct, "kolbo: answer decoded by the lenient pass");
+                tracing::debug!(error = %refused.direct, "kolbo: answer decoded by the lenient pass");
                 return Ok(decoded);
             }
-            Err(error) => error.path().clone(),
+            Err(error) => {
+                let path = error.path().clone();
+                refused.lenient = Some(error);
+                path
+            }
         };
         if !leave_out(&mut repaired, &failed_at) {
             break;
         }
         tracing::warn!(member = %failed_at, "kolbo: leaving out a member that does not read as documented");
     }
-    Err(direct)
+    Err(refused)
 }
 
 /// How many members the lenient pass leaves out at most before it gives up.
@@ -145,15 +200,27 @@ fn leave_out(value: &mut Value, path: &serde_path_to_error::Path) -> bool {
     }
 }
 
-/// The body as a [`Value`] without what made serde refuse it, or `None` when it is not
-/// JSON at all (cut short, HTML, not UTF-8).
-fn lenient(bytes: &[u8]) -> Option<Value> {
-    repair(std::str::from_utf8(bytes).ok()?, 0)
+/// The body as a [`Value`] without what made serde refuse it (`None` when it is not JSON
+/// at all: cut short, HTML, not UTF-8), and the numbers out of range it held, now `null`.
+fn lenient(bytes: &[u8]) -> (Option<Value>, Vec<ReplacedNumber>) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return (None, Vec::new());
+    };
+    let finite = finite_numbers(text);
+    for number in &finite.replaced {
+        tracing::warn!(
+            member = %number.path,
+            number = %number.number,
+            "kolbo: reading a number no f64 can hold as null"
+        );
+    }
+    (repair(&finite.text, 0), finite.replaced)
 }
 
 /// One JSON value, rebuilt: objects and arrays member by member, each member cut out as a
 /// raw value first (which checks its syntax but not its numbers), so that one member serde
-/// cannot hold is dropped and the rest kept. `None` when `raw` cannot be kept at all.
+/// cannot hold is dropped and the rest kept (its numbers are already finite, see
+/// [`lenient`]; what remains is nesting too deep). `None` when `raw` cannot be kept at all.
 fn repair(raw: &str, depth: usize) -> Option<Value> {
     match raw.trim_start().as_bytes().first()? {
         b'{' if depth < LENIENT_DEPTH => {
@@ -204,27 +271,28 @@ impl<'de> Deserialize<'de> for Members {
     }
 }
 
-/// Builds an object from its members: a key given twice keeps its value only if both agree
-/// (which one the server meant is unknown, so a disagreement leaves the field absent), and
-/// of a key given in both spellings (`generationId` and `generation_id`, `_id` and `id`)
-/// only the snake_case one is kept.
+/// Builds an object from its members: of a key given twice the last value wins (as in
+/// `serde_json::Value` and JavaScript's `JSON.parse`; a last value that cannot be kept at
+/// all leaves the key absent), and of a key given in both spellings (`generationId` and
+/// `generation_id`, `_id` and `id`) only the snake_case one is kept.
 fn merge(members: Vec<(String, Box<RawValue>)>, depth: usize) -> Map<String, Value> {
     let mut map = Map::new();
     let mut seen = BTreeSet::new();
     for (key, raw) in members {
-        let first = seen.insert(key.clone());
-        match repair(raw.get(), depth) {
-            Some(value) if first => {
+        let repeated = !seen.insert(key.clone());
+        let value = repair(raw.get(), depth);
+        if repeated && map.get(&key) != value.as_ref() {
+            tracing::warn!(
+                key,
+                "kolbo: a key sent twice with different values; keeping the last"
+            );
+        }
+        match value {
+            // `Map::insert` keeps the key's first position.
+            Some(value) => {
                 map.insert(key, value);
             }
-            Some(value) if map.get(&key) == Some(&value) => {}
-            _ => {
-                if !first {
-                    tracing::warn!(
-                        key,
-                        "kolbo: leaving out a key sent twice with different values"
-                    );
-                }
+            None => {
                 map.shift_remove(&key);
             }
         }
@@ -264,10 +332,21 @@ fn unreadable_detail(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "empty body".into();
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(_) => "unexpected JSON".into(),
-        Err(e) if e.is_eof() => format!("truncated JSON: {e}"),
-        Err(e) => format!("not JSON: {e}"),
+    let Err(error) = serde_json::from_slice::<Value>(bytes) else {
+        return "unexpected JSON".into();
+    };
+    // serde_json stops at a number out of range; whether the text is also cut short shows
+    // once such numbers read as null.
+    let truncated = error.is_eof()
+        || std::str::from_utf8(bytes).is_ok_and(|text| {
+            let finite = finite_numbers(text);
+            !finite.replaced.is_empty()
+                && serde_json::from_str::<Value>(&finite.text).is_err_and(|e| e.is_eof())
+        });
+    if truncated {
+        format!("truncated JSON: {error}")
+    } else {
+        format!("not JSON: {error}")
     }
 }
 
@@ -368,20 +447,85 @@ mod tests {
     }
 
     #[test]
-    fn a_key_sent_twice_is_left_out_unless_both_agree() {
+    fn of_a_key_sent_twice_the_last_value_wins() {
         let twice = status(r#"{"state":"processing","progress":10,"progress":20}"#).unwrap();
         assert_eq!(twice.state, GenerationState::Processing);
-        assert_eq!(twice.progress, None);
+        assert_eq!(twice.progress, Some(20.0));
         let agreed = status(r#"{"state":"processing","progress":10,"progress":10}"#).unwrap();
         assert_eq!(agreed.progress, Some(10.0));
-        let thrice = status(r#"{"state":"pending","progress":1,"progress":2,"progress":1}"#);
-        assert_eq!(thrice.unwrap().progress, None);
-        // A required field the server contradicts itself on cannot be guessed.
-        let state = status(r#"{"state":"processing","state":"failed"}"#).unwrap_err();
-        assert!(
-            matches!(&state, KolboError::Unreadable { detail, .. } if detail.contains("duplicate field `state`")),
-            "{state:?}"
+        let thrice = status(r#"{"state":"pending","progress":1,"progress":2,"progress":3}"#);
+        assert_eq!(thrice.unwrap().progress, Some(3.0));
+        // A required field too: the job is done.
+        let state = status(
+            r#"{"state":"processing","result":{"urls":["https://cdn/a.png"]},"state":"completed"}"#,
+        )
+        .unwrap();
+        assert_eq!(state.state, GenerationState::Completed);
+        assert_eq!(state.result.unwrap().urls, ["https://cdn/a.png"]);
+        // A last value out of range is null: the field is absent, not the earlier value.
+        let last_bad = status(r#"{"state":"processing","progress":10,"progress":1e999}"#);
+        assert_eq!(last_bad.unwrap().progress, None);
+        let first_bad = status(r#"{"state":"processing","progress":1e999,"progress":10}"#);
+        assert_eq!(first_bad.unwrap().progress, Some(10.0));
+        // A last value of the wrong type is left out like any other.
+        let mistyped = status(r#"{"state":"processing","progress":10,"progress":"x"}"#);
+        assert_eq!(mistyped.unwrap().progress, None);
+        // Nested objects and the key order are kept.
+        assert_eq!(
+            lenient(br#"{"a":1,"b":{"c":1,"c":2},"a":3}"#).0,
+            Some(json!({"a":3,"b":{"c":2}}))
         );
+        let keys: Vec<String> = lenient(br#"{"a":1,"b":2,"a":3}"#)
+            .0
+            .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect()))
+            .unwrap();
+        assert_eq!(keys, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_required_field_out_of_range_says_what_came_back() {
+        let error = body::<GenerationStarted>(200, br#"{"success":true,"generation_id":1e999}"#)
+            .unwrap_err();
+        let KolboError::Unreadable {
+            status: 200,
+            detail,
+            body_prefix,
+        } = &error
+        else {
+            panic!("{error:?}");
+        };
+        assert!(detail.starts_with("unexpected JSON shape"), "{detail}");
+        assert!(detail.contains("missing field `generation_id`"), "{detail}");
+        assert!(detail.contains("generation_id = 1e999"), "{detail}");
+        assert!(body_prefix.contains("1e999"), "{body_prefix}");
+        let error = status(r#"{"state":-1e400,"progress":50}"#).unwrap_err();
+        assert!(
+            matches!(&error, KolboError::Unreadable { detail, .. }
+                if detail.contains("missing field `state`") && detail.contains("state = -1e400")),
+            "{error:?}"
+        );
+        // A body that is not JSON besides stays "not JSON".
+        let error = status(r#"{"state":"completed","progress":1e999"#).unwrap_err();
+        assert!(
+            matches!(&error, KolboError::Unreadable { detail, .. } if detail.starts_with("truncated JSON")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn numbers_at_the_edge_of_f64_are_left_out_too() {
+        // serde_json refuses these although an exact parser rounds them to f64::MAX.
+        let edge = format!("17976931348623157{}", "0".repeat(292));
+        for number in ["1.7976931348623158e308", "-1.7976931348623158e308", &edge] {
+            let status = status(&format!(
+                r#"{{"state":"completed","progress":{number},"result":{{"urls":["u"]}}}}"#
+            ))
+            .unwrap();
+            assert_eq!(status.state, GenerationState::Completed, "{number}");
+            assert_eq!(status.progress, None, "{number}");
+        }
+        let kept = status(r#"{"state":"completed","progress":1.7976931348e308,"x":1e999}"#);
+        assert_eq!(kept.unwrap().progress, Some(1.797_693_134_8e308));
     }
 
     #[test]
@@ -407,14 +551,18 @@ mod tests {
     }
 
     #[test]
-    fn repair_keeps_what_parses() {
+    fn the_lenient_tree_reads_numbers_out_of_range_as_null() {
+        let (tree, numbers) =
+            lenient(br#"{"a":[1,1e999,"x"],"b":{"c":-1e999,"d":null},"e":1e999,"f":"1e999"}"#);
         assert_eq!(
-            lenient(br#"{"a":[1,1e999,"x"],"b":{"c":-1e999,"d":null},"e":1e999}"#),
-            Some(json!({"a":[1,"x"],"b":{"d":null}}))
+            tree,
+            Some(json!({"a":[1,null,"x"],"b":{"c":null,"d":null},"e":null,"f":"1e999"}))
         );
-        assert_eq!(lenient(br#"{"a":1"#), None);
-        assert_eq!(lenient(b"\xff"), None);
-        assert_eq!(lenient(b"1e999"), None);
+        let paths: Vec<&str> = numbers.iter().map(|n| n.path.as_str()).collect();
+        assert_eq!(paths, ["a[1]", "b.c", "e"]);
+        assert_eq!(lenient(br#"{"a":1"#).0, None);
+        assert_eq!(lenient(b"\xff").0, None);
+        assert_eq!(lenient(b"1e999").0, Some(Value::Null));
     }
 
     #[test]
@@ -423,11 +571,11 @@ mod tests {
         let status = status(&format!(r#"{{"state":"failed","error":{deep}}}"#)).unwrap();
         assert_eq!(status.state, GenerationState::Failed);
         assert_eq!(status.error, None);
-        let shallow = format!("{}1e999{}", "[".repeat(20), "]".repeat(20));
         // Rebuilt member by member down to LENIENT_DEPTH; the subtree below parses whole
-        // or is dropped.
+        // or is dropped (here: deeper than serde_json's nesting limit).
+        let shallow = format!("{}{}", "[".repeat(200), "]".repeat(200));
         let kept = (1..LENIENT_DEPTH).fold(json!([]), |inner, _| json!([inner]));
-        assert_eq!(lenient(shallow.as_bytes()), Some(kept));
+        assert_eq!(lenient(shallow.as_bytes()).0, Some(kept));
     }
 
     #[test]

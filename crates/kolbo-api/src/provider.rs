@@ -224,6 +224,10 @@ impl KolboProvider {
             resolutions: model.supported_resolutions.clone(),
             styles: StyleSupport::InPrompt,
             options: Self::honoured_options(model),
+            // The catalog's own limits (0: none, as `validate` reads them), so the router
+            // never plans a prompt the model would refuse; `validate` stays the last guard.
+            max_prompt_chars: model.max_prompt_length.filter(|m| *m > 0),
+            min_prompt_chars: model.min_prompt_length.filter(|m| *m > 1),
             ..Capabilities::default()
         };
         let mut entry = ModelEntry::new(PROVIDER_ID, model.identifier.as_str(), price)

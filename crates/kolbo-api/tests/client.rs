@@ -478,7 +478,7 @@ async fn a_status_serde_refuses_as_a_whole_loses_only_the_bad_field() {
     let duplicated = server
         .mock("GET", "/api/v1/generate/g2/status")
         .with_body(
-            r#"{"success":true,"generation_id":"g2","state":"processing","progress":10,"progress":20}"#,
+            r#"{"success":true,"generation_id":"g2","state":"processing","progress":10,"progress":-1e400}"#,
         )
         .create_async()
         .await;
@@ -492,4 +492,120 @@ async fn a_status_serde_refuses_as_a_whole_loses_only_the_bad_field() {
     }
     out_of_range.assert_async().await;
     duplicated.assert_async().await;
+}
+
+/// A completed status with one field serde refuses as a whole, and what must survive it.
+const COMPLETED_WITH_A_BAD_FIELD: [(&str, &str); 4] = [
+    (
+        "progress out of range",
+        r#"{"success":true,"generation_id":"abc123","type":"image","state":"completed","progress":1e999,"result":{"urls":["https://cdn.kolbo.ai/images/abc123-0.png","https://cdn.kolbo.ai/images/abc123-1.png"],"model":"auto"}}"#,
+    ),
+    (
+        "state sent twice",
+        r#"{"success":true,"generation_id":"abc123","state":"processing","progress":100,"result":{"urls":["https://cdn.kolbo.ai/images/abc123-0.png","https://cdn.kolbo.ai/images/abc123-1.png"],"model":"auto"},"state":"completed"}"#,
+    ),
+    (
+        "progress sent twice",
+        r#"{"success":true,"generation_id":"abc123","state":"completed","progress":99,"result":{"urls":["https://cdn.kolbo.ai/images/abc123-0.png","https://cdn.kolbo.ai/images/abc123-1.png"],"model":"auto"},"progress":100}"#,
+    ),
+    (
+        "out of range inside the result",
+        r#"{"success":true,"generation_id":"abc123","state":"completed","progress":100,"result":{"urls":["https://cdn.kolbo.ai/images/abc123-0.png","https://cdn.kolbo.ai/images/abc123-1.png"],"model":"auto","created_at":-1e400}}"#,
+    ),
+];
+
+#[tokio::test]
+async fn a_completed_status_with_one_bad_field_reads_as_completed() {
+    for (case, body) in COMPLETED_WITH_A_BAD_FIELD {
+        assert!(
+            serde_json::from_str::<kolbo_api::types::GenerationStatus>(body).is_err(),
+            "{case}: plain serde must refuse it for this test to mean anything"
+        );
+        let mut server = mockito::Server::new_async().await;
+        let mock = server
+            .mock("GET", "/api/v1/generate/abc123/status")
+            .with_body(body)
+            .expect(1)
+            .create_async()
+            .await;
+        let client = common::client(&server, &ManualClock::new());
+        let status = client.generation_status("abc123").await.unwrap();
+        assert_eq!(status.state.as_str(), "completed", "{case}");
+        assert!(status.state.is_terminal(), "{case}");
+        assert_eq!(status.generation_id.as_deref(), Some("abc123"), "{case}");
+        let expected_progress = if case == "progress out of range" {
+            None
+        } else {
+            Some(100.0)
+        };
+        assert_eq!(status.progress, expected_progress, "{case}");
+        let result = status.result.unwrap();
+        assert_eq!(
+            result.urls,
+            [
+                "https://cdn.kolbo.ai/images/abc123-0.png",
+                "https://cdn.kolbo.ai/images/abc123-1.png"
+            ],
+            "{case}"
+        );
+        assert_eq!(result.model.as_deref(), Some("auto"), "{case}");
+        assert_eq!(result.created_at, None, "{case}");
+        mock.assert_async().await;
+    }
+}
+
+#[tokio::test]
+async fn a_required_field_out_of_range_is_an_unreadable_answer_that_shows_it() {
+    let mut server = mockito::Server::new_async().await;
+    let started = server
+        .mock("POST", "/api/v1/generate/image")
+        .with_body(r#"{"success":true,"generation_id":1e999,"credits_charged":2}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let status = server
+        .mock("GET", "/api/v1/generate/abc123/status")
+        .with_body(r#"{"success":true,"generation_id":"abc123","state":1e999,"progress":100}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let client = common::client(&server, &ManualClock::new());
+
+    // No id is invented for an accepted generation whose id is not a string.
+    let error = client.generate_image(&request()).await.unwrap_err();
+    let KolboError::Unreadable {
+        status: 200,
+        detail,
+        body_prefix,
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert!(
+        detail.contains("missing field `generation_id`")
+            && detail.contains("generation_id = 1e999"),
+        "{detail}"
+    );
+    assert!(
+        body_prefix.contains(r#""generation_id":1e999"#),
+        "{body_prefix}"
+    );
+    assert!(
+        error.to_string().contains("generation_id = 1e999"),
+        "{error}"
+    );
+
+    let error = client.generation_status("abc123").await.unwrap_err();
+    assert!(
+        matches!(&error, KolboError::Unreadable { status: 200, detail, .. }
+            if detail.contains("missing field `state`") && detail.contains("state = 1e999")),
+        "{error:?}"
+    );
+    // Unreadable, never a state: the poller keeps asking rather than guess one.
+    assert!(matches!(
+        Error::from(error),
+        Error::UnreadableResponse { .. }
+    ));
+    started.assert_async().await;
+    status.assert_async().await;
 }

@@ -307,6 +307,51 @@ async fn cancelled_and_empty_results_keep_the_id() {
 }
 
 #[tokio::test]
+async fn a_completed_status_with_a_bad_field_ends_the_wait() {
+    // Each would once have been unreadable, so the finished job stayed open until the
+    // deadline.
+    let urls = ["https://cdn.kolbo.ai/images/abc123-0.png"];
+    for completed in [
+        r#"{"success":true,"generation_id":"abc123","state":"completed","progress":1e999,"result":{"urls":["https://cdn.kolbo.ai/images/abc123-0.png"]}}"#,
+        r#"{"success":true,"generation_id":"abc123","state":"processing","state":"completed","result":{"urls":["https://cdn.kolbo.ai/images/abc123-0.png"]}}"#,
+        r#"{"success":true,"generation_id":"abc123","state":"completed","progress":50,"progress":100,"result":{"urls":["https://cdn.kolbo.ai/images/abc123-0.png"]}}"#,
+    ] {
+        let mut server = mockito::Server::new_async().await;
+        let processing =
+            r#"{"success":true,"generation_id":"abc123","state":"processing","progress":-1e999}"#;
+        let _mocks = statuses(
+            &mut server,
+            &[(200, processing, &[]), (200, completed, &[])],
+        )
+        .await;
+        let posts = no_posts(&mut server).await;
+        let clock = ManualClock::new();
+        let client = common::client(&server, &clock);
+        let (events, sink) = recorder();
+        let options = WaitOptions::default().poll_interval_hint(Some(secs(3)));
+        let done = client
+            .wait_for_generation("abc123", &options, &sink)
+            .await
+            .unwrap();
+        assert_eq!(done.result.urls, urls, "{completed}");
+        assert_eq!(done.polls, 2, "{completed}");
+        assert_eq!(done.status.state.as_str(), "completed");
+        let seen: Vec<JobState> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.state.clone())
+            .collect();
+        assert_eq!(
+            seen,
+            [JobState::Running, JobState::Completed],
+            "{completed}"
+        );
+        posts.assert_async().await;
+    }
+}
+
+#[tokio::test]
 async fn a_permanent_poll_error_stops_at_once() {
     let mut server = mockito::Server::new_async().await;
     let unauthorized = r#"{"success":false,"error":"Invalid API key","code":"INVALID_API_KEY"}"#;

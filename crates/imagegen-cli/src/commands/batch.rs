@@ -1,6 +1,8 @@
 //! `imagegen batch FILE`: many prompts under one budget, journaled.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use imagegen::batch::{
     BatchEvent, BatchOptions, ItemOutcome, ItemReport, SkipKind, Skipped, parse_batch,
 };
+use imagegen::core::prompt_preview;
 use imagegen::{CallOptions, Error, InvalidInput, JobState};
 use serde_json::json;
 
@@ -18,29 +21,54 @@ use crate::args::BatchArgs;
 use crate::exit;
 use crate::output::{BatchDisplay, Output, rate_limit_wait};
 
+/// The largest batch file read: 64 MiB, refused before it is read whole. It holds the
+/// most prompts a batch takes ([`imagegen::batch::MAX_BATCH_PROMPTS`]) at several
+/// thousand characters each; a larger file is not a batch of prompts (a log, an image)
+/// or should be split.
+pub(crate) const MAX_BATCH_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The text of the batch file at `path`; an input error when it cannot be read, is not
+/// UTF-8, or is larger than [`MAX_BATCH_FILE_BYTES`] (checked on its size first, then
+/// while reading, for a file that grows or a pipe with no size).
+fn read_batch_file(path: &Path) -> Result<String, InvalidInput> {
+    let cannot = |why: &dyn std::fmt::Display| {
+        InvalidInput::new("FILE", format!("cannot read {}: {why}", path.display()))
+    };
+    let too_big = || {
+        InvalidInput::new(
+            "FILE",
+            format!(
+                "{} is larger than {} MiB, the most a batch file may be: split it into smaller batches",
+                path.display(),
+                MAX_BATCH_FILE_BYTES / (1024 * 1024)
+            ),
+        )
+    };
+    let file = File::open(path).map_err(|e| cannot(&e))?;
+    if file.metadata().map_err(|e| cannot(&e))?.len() > MAX_BATCH_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_BATCH_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > MAX_BATCH_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| cannot(&"it is not UTF-8 text"))
+}
+
 pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
     let out = Output::new(args.json, quiet);
-    let text = match std::fs::read_to_string(&args.file) {
+    let text = match read_batch_file(&args.file) {
         Ok(text) => text,
-        Err(e) => {
-            let error = Error::InvalidInput(InvalidInput::new(
-                "FILE",
-                format!("cannot read {}: {e}", args.file.display()),
-            ));
-            return fail(&out, &error);
-        }
+        Err(e) => return fail(&out, &Error::InvalidInput(e)),
     };
     let mut items = match parse_batch(&text) {
         Ok(items) => items,
         Err(e) => return fail(&out, &Error::InvalidInput(e)),
     };
-    if args.concurrency == 0 {
-        let error = Error::InvalidInput(InvalidInput::new(
-            "concurrency",
-            "0 prompts at once runs nothing: use 1 or more",
-        ));
-        return fail(&out, &error);
-    }
+    drop(text);
     let client = match connect_with_budget(&out, true, args.budget).await {
         Ok(client) => client,
         Err(error) => return fail(&out, &error),
@@ -307,10 +335,14 @@ fn print_item(out: &Output, display: &BatchDisplay, ledger: &Mutex<Ledger>, item
                         item.line,
                         run.saved.len(),
                         run.credits_charged().with_unit(),
-                        item.prompt
+                        prompt_preview(&item.prompt)
                     ),
                 ),
-                Some(error) => out.error(format!("line {} {:?}: {error}", item.line, item.prompt)),
+                Some(error) => out.error(format!(
+                    "line {} {:?}: {error}",
+                    item.line,
+                    prompt_preview(&item.prompt)
+                )),
             }
         }
         ItemOutcome::Skipped(s) if s.kind == SkipKind::Budget => out.warn(skip_message(s)),
@@ -320,7 +352,12 @@ fn print_item(out: &Output, display: &BatchDisplay, ledger: &Mutex<Ledger>, item
 }
 
 fn skip_message(s: &Skipped) -> String {
-    format!("skipped line {} {:?}: {}", s.line, s.prompt, s.reason)
+    format!(
+        "skipped line {} {:?}: {}",
+        s.line,
+        prompt_preview(&s.prompt),
+        s.reason
+    )
 }
 
 /// After Ctrl-C (and once every request already sent is recorded): what was saved, what
@@ -373,7 +410,7 @@ fn interrupted_summary(
         let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         out.detail(format!(
             "line {line} {:?}: {}",
-            prompt(*line),
+            prompt_preview(prompt(*line)),
             paths.join(", ")
         ));
     }
@@ -388,7 +425,7 @@ fn interrupted_summary(
             }
         ));
         for line in &running {
-            out.detail(format!("line {line} {:?}", prompt(*line)));
+            out.detail(format!("line {line} {:?}", prompt_preview(prompt(*line))));
         }
     }
     if !not_sent.is_empty() {
@@ -397,7 +434,7 @@ fn interrupted_summary(
             not_sent.len()
         ));
         for line in &not_sent {
-            out.detail(format!("line {line} {:?}", prompt(*line)));
+            out.detail(format!("line {line} {:?}", prompt_preview(prompt(*line))));
         }
     }
 }

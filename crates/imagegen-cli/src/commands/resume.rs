@@ -31,8 +31,8 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
         Ok(journal) => journal,
         Err(error) => return fail(&out, &error),
     };
-    let open = match journal.unfinished() {
-        Ok(open) => open,
+    let contents = match journal.read() {
+        Ok(contents) => contents,
         Err(e) => {
             return fail(
                 &out,
@@ -44,6 +44,10 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
             );
         }
     };
+    for bad in &contents.bad_lines {
+        out.warn(format!("{}: skipped {bad}", path.display()));
+    }
+    let open = contents.unfinished();
     if open.is_empty() {
         out.status(
             "Finished",
@@ -52,7 +56,9 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
                 path.display()
             ),
         );
-        out.emit(&json!({"jobs": [], "images": [], "journal": path}));
+        out.emit(
+            &json!({"jobs": [], "images": [], "journal": path, "bad_lines": contents.bad_lines}),
+        );
         return exit::OK;
     }
     let client = match connect(&out, false).await {
@@ -89,7 +95,7 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
                     job.job.provider,
                     job.job.job_id,
                     job.saved.len(),
-                    job.prompt
+                    imagegen::core::prompt_preview(&job.prompt)
                 ),
             ),
             Some(error) if job.closed => out.error(format!(
@@ -126,6 +132,8 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
         ));
     }
     let code = report.failure_kind().map_or(exit::OK, exit::code);
-    out.emit(&json!({"jobs": rows, "journal": path, "exit_code": code}));
+    out.emit(
+        &json!({"jobs": rows, "journal": path, "bad_lines": report.bad_lines, "exit_code": code}),
+    );
     code
 }

@@ -1,11 +1,11 @@
 //! Destinations: where a download writes. A writer is streamed into and cannot be
-//! rewound; a file is written through a temporary file in the same directory (mode 0644,
-//! not a temporary file's private 0600), rewound on a retry, and renamed into place, so
-//! the final path never holds a partial image.
+//! rewound; a file is written through a locked temporary [`PartFile`](super::PartFile) in
+//! the same directory (mode 0644, not a temporary file's private 0600), rewound on a
+//! retry, and renamed into place only once the image is whole, so the final path never
+//! holds a partial image.
 
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -65,48 +65,32 @@ impl<W: AsyncWrite + Unpin + Send + ?Sized> Destination for WriterDestination<'_
     }
 }
 
+/// A part file being written through an async handle.
 pub(crate) struct FileDestination {
     file: tokio::fs::File,
     written: u64,
-    /// Removes the file when dropped, so a failure leaves nothing behind.
-    temp: tempfile::TempPath,
 }
 
 impl FileDestination {
-    /// A temporary file in `target`'s directory (so the final rename stays on one file
-    /// system), mode 0644.
-    pub(crate) fn create_beside(target: &Path) -> Result<Self, DownloadError> {
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".imagegen-download-").suffix(".part");
-        // An image is an ordinary file: readable like any other the user creates (the
-        // process umask still applies), not the private 0600 of a temporary file.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let temp = builder
-            .tempfile_in(&dir)
-            .map_err(|e| DownloadError::io(&format!("creating a file in {}", dir.display()), &e))?;
-        let (file, temp) = temp.into_parts();
-        Ok(Self {
+    /// Writes through `file` (a [`PartFile`](super::PartFile)'s, empty).
+    pub(crate) fn new(file: std::fs::File) -> Self {
+        Self {
             file: tokio::fs::File::from_std(file),
             written: 0,
-            temp,
-        })
+        }
     }
 
-    /// Syncs the file and renames it to `path`.
-    pub(crate) async fn persist(self, path: &Path) -> Result<(), DownloadError> {
+    /// Syncs what was written to the disk.
+    pub(crate) async fn sync(&mut self) -> Result<(), DownloadError> {
         self.file
             .sync_all()
             .await
-            .map_err(|e| DownloadError::io("syncing the file", &e))?;
-        drop(self.file);
-        self.temp.persist(path).map_err(|e| {
-            DownloadError::io(&format!("moving the file to {}", path.display()), &e.error)
-        })
+            .map_err(|e| DownloadError::io("syncing the file", &e))
+    }
+
+    /// The file handle back, once every write has finished.
+    pub(crate) async fn into_std(self) -> std::fs::File {
+        self.file.into_std().await
     }
 }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use imagegen_core::{Error, ProviderId, Refund};
 
+use super::complete::INCOMPLETE;
+
 /// Why a download failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -47,6 +49,9 @@ pub enum DownloadError {
         attempts: u32,
         /// Why the last one failed.
         last_failure: String,
+        /// The HTTP status the last attempt got, when it was an error status (a `503` of a
+        /// server still making the image, a `502` of a proxy).
+        last_status: Option<u16>,
     },
     /// Every allowed attempt failed; the image may still arrive later.
     #[error(
@@ -57,9 +62,11 @@ pub enum DownloadError {
         attempts: u32,
         /// Why the last one failed.
         last_failure: String,
+        /// The HTTP status the last attempt got, when it was an error status.
+        last_status: Option<u16>,
     },
-    /// The transfer broke after bytes were written to a destination that cannot be
-    /// rewound (a writer); retry into a fresh destination.
+    /// The transfer broke, or the image turned out incomplete, after bytes were written to a
+    /// destination that cannot be rewound (a writer); retry into a fresh destination.
     #[error(
         "the transfer broke after {written} bytes were written ({reason}); download again into a fresh destination"
     )]
@@ -99,6 +106,41 @@ impl DownloadError {
                 | Self::AttemptsExhausted { .. }
                 | Self::Interrupted { .. }
         )
+    }
+
+    /// The HTTP status of the last failed attempt, when that attempt got an HTTP error
+    /// status: the status of [`Self::Status`], or the last one before the attempts or the
+    /// time ran out. `None` when the last failure was not the server answering an error
+    /// (a timeout, a reset, a page instead of an image, an incomplete image).
+    ///
+    /// ```
+    /// use imagegen_http::DownloadError;
+    /// let gone = DownloadError::Status { status: 404, body_prefix: String::new() };
+    /// assert_eq!(gone.last_status(), Some(404));
+    /// ```
+    pub fn last_status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::AttemptsExhausted { last_status, .. }
+            | Self::DeadlineExceeded { last_status, .. } => *last_status,
+            _ => None,
+        }
+    }
+
+    /// Whether the (last) image arrived incomplete: the body ended cleanly but early, so
+    /// the image lacks its end (a PNG without `IEND`, a JPEG without its end marker). The
+    /// same URL may serve it whole later. The downloader words that failure one way
+    /// (`the image is incomplete, it ended early: …`), which is what this reads.
+    pub fn is_incomplete_image(&self) -> bool {
+        match self {
+            Self::AttemptsExhausted { last_failure, .. }
+            | Self::DeadlineExceeded { last_failure, .. }
+            | Self::Interrupted {
+                reason: last_failure,
+                ..
+            } => last_failure.starts_with(INCOMPLETE),
+            _ => false,
+        }
     }
 
     /// This error in the core taxonomy, for the job `job_id` of `provider` whose image
@@ -167,10 +209,17 @@ mod tests {
                 waited: Duration::from_secs(600),
                 attempts: 9,
                 last_failure: "timeout".into(),
+                last_status: None,
             },
             DownloadError::AttemptsExhausted {
                 attempts: 3,
                 last_failure: "HTTP 502".into(),
+                last_status: Some(502),
+            },
+            DownloadError::AttemptsExhausted {
+                attempts: 3,
+                last_failure: format!("{INCOMPLETE}: a PNG of 10 bytes"),
+                last_status: None,
             },
             DownloadError::Interrupted {
                 written: 10,
@@ -194,5 +243,45 @@ mod tests {
                 other => panic!("{shown} -> {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_last_status_and_an_incomplete_image_are_told() {
+        let exhausted = |last_failure: &str, last_status| DownloadError::AttemptsExhausted {
+            attempts: 3,
+            last_failure: last_failure.into(),
+            last_status,
+        };
+        let incomplete = format!("{INCOMPLETE}: a PNG of 10 bytes without its IEND end chunk");
+        assert_eq!(exhausted("HTTP 503", Some(503)).last_status(), Some(503));
+        assert_eq!(exhausted(&incomplete, None).last_status(), None);
+        assert!(exhausted(&incomplete, None).is_incomplete_image());
+        assert!(!exhausted("HTTP 503", Some(503)).is_incomplete_image());
+        let deadline = DownloadError::DeadlineExceeded {
+            waited: Duration::from_secs(1),
+            attempts: 2,
+            last_failure: "HTTP 500".into(),
+            last_status: Some(500),
+        };
+        assert_eq!(deadline.last_status(), Some(500));
+        assert!(!deadline.is_incomplete_image());
+        let status = DownloadError::Status {
+            status: 410,
+            body_prefix: String::new(),
+        };
+        assert_eq!(status.last_status(), Some(410));
+        let interrupted = DownloadError::Interrupted {
+            written: 5,
+            reason: incomplete,
+        };
+        assert!(interrupted.is_incomplete_image() && interrupted.may_succeed_later());
+        assert_eq!(interrupted.last_status(), None);
+        assert_eq!(DownloadError::TooLarge { limit: 1 }.last_status(), None);
+    }
+
+    #[test]
+    fn the_error_stays_small() {
+        // The facade's error carries it with three strings; keep it at six words.
+        assert!(std::mem::size_of::<DownloadError>() <= 48);
     }
 }

@@ -8,11 +8,15 @@
 //! - its own HTTP client, which carries **no credentials** and may follow redirects;
 //! - a short connect timeout and a long read timeout (the wait for the first byte);
 //! - retries (a GET is idempotent) on timeouts, connection resets, `408`/`425`/`429`/`5xx`,
-//!   and on a success status whose body is not an image, through the shared
+//!   on a success status whose body is not an image, and on an image that ended early
+//!   (a body that stopped cleanly before the image's end), through the shared
 //!   [`crate::retry::run`] loop: bounded exponential backoff on the injected
 //!   [`Clock`](imagegen_core::Clock), under an overall deadline the caller sets;
-//! - streaming to the destination (any [`AsyncWrite`], or a file written through a
-//!   temporary file and renamed into place), never holding the image in memory;
+//! - streaming to the destination (any [`AsyncWrite`], or a file written through one locked
+//!   temporary [`PartFile`] and renamed into place), never holding the image in memory;
+//! - the image checked whole as it streams (a PNG ends with `IEND`, a JPEG with its end
+//!   marker, a GIF with its trailer, a WebP holds the bytes its header declares): an
+//!   incomplete image is never returned as a success;
 //! - the format decided from the bytes (PNG, JPEG, WebP, GIF), never from the URL's
 //!   extension: a `.jpg` URL may serve PNG bytes;
 //! - width and height read from the image header when cheap (PNG, JPEG, GIF, WebP).
@@ -21,12 +25,16 @@
 //! |---|---|
 //! | [`DownloadPolicy`] (`policy`) | timeouts, attempts, backoff, the deadline, the size limit |
 //! | `inspect` | [`ImageFormat`] sniffing, [`dimensions`], refusing a page that is not an image |
+//! | `complete` | whether a body that ended holds the whole image |
 //! | `destination` | writers, and files through a 0644 temporary file renamed into place; [`CountingSink`] |
+//! | `part` | [`PartFile`]: the locked `.imagegen-*.part` file; [`sweep_stale_parts`] for those killed runs left |
 //! | [`DownloadError`] (`error`) | why a download failed, and [`DownloadError::into_core_error`] for a paid job |
 
+mod complete;
 mod destination;
 mod error;
 mod inspect;
+mod part;
 mod policy;
 
 use std::fmt;
@@ -42,8 +50,12 @@ use url::Url;
 pub use destination::CountingSink;
 pub use error::DownloadError;
 pub use inspect::{ImageFormat, dimensions};
+pub use part::{
+    PART_PREFIX, PART_SUFFIX, PartFile, PersistPartError, STALE_PART_AGE, sweep_stale_parts,
+};
 pub use policy::DownloadPolicy;
 
+use complete::EndCheck;
 use destination::{Destination, FileDestination, WriterDestination};
 use inspect::{BodyInspector, Inspected, Release};
 
@@ -71,7 +83,9 @@ pub struct DownloadedImage {
     pub attempts: u32,
     /// Time from the first GET to the end, on the downloader's clock.
     pub elapsed: Duration,
-    /// Where the file is, for file downloads.
+    /// Where the file is, for [`ImageDownloader::download_to_file`] and
+    /// [`ImageDownloader::download_with_extension`] (`None` for a writer, and for
+    /// [`ImageDownloader::download_to_part`], whose [`PartFile::path`] tells).
     pub path: Option<PathBuf>,
 }
 
@@ -219,9 +233,9 @@ impl ImageDownloader {
     /// Streams the image at `url` into `writer`.
     ///
     /// Nothing is written until the first bytes show an image, so an error page never
-    /// reaches `writer`. If the transfer breaks after bytes were written, the error is
-    /// [`DownloadError::Interrupted`] (a writer cannot be rewound); file downloads retry
-    /// instead.
+    /// reaches `writer`. If the transfer breaks, or the image turns out incomplete, after
+    /// bytes were written, the error is [`DownloadError::Interrupted`] (a writer cannot be
+    /// rewound); file downloads retry instead.
     pub async fn download_to_writer<W>(
         &self,
         url: &Url,
@@ -234,8 +248,9 @@ impl ImageDownloader {
         self.run(url, &mut dest).await
     }
 
-    /// Downloads the image at `url` to `path`, through a temporary file in the same
-    /// directory renamed into place: `path` never holds a partial image.
+    /// Downloads the image at `url` to `path` (replacing a file there), through a locked
+    /// [`PartFile`] in the same directory renamed into place: `path` never holds a partial
+    /// image.
     pub async fn download_to_file(
         &self,
         url: &Url,
@@ -260,6 +275,46 @@ impl ImageDownloader {
         .await
     }
 
+    /// Downloads the whole image at `url` into a new, locked [`PartFile`] in `dir`
+    /// (`.imagegen-<random>.part`, mode 0644), synced to disk, for the caller to move where
+    /// it belongs ([`PartFile::persist_new`] never replaces a file). On failure nothing is
+    /// left in `dir`. The part stays locked while the caller holds it, so
+    /// [`sweep_stale_parts`] leaves it alone.
+    ///
+    /// ```no_run
+    /// # async fn run(downloader: imagegen_http::ImageDownloader, url: url::Url) -> Result<(), Box<dyn std::error::Error>> {
+    /// let (part, image) = downloader.download_to_part(&url, "out".as_ref()).await?;
+    /// let target = std::path::Path::new("out").join(format!("cat.{}", image.format.extension()));
+    /// part.persist_new(&target)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn download_to_part(
+        &self,
+        url: &Url,
+        dir: &Path,
+    ) -> Result<(PartFile, DownloadedImage), DownloadError> {
+        check_url(url)?;
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let part = PartFile::create_in(dir)
+            .map_err(|e| DownloadError::io(&format!("creating a file in {}", dir.display()), &e))?;
+        let (file, temp) = part.into_parts();
+        let mut dest = FileDestination::new(file);
+        let mut result = self.run(url, &mut dest).await;
+        if result.is_ok()
+            && let Err(e) = dest.sync().await
+        {
+            result = Err(e);
+        }
+        // Whole again (the handle holds the lock); dropped on failure, which removes the
+        // file before its lock goes.
+        let part = PartFile::from_parts(dest.into_std().await, temp);
+        result.map(|image| (part, image))
+    }
+
     async fn download_file(
         &self,
         url: &Url,
@@ -267,10 +322,15 @@ impl ImageDownloader {
         final_path: impl FnOnce(ImageFormat) -> PathBuf,
     ) -> Result<DownloadedImage, DownloadError> {
         check_url(url)?;
-        let mut dest = FileDestination::create_beside(target)?;
-        let mut image = self.run(url, &mut dest).await?;
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let (part, mut image) = self.download_to_part(url, dir).await?;
         let path = final_path(image.format);
-        dest.persist(&path).await?;
+        part.persist(&path).map_err(|e| {
+            DownloadError::io(&format!("moving the file to {}", path.display()), &e.error)
+        })?;
         image.path = Some(path);
         Ok(image)
     }
@@ -301,17 +361,22 @@ impl ImageDownloader {
             }
             Err(stopped) => Err(match stopped.error {
                 Attempt::Fatal(err) => err,
-                Attempt::Retry { reason, .. } => match stopped.reason {
-                    StopReason::DeadlineExceeded => DownloadError::DeadlineExceeded {
-                        waited: stopped.elapsed,
-                        attempts: stopped.attempts,
-                        last_failure: reason,
-                    },
-                    _ => DownloadError::AttemptsExhausted {
-                        attempts: stopped.attempts,
-                        last_failure: reason,
-                    },
-                },
+                Attempt::Retry { reason, cause, .. } => {
+                    let last_status = cause.status();
+                    match stopped.reason {
+                        StopReason::DeadlineExceeded => DownloadError::DeadlineExceeded {
+                            waited: stopped.elapsed,
+                            attempts: stopped.attempts,
+                            last_failure: reason,
+                            last_status,
+                        },
+                        _ => DownloadError::AttemptsExhausted {
+                            attempts: stopped.attempts,
+                            last_failure: reason,
+                            last_status,
+                        },
+                    }
+                }
             }),
         }
     }
@@ -350,6 +415,7 @@ impl ImageDownloader {
                 Attempt::Retry {
                     reason: format!("HTTP {status}"),
                     retry_after,
+                    cause: Cause::Status(status),
                 }
             } else {
                 Attempt::Fatal(DownloadError::Status {
@@ -359,11 +425,13 @@ impl ImageDownloader {
             });
         }
         let limit = self.policy.max_bytes;
-        if response.content_length().is_some_and(|n| n > limit) {
+        let announced = response.content_length();
+        if announced.is_some_and(|n| n > limit) {
             return Err(Attempt::Fatal(DownloadError::TooLarge { limit }));
         }
 
         let mut inspector = BodyInspector::new(content_type.as_deref());
+        let mut end = EndCheck::new();
         let mut total: u64 = 0;
         loop {
             let chunk = match response.chunk().await {
@@ -380,6 +448,7 @@ impl ImageDownloader {
             if total > limit {
                 return Err(Attempt::Fatal(DownloadError::TooLarge { limit }));
             }
+            end.feed(&chunk);
             match inspector.feed(&chunk)? {
                 Release::Nothing => {}
                 Release::Chunk => dest.write(&chunk).await?,
@@ -387,6 +456,15 @@ impl ImageDownloader {
             }
         }
         let Inspected { format, size, held } = inspector.finish()?;
+        // An image cut short is never a success (checked before the last held bytes are
+        // written, so a tiny one never reaches a writer).
+        if let Some(announced) = announced.filter(|&n| total < n) {
+            return Err(Attempt::incomplete(complete::short_of_content_length(
+                total, announced,
+            )));
+        }
+        end.verdict(format)
+            .map_err(|e| Attempt::incomplete(e.to_string()))?;
         dest.write(&held).await?;
         dest.flush().await?;
         let (width, height) = size.unzip();
@@ -430,6 +508,7 @@ impl<D: Destination> Operation for Get<'_, D> {
             Err(Attempt::Retry {
                 reason,
                 retry_after,
+                cause,
             }) => {
                 // Another GET starts from an empty destination, or not at all.
                 if self.dest.written() > 0 && !self.dest.rewind().await? {
@@ -442,6 +521,7 @@ impl<D: Destination> Operation for Get<'_, D> {
                 Err(Attempt::Retry {
                     reason,
                     retry_after,
+                    cause,
                 })
             }
             Err(fatal) => Err(fatal),
@@ -455,9 +535,30 @@ pub(crate) enum Attempt {
     Retry {
         reason: String,
         retry_after: Option<Duration>,
+        cause: Cause,
     },
     /// Not worth another GET.
     Fatal(DownloadError),
+}
+
+/// What made an attempt worth repeating, for the error when none is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// The server answered this error status.
+    Status(u16),
+    /// The image ended early.
+    Incomplete,
+    /// Anything else: a timeout, a reset, a page instead of an image.
+    Other,
+}
+
+impl Cause {
+    fn status(self) -> Option<u16> {
+        match self {
+            Self::Status(status) => Some(status),
+            Self::Incomplete | Self::Other => None,
+        }
+    }
 }
 
 impl Attempt {
@@ -475,6 +576,16 @@ impl Attempt {
         Self::Retry {
             reason,
             retry_after: None,
+            cause: Cause::Other,
+        }
+    }
+
+    /// The image ended early; `reason` says how.
+    fn incomplete(reason: String) -> Self {
+        Self::Retry {
+            reason,
+            retry_after: None,
+            cause: Cause::Incomplete,
         }
     }
 }

@@ -22,6 +22,39 @@ pub fn png_bytes() -> Vec<u8> {
     out
 }
 
+/// A 1536x1024 baseline JPEG header, some scan bytes and the end-of-image marker.
+pub fn jpeg_bytes() -> Vec<u8> {
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+    jpeg.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+    jpeg.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0x04, 0x00, 0x06, 0x00, 0x03]);
+    jpeg.extend_from_slice(&[0u8; 64]);
+    jpeg.extend_from_slice(&[0xFF, 0xD9]);
+    jpeg
+}
+
+/// A 4x3 GIF: header, an image block, the trailer.
+pub fn gif_bytes() -> Vec<u8> {
+    let mut gif = b"GIF89a\x04\x00\x03\x00\x00\x00\x00".to_vec();
+    gif.extend_from_slice(b"\x2c\x00\x00\x00\x00\x04\x00\x03\x00\x00\x02");
+    gif.push(40);
+    gif.extend(std::iter::repeat_n(0x11u8, 40));
+    gif.extend_from_slice(&[0x00, 0x3B]);
+    gif
+}
+
+/// An 800x600 lossless WebP whose RIFF size matches its length.
+pub fn webp_bytes() -> Vec<u8> {
+    let mut webp = b"RIFF\0\0\0\0WEBPVP8L".to_vec();
+    webp.extend_from_slice(&70u32.to_le_bytes());
+    webp.push(0x2f);
+    let bits: u32 = 799 | (599 << 14);
+    webp.extend_from_slice(&bits.to_le_bytes());
+    webp.extend(std::iter::repeat_n(0x5Au8, 65));
+    let size = u32::try_from(webp.len() - 8).unwrap();
+    webp[4..8].copy_from_slice(&size.to_le_bytes());
+    webp
+}
+
 /// What one connection to a [`ScriptedServer`] does.
 #[derive(Clone)]
 pub enum Reply {

@@ -141,6 +141,44 @@ fn judge_shape(c: &mut Candidate, requested: ImageShape, caps: &Capabilities, ju
     }
 }
 
+/// Characters of the prompt the wire carries for this candidate: the request's, with the
+/// style appended when the model takes it in the prompt (as [`CallPlan::prompt_text`]
+/// writes it).
+fn sent_prompt_chars(request: &GenerationRequest, style: Option<&StyleDelivery>) -> usize {
+    match style {
+        Some(delivery @ StyleDelivery::InPrompt(_)) => CallPlan::new(
+            ProviderId::new("-"),
+            ModelChoice::ProviderDefault,
+            request.prompt().clone(),
+            1,
+        )
+        .with_style(delivery.clone())
+        .prompt_text()
+        .chars()
+        .count(),
+        _ => request.prompt().char_count(),
+    }
+}
+
+/// Whether the model takes a prompt this long (judged after the style, which may lengthen
+/// it).
+fn judge_prompt(c: &mut Candidate, request: &GenerationRequest, caps: &Capabilities) {
+    if caps.max_prompt_chars.is_none() && caps.min_prompt_chars.is_none() {
+        return;
+    }
+    let given = sent_prompt_chars(request, c.style.as_ref());
+    if let Some(max) = caps.max_prompt_chars.filter(|m| *m > 0)
+        && given > max as usize
+    {
+        c.exclude(Exclusion::PromptTooLong { max, given });
+    }
+    if let Some(min) = caps.min_prompt_chars
+        && given < min as usize
+    {
+        c.exclude(Exclusion::PromptTooShort { min, given });
+    }
+}
+
 fn style_warning(delivery: &StyleDelivery) -> Option<String> {
     match delivery {
         StyleDelivery::InPrompt(style) => Some(format!(
@@ -226,6 +264,7 @@ pub(crate) fn evaluate_model(
             }),
         }
     }
+    judge_prompt(&mut c, request, caps);
     judge_options(&mut c, &caps.options, judge);
     match rules
         .policy

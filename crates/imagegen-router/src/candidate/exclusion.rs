@@ -47,6 +47,23 @@ pub enum Exclusion {
         /// How many it takes.
         max: u32,
     },
+    /// The prompt, as the wire would carry it (with a style the model takes in the prompt
+    /// appended), is longer than the model takes
+    /// ([`Capabilities::max_prompt_chars`](imagegen_core::Capabilities::max_prompt_chars)).
+    PromptTooLong {
+        /// The most characters it takes.
+        max: u32,
+        /// The characters the prompt has.
+        given: usize,
+    },
+    /// The prompt is shorter than the model takes
+    /// ([`Capabilities::min_prompt_chars`](imagegen_core::Capabilities::min_prompt_chars)).
+    PromptTooShort {
+        /// The fewest characters it takes.
+        min: u32,
+        /// The characters the prompt has.
+        given: usize,
+    },
     /// The model has no such quality.
     QualityUnavailable {
         /// What was asked.
@@ -174,14 +191,16 @@ impl Exclusion {
         )
     }
 
-    /// Whether the model cannot do what is asked (shape, references, quality, style,
-    /// options, plan).
+    /// Whether the model cannot do what is asked (shape, references, prompt length,
+    /// quality, style, options, plan).
     pub fn is_capability(&self) -> bool {
         matches!(
             self,
             Self::ShapeUnsupported { .. }
                 | Self::ShapeTooFar { .. }
                 | Self::TooManyReferenceImages { .. }
+                | Self::PromptTooLong { .. }
+                | Self::PromptTooShort { .. }
                 | Self::QualityUnavailable { .. }
                 | Self::ResolutionUnavailable { .. }
                 | Self::StyleUnsupported { .. }
@@ -210,6 +229,19 @@ fn list(items: &[String]) -> String {
     items.join(", ")
 }
 
+/// `5120` as `5,120`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 impl fmt::Display for Exclusion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -233,6 +265,18 @@ impl fmt::Display for Exclusion {
             Self::TooManyReferenceImages { given, max } => {
                 write!(f, "takes at most {max} reference images, {given} given")
             }
+            Self::PromptTooLong { max, given } => write!(
+                f,
+                "takes prompts of at most {} characters; this one has {}",
+                thousands(u64::from(*max)),
+                thousands(*given as u64)
+            ),
+            Self::PromptTooShort { min, given } => write!(
+                f,
+                "takes prompts of at least {} characters; this one has {}",
+                thousands(u64::from(*min)),
+                thousands(*given as u64)
+            ),
             Self::QualityUnavailable { wanted, offered } if offered.is_empty() => {
                 write!(f, "has no quality setting, `{wanted}` asked")
             }
