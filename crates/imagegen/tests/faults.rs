@@ -376,3 +376,33 @@ async fn soak_every_fault_at_five_percent_then_resume_ends_every_job() {
         .count();
     assert!(ran > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_runs_temporary_files_are_swept_by_the_next_save() {
+    let client = Client::with_simulator(sim_config()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // What a run killed mid-download leaves: an unlocked part, minutes old.
+    let stale = dir.path().join(".imagegen-Ab3xYz.part");
+    std::fs::write(&stale, b"\x89PNG half an image").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (_journal, report) = run_one(&client, dir.path(), "a tidy fox").await;
+    assert!(report.is_success(), "{report:?}");
+    assert!(!stale.exists(), "the stale part was left");
+    let parts = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".part")
+        })
+        .count();
+    assert_eq!(parts, 0);
+}
