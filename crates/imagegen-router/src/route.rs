@@ -212,9 +212,9 @@ impl RoutedOutput {
 /// first poll; after a crash the job can be resumed with
 /// [`Router::wait`](crate::Router::wait) instead of being submitted (and paid for) again.
 pub trait RouteObserver: Send + Sync {
-    /// A provider accepted `job`; `reserved` credits are held for it.
-    fn accepted(&self, job: &JobHandle, reserved: Credits) {
-        let _ = (job, reserved);
+    /// A provider accepted `job`, sent as `plan`; `reserved` credits are held for it.
+    fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
+        let _ = (job, plan, reserved);
     }
 
     /// An attempt ended.

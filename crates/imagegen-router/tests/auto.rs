@@ -55,7 +55,7 @@ fn auto() -> CallOptions {
 struct Reserved(Mutex<Vec<Credits>>);
 
 impl RouteObserver for Reserved {
-    fn accepted(&self, _job: &JobHandle, reserved: Credits) {
+    fn accepted(&self, _job: &JobHandle, _plan: &imagegen_core::CallPlan, reserved: Credits) {
         self.0.lock().unwrap().push(reserved);
     }
 }

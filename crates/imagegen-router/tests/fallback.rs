@@ -483,7 +483,7 @@ struct Journal {
 }
 
 impl RouteObserver for Journal {
-    fn accepted(&self, job: &JobHandle, reserved: Credits) {
+    fn accepted(&self, job: &JobHandle, _plan: &imagegen_core::CallPlan, reserved: Credits) {
         self.log
             .lock()
             .unwrap()

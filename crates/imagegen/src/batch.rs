@@ -236,8 +236,9 @@ pub enum BatchEvent {
         /// The job.
         job: JobHandle,
     },
-    /// A submission for a prompt is held by the provider's rate limit for `wait` (the
-    /// router waits it out, then sends again).
+    /// A submission for a prompt is held by the provider's rate limit for `wait`: a 429
+    /// the router waits out before sending again, or Kolbo's pacer holding it before it is
+    /// sent (see [`ClientBuilder::kolbo_pacing`](crate::ClientBuilder::kolbo_pacing)).
     RateLimited {
         /// The prompt's line.
         line: usize,
@@ -509,15 +510,29 @@ impl Client {
                 });
             }
         });
-        let report = self
-            .generate_to_dir_watched(
-                &item.request,
-                &options.out_dir,
-                &generate,
-                hook.as_ref()
-                    .map(|h| h as &(dyn Fn(RunSignal<'_>) + Send + Sync)),
-            )
-            .await;
+        let run = self.generate_to_dir_watched(
+            &item.request,
+            &options.out_dir,
+            &generate,
+            hook.as_ref()
+                .map(|h| h as &(dyn Fn(RunSignal<'_>) + Send + Sync)),
+        );
+        // A submission held by Kolbo's pacer is a rate-limit wait of this line.
+        let report = match &options.events {
+            Some(events) => {
+                let events = Arc::clone(events);
+                let provider = ProviderId::from("kolbo");
+                let held: crate::pacing::PacingHook = Arc::new(move |wait| {
+                    events.event(BatchEvent::RateLimited {
+                        line,
+                        provider: provider.clone(),
+                        wait,
+                    });
+                });
+                crate::pacing::scoped(held, run).await
+            }
+            None => run.await,
+        };
         let nothing_done = report.saved.is_empty() && report.unfinished.is_empty();
         match &report.error {
             Some(error) if nothing_done && error.kind() == ErrorKind::OverBudget => {

@@ -108,6 +108,7 @@ pub struct ClientBuilder {
     downloader: Option<ImageDownloader>,
     download_concurrency: usize,
     poll_schedule: Option<PollSchedule>,
+    kolbo_pacing: bool,
     #[cfg(feature = "simulator")]
     simulator: Option<imagegen_sim::SimHandle>,
 }
@@ -170,6 +171,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether Kolbo generation starts are paced to Kolbo's documented limit, 10 a minute
+    /// for this client's key (default: on), so a batch waits its turn instead of being
+    /// answered 429; a batch reports each wait as
+    /// [`BatchEvent::RateLimited`](crate::BatchEvent). Turn it off against a server with
+    /// no such limit (a simulator started with `without_rate_limits`).
+    pub fn kolbo_pacing(mut self, on: bool) -> Self {
+        self.kolbo_pacing = on;
+        self
+    }
+
     /// Builds the client: Kolbo when its key is set, KoalaImages when its key is set, and
     /// any providers added. Fails with [`Error::NoProvider`] when there is none.
     pub fn build(self) -> Result<Client, Error> {
@@ -183,6 +194,11 @@ impl ClientBuilder {
             let mut builder = KolboClient::builder(key.expose_secret()).clock(Arc::clone(&clock));
             if let Some(url) = &config.kolbo_base_url {
                 builder = builder.base_url(url.as_str());
+            }
+            if self.kolbo_pacing {
+                let pacer = kolbo_api::SubmitPacer::kolbo_generate();
+                pacer.on_wait(crate::pacing::heard);
+                builder = builder.submit_pacer(pacer);
             }
             let client = builder
                 .build()
@@ -319,6 +335,7 @@ impl Client {
             downloader: None,
             download_concurrency: DEFAULT_DOWNLOAD_CONCURRENCY,
             poll_schedule: None,
+            kolbo_pacing: true,
             #[cfg(feature = "simulator")]
             simulator: None,
         }

@@ -210,6 +210,16 @@ impl Generation {
         }
     }
 
+    /// Records `plan` as what was sent for every image that does not say (a resumed job).
+    pub(crate) fn with_plan(mut self, plan: Option<&CallPlan>) -> Self {
+        if let Some(plan) = plan {
+            for image in self.images.iter_mut().filter(|i| i.sent.is_none()) {
+                image.sent = Some(plan.clone());
+            }
+        }
+        self
+    }
+
     /// Like [`Generation::save`], but returns what was saved along with the first error.
     pub(crate) async fn save_each(&self, dir: &Path) -> (Vec<SavedImage>, Option<Error>) {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -491,8 +501,9 @@ impl SavedImage {
 /// The JSON file written beside each saved image: everything needed to know what was
 /// asked, what was sent, where it came from and what it cost. It never contains an API key.
 ///
-/// `asked` and `sent` are `null` for an image of a job resumed from a journal (the journal
-/// keeps the job, not the request or its plan). `simulated` is `true` when the image came
+/// `asked` is `null` for an image of a job resumed from a journal (the journal keeps the
+/// job and the plan it was sent as, not the request), and so is `sent` when the journal
+/// predates plans. `simulated` is `true` when the image came
 /// from the simulator the client started in its own process
 /// ([`crate::Client::is_simulated`]); a client pointed at an external `imagegen sim`
 /// through the environment cannot tell it from a real API and writes `false`.
@@ -503,7 +514,7 @@ pub struct Sidecar {
     pub prompt: String,
     /// What was asked: the request as given and its routing choices (`null` when resumed).
     pub asked: Option<Asked>,
-    /// The call sent for this image's job, exactly (`null` when resumed).
+    /// The call sent for this image's job, exactly (`null` when not known).
     pub sent: Option<CallPlan>,
     /// Whether the image came from the in-process simulator.
     pub simulated: bool,

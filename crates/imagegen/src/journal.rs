@@ -24,7 +24,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let journal = Journal::open(dir.path().join("run.jsonl"))?;
 //! let job = JobHandle::new("kolbo", "gen_1", 1, 0);
-//! journal.accepted(&job, "a fox", dir.path(), Credits::whole(8))?;
+//! journal.accepted(&job, None, "a fox", dir.path(), Credits::whole(8))?;
 //! assert_eq!(journal.unfinished()?.len(), 1);
 //! journal.finished(&job, Outcome::Saved { paths: vec!["a-fox-1.png".into()] })?;
 //! assert!(journal.unfinished()?.is_empty());
@@ -40,7 +40,7 @@ use std::sync::Mutex;
 
 use imagegen_core::error::body_prefix;
 use imagegen_core::provider::unix_millis;
-use imagegen_core::{Credits, JobHandle, ProviderId, SharedClock, TokioClock};
+use imagegen_core::{CallPlan, Credits, JobHandle, ProviderId, SharedClock, TokioClock};
 use serde::{Deserialize, Serialize};
 
 /// The journal format version written in every line.
@@ -65,6 +65,10 @@ pub enum JournalRecord {
         at_ms: u64,
         /// The job, as needed to resume it.
         job: JobHandle,
+        /// The call it was sent as (the sidecar's `sent`), when known; journals written
+        /// before 0.1 have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<Box<CallPlan>>,
         /// The prompt, for file names and sidecars.
         prompt: String,
         /// Where its images go.
@@ -120,6 +124,8 @@ pub enum Outcome {
 pub struct UnfinishedJob {
     /// The job.
     pub job: JobHandle,
+    /// The call it was sent as, when the journal recorded it.
+    pub plan: Option<CallPlan>,
     /// Its prompt.
     pub prompt: String,
     /// Where its images go.
@@ -236,10 +242,12 @@ impl Journal {
         &self.path
     }
 
-    /// Records that `job` was accepted, durably, before anything waits on it.
+    /// Records that `job`, sent as `plan`, was accepted, durably, before anything waits on
+    /// it.
     pub fn accepted(
         &self,
         job: &JobHandle,
+        plan: Option<&CallPlan>,
         prompt: &str,
         out_dir: &Path,
         reserved_credits: Credits,
@@ -248,6 +256,7 @@ impl Journal {
             v: JOURNAL_VERSION,
             at_ms: self.now_ms(),
             job: job.clone(),
+            plan: plan.cloned().map(Box::new),
             prompt: prompt.to_owned(),
             out_dir: out_dir.to_path_buf(),
             reserved_credits,
@@ -392,6 +401,7 @@ pub fn unfinished_of(records: &[JournalRecord]) -> Vec<UnfinishedJob> {
         match record {
             JournalRecord::Accepted {
                 job,
+                plan,
                 prompt,
                 out_dir,
                 reserved_credits,
@@ -403,6 +413,7 @@ pub fn unfinished_of(records: &[JournalRecord]) -> Vec<UnfinishedJob> {
                         order,
                         UnfinishedJob {
                             job: job.clone(),
+                            plan: plan.as_deref().cloned(),
                             prompt: prompt.clone(),
                             out_dir: out_dir.clone(),
                             reserved_credits: *reserved_credits,
@@ -432,6 +443,7 @@ mod tests {
             v: JOURNAL_VERSION,
             at_ms: 1,
             job: JobHandle::new("koala", job_id, 1, 0),
+            plan: None,
             prompt: "a fox".into(),
             out_dir: "out".into(),
             reserved_credits: Credits::whole(2),
@@ -459,6 +471,7 @@ mod tests {
         journal
             .accepted(
                 &JobHandle::new("koala", "k3", 1, 0),
+                None,
                 "p",
                 dir.path(),
                 Credits::ZERO,
@@ -506,6 +519,7 @@ mod tests {
         journal
             .accepted(
                 &JobHandle::new("kolbo", "g1", 1, 0),
+                None,
                 "p",
                 dir.path(),
                 Credits::ZERO,
@@ -522,6 +536,7 @@ mod tests {
         let err = journal
             .accepted(
                 &JobHandle::new("kolbo", "g1", 1, 0),
+                None,
                 "p",
                 Path::new("."),
                 Credits::ZERO,
@@ -573,10 +588,10 @@ mod tests {
         let a = JobHandle::new("kolbo", "same-id", 1, 0);
         let b = JobHandle::new("koala", "same-id", 1, 0);
         journal
-            .accepted(&a, "a", dir.path(), Credits::ZERO)
+            .accepted(&a, None, "a", dir.path(), Credits::ZERO)
             .unwrap();
         journal
-            .accepted(&b, "b", dir.path(), Credits::ZERO)
+            .accepted(&b, None, "b", dir.path(), Credits::ZERO)
             .unwrap();
         journal.skipped("c", "budget").unwrap();
         journal

@@ -84,6 +84,7 @@ mod gate;
 pub mod generation;
 pub mod journal;
 pub mod naming;
+mod pacing;
 pub mod progress;
 pub mod request_options;
 pub mod resume;

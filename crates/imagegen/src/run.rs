@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use imagegen_core::{Credits, GenerationRequest, JobHandle, ProviderId};
+use imagegen_core::{CallPlan, Credits, GenerationRequest, JobHandle, ProviderId};
 use imagegen_router::{Attempt, AttemptOutcome, RouteObserver};
 
 use crate::client::{Client, GenerateOptions};
@@ -124,9 +124,9 @@ impl<'a> RunObserver<'a> {
 }
 
 impl RouteObserver for RunObserver<'_> {
-    fn accepted(&self, job: &JobHandle, reserved: Credits) {
+    fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
         if let Some(journal) = self.journal
-            && let Err(e) = journal.accepted(job, self.prompt, self.out_dir, reserved)
+            && let Err(e) = journal.accepted(job, Some(plan), self.prompt, self.out_dir, reserved)
         {
             let message = format!(
                 "the journal {} could not record {} job {}: {e}; keep this id: `imagegen resume` cannot find the job",

@@ -246,6 +246,11 @@ async fn an_abandoned_run_is_resumed_from_its_journal_without_a_second_post() {
     let saved = &report.jobs[0].saved[0];
     assert!(saved.path.starts_with(dir.path()));
     assert!(saved.path.exists());
+    // The journal kept the plan the job was sent as: the sidecar says what was sent.
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved.sidecar).unwrap()).unwrap();
+    assert_eq!(sidecar["sent"]["images"], 1, "{sidecar}");
+    assert!(sidecar["asked"].is_null());
 
     // Nothing left to do: a second resume does nothing at all.
     let again = kolbo.resume(&reopened, &NoProgress).await.unwrap();

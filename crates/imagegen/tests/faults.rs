@@ -29,6 +29,7 @@ async fn client_with_attempts(config: SimConfig, attempts: u32) -> Client {
     Client::simulated_builder(config)
         .await
         .unwrap()
+        .kolbo_pacing(false)
         .downloader(
             ImageDownloader::builder()
                 .backoff(Duration::from_millis(10), Duration::from_millis(20))
@@ -201,7 +202,7 @@ async fn a_stuck_prompt_holds_only_its_own_place() {
         Fault::SlowFirstByte(Duration::from_secs(2)),
     ));
     let dir = tempfile::tempdir().unwrap();
-    let items = parse_batch("stuck\nb\nc\nd\ne\nf\n").unwrap();
+    let items = parse_batch("a\nb\nc\nd\ne\nf\n").unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let options = BatchOptions::new(dir.path()).concurrency(2);
     let finished = Arc::clone(&order);
@@ -212,8 +213,9 @@ async fn a_stuck_prompt_holds_only_its_own_place() {
         .await;
     assert_eq!(report.images_saved(), 6, "{report:?}");
     let order = order.lock().unwrap().clone();
-    // Every other prompt went through the one free place while the first hung.
-    assert_eq!(order.last(), Some(&1), "{order:?}");
+    // The first image fetched is line 1's or line 2's (they start together); every other
+    // prompt went through the one free place while it hung.
+    assert!(matches!(order.last(), Some(1 | 2)), "{order:?}");
     assert_eq!(order.len(), 6);
 }
 

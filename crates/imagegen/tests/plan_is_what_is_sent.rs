@@ -65,6 +65,7 @@ async fn client() -> Client {
         .await
         .unwrap()
         .poll_schedule(schedule)
+        .kolbo_pacing(false)
         .build()
         .unwrap();
     let sim = client.simulator().unwrap();
