@@ -695,7 +695,7 @@ impl Router {
             match self.submit(&provider, call, candidate, run, observer).await {
                 Ok(job) => {
                     reservation.mark_accepted();
-                    observer.accepted(&job, call, share);
+                    observer.accepted(&job, call, share).await;
                     run.output.plans.push(JobPlan::new(&job, call.clone()));
                     accepted.push(Accepted {
                         job,

@@ -207,13 +207,15 @@ impl RoutedOutput {
 
 /// Hears about a routed request as it runs: the place to write a journal.
 ///
-/// [`RouteObserver::accepted`] is called as soon as a provider accepts a job, **before**
-/// the router waits for it, so a durable record of the [`JobHandle`] exists before the
-/// first poll; after a crash the job can be resumed with
-/// [`Router::wait`](crate::Router::wait) instead of being submitted (and paid for) again.
+/// [`RouteObserver::accepted`] is called as soon as a provider accepts a job, and awaited
+/// **before** the router waits for it, so a durable record of the [`JobHandle`] (a
+/// database commit, an fsync'ed line) exists before the first poll; after a crash the job
+/// can be resumed with [`Router::wait`](crate::Router::wait) instead of being submitted
+/// (and paid for) again.
+#[async_trait::async_trait]
 pub trait RouteObserver: Send + Sync {
     /// A provider accepted `job`, sent as `plan`; `reserved` credits are held for it.
-    fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
+    async fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
         let _ = (job, plan, reserved);
     }
 
@@ -227,6 +229,7 @@ pub trait RouteObserver: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoObserver;
 
+#[async_trait::async_trait]
 impl RouteObserver for NoObserver {}
 
 /// What happened, in the provider's own words where it gave some.

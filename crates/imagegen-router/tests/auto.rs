@@ -54,8 +54,9 @@ fn auto() -> CallOptions {
 #[derive(Default)]
 struct Reserved(Mutex<Vec<Credits>>);
 
+#[async_trait::async_trait]
 impl RouteObserver for Reserved {
-    fn accepted(&self, _job: &JobHandle, _plan: &imagegen_core::CallPlan, reserved: Credits) {
+    async fn accepted(&self, _job: &JobHandle, _plan: &imagegen_core::CallPlan, reserved: Credits) {
         self.0.lock().unwrap().push(reserved);
     }
 }

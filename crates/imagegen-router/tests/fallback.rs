@@ -482,8 +482,9 @@ struct Journal {
     attempts: Mutex<Vec<String>>,
 }
 
+#[async_trait::async_trait]
 impl RouteObserver for Journal {
-    fn accepted(&self, job: &JobHandle, _plan: &imagegen_core::CallPlan, reserved: Credits) {
+    async fn accepted(&self, job: &JobHandle, _plan: &imagegen_core::CallPlan, reserved: Credits) {
         self.log
             .lock()
             .unwrap()

@@ -123,8 +123,9 @@ impl<'a> RunObserver<'a> {
     }
 }
 
+#[async_trait::async_trait]
 impl RouteObserver for RunObserver<'_> {
-    fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
+    async fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
         if let Some(journal) = self.journal
             && let Err(e) = journal.accepted(job, Some(plan), self.prompt, self.out_dir, reserved)
         {
