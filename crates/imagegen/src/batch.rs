@@ -51,7 +51,7 @@ use imagegen_router::CallOptions;
 
 use crate::client::{Client, GenerateOptions};
 use crate::error::{Error, ErrorKind};
-use crate::journal::Journal;
+use crate::job_log::JobLog;
 use crate::request_options::RequestOptions;
 use crate::run::{RunReport, RunSignal};
 
@@ -157,7 +157,7 @@ pub struct BatchOptions {
     /// How many prompts run at once (default 4).
     pub concurrency: usize,
     /// The journal (strongly recommended; the CLI always keeps one).
-    pub journal: Option<Arc<Journal>>,
+    pub journal: Option<Arc<dyn JobLog>>,
     /// Where progress events go.
     pub progress: Option<Arc<dyn ProgressSink>>,
     /// Where batch events go (see [`BatchEvent`]).
@@ -169,7 +169,7 @@ impl std::fmt::Debug for BatchOptions {
         f.debug_struct("BatchOptions")
             .field("out_dir", &self.out_dir)
             .field("concurrency", &self.concurrency)
-            .field("journal", &self.journal.as_ref().map(|j| j.path()))
+            .field("journal", &self.journal.as_ref().map(|j| j.location()))
             .finish_non_exhaustive()
     }
 }
@@ -196,7 +196,7 @@ impl BatchOptions {
 
     /// Journals every accepted job in `journal`.
     #[must_use]
-    pub fn journal(mut self, journal: Arc<Journal>) -> Self {
+    pub fn journal(mut self, journal: Arc<dyn JobLog>) -> Self {
         self.journal = Some(journal);
         self
     }
@@ -449,21 +449,26 @@ impl Client {
 
     async fn batch_item(&self, item: BatchItem, options: &BatchOptions) -> ItemReport {
         let prompt = item.request.prompt().as_str().to_owned();
+        let line = item.line;
         let skip = |kind: SkipKind, reason: String| {
-            if let Some(journal) = &options.journal
-                && let Err(e) = journal.skipped(&prompt, &reason)
-            {
-                tracing::warn!(error = %e, "the journal could not record a skipped prompt");
-            }
-            ItemReport {
-                line: item.line,
-                prompt: prompt.clone(),
-                outcome: ItemOutcome::Skipped(Skipped {
-                    line: item.line,
+            let prompt = prompt.clone();
+            let journal = options.journal.clone();
+            async move {
+                if let Some(journal) = journal
+                    && let Err(e) = journal.record_skipped(&prompt, &reason).await
+                {
+                    tracing::warn!(error = %e, "the journal could not record a skipped prompt");
+                }
+                ItemReport {
+                    line,
                     prompt: prompt.clone(),
-                    reason,
-                    kind,
-                }),
+                    outcome: ItemOutcome::Skipped(Skipped {
+                        line,
+                        prompt,
+                        reason,
+                        kind,
+                    }),
+                }
             }
         };
         if self.is_stopped() {
@@ -472,9 +477,9 @@ impl Client {
                 self.gate()
                     .stop_reason()
                     .unwrap_or_else(|| "the run was stopped before this prompt".into()),
-            );
+            )
+            .await;
         }
-        let line = item.line;
         let progress = match &options.events {
             Some(events) => {
                 events.event(BatchEvent::Started {
@@ -494,6 +499,7 @@ impl Client {
             journal: options.journal.clone(),
             out_dir: Some(options.out_dir.clone()),
             call: item.call.clone(),
+            batch_line: u32::try_from(line).ok(),
         };
         let hook = options.events.as_ref().map(|events| {
             move |signal: RunSignal<'_>| {
@@ -536,14 +542,15 @@ impl Client {
         let nothing_done = report.saved.is_empty() && report.unfinished.is_empty();
         match &report.error {
             Some(error) if nothing_done && error.kind() == ErrorKind::OverBudget => {
-                skip(SkipKind::Budget, error.to_string())
+                skip(SkipKind::Budget, error.to_string()).await
             }
             Some(Error::Interrupted) if nothing_done => skip(
                 SkipKind::Interrupted,
                 self.gate().stop_reason().unwrap_or_else(|| {
                     "the run was stopped before this prompt was submitted".into()
                 }),
-            ),
+            )
+            .await,
             _ => ItemReport {
                 line: item.line,
                 prompt,

@@ -23,7 +23,7 @@ use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::gate::{GatedProvider, SubmitGate};
 use crate::generation::{Asked, Generation, Source};
-use crate::journal::Journal;
+use crate::job_log::JobLog;
 use crate::run::RunObserver;
 
 /// How many images download at once by default.
@@ -35,20 +35,23 @@ pub const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 4;
 pub struct GenerateOptions {
     /// Where progress events go (see [`crate::progress::channel`]).
     pub progress: Option<Arc<dyn ProgressSink>>,
-    /// The journal that records every accepted job before it is waited on.
-    pub journal: Option<Arc<Journal>>,
+    /// The journal that records every accepted job before it is waited on: a JSON Lines
+    /// [`Journal`](crate::journal::Journal) or the ledger (the `imagegen-ledger` store).
+    pub journal: Option<Arc<dyn JobLog>>,
     /// Where the images will be saved (recorded in the journal for `resume`).
     pub out_dir: Option<PathBuf>,
     /// This request's own routing choices (a provider, a model, a price cap, reshaping),
     /// judged on the client's shared run state.
     pub call: CallOptions,
+    /// The batch line this request came from, for the journal.
+    pub(crate) batch_line: Option<u32>,
 }
 
 impl std::fmt::Debug for GenerateOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GenerateOptions")
             .field("progress", &self.progress.is_some())
-            .field("journal", &self.journal.as_ref().map(|j| j.path()))
+            .field("journal", &self.journal.as_ref().map(|j| j.location()))
             .field("out_dir", &self.out_dir)
             .field("call", &self.call)
             .finish()
@@ -65,7 +68,7 @@ impl GenerateOptions {
 
     /// Records accepted jobs in `journal`.
     #[must_use]
-    pub fn journal(mut self, journal: Arc<Journal>) -> Self {
+    pub fn journal(mut self, journal: Arc<dyn JobLog>) -> Self {
         self.journal = Some(journal);
         self
     }

@@ -127,14 +127,13 @@ pub enum Error {
     /// images were still waited on and saved where possible, but `resume` cannot find
     /// them: keep their ids. Nothing more is submitted by this client.
     #[error(
-        "the journal {} could not record {} paid job(s): {}: {source}; `imagegen resume` cannot find them, so keep these ids (free disk space before running again)",
-        path.display(),
+        "the journal {location} could not record {} paid job(s): {}: {source}; `imagegen resume` cannot find them, so keep these ids (free disk space before running again)",
         jobs.len(),
         jobs.iter().map(|j| format!("{} {}", j.provider, j.job_id)).collect::<Vec<_>>().join(", ")
     )]
     JournalWrite {
-        /// The journal file.
-        path: PathBuf,
+        /// The journal: a file path, or a database URL without secrets.
+        location: String,
         /// The paid jobs it could not record.
         jobs: Vec<imagegen_core::JobHandle>,
         /// The first write error.

@@ -43,6 +43,9 @@ use imagegen_core::provider::unix_millis;
 use imagegen_core::{CallPlan, Credits, JobHandle, ProviderId, SharedClock, TokioClock};
 use serde::{Deserialize, Serialize};
 
+use crate::generation::SavedImage;
+use crate::job_log::{AcceptedRecord, JobLog, OpenJobs};
+
 /// The journal format version written in every line.
 pub const JOURNAL_VERSION: u32 = 1;
 
@@ -315,6 +318,44 @@ impl Journal {
     /// Jobs accepted but not finished, in the order they were accepted.
     pub fn unfinished(&self) -> io::Result<Vec<UnfinishedJob>> {
         Ok(self.read()?.unfinished())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobLog for Journal {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {
+        self.accepted(
+            accepted.job,
+            accepted.plan,
+            accepted.prompt,
+            accepted.out_dir,
+            accepted.reserved,
+        )
+    }
+
+    async fn record_finished(
+        &self,
+        job: &JobHandle,
+        outcome: &Outcome,
+        _saved: &[SavedImage],
+    ) -> io::Result<()> {
+        self.finished(job, outcome.clone())
+    }
+
+    async fn record_skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {
+        self.skipped(prompt, reason)
+    }
+
+    async fn open_jobs(&self) -> io::Result<OpenJobs> {
+        let contents = self.read()?;
+        Ok(OpenJobs {
+            jobs: contents.unfinished(),
+            bad_lines: contents.bad_lines,
+        })
     }
 }
 

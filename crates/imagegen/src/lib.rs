@@ -82,6 +82,7 @@ pub mod config;
 pub mod error;
 mod gate;
 pub mod generation;
+pub mod job_log;
 pub mod journal;
 pub mod naming;
 mod pacing;

@@ -32,7 +32,8 @@ use imagegen_core::{JobHandle, ProgressSink};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::generation::SavedImage;
-use crate::journal::{BadLine, Journal, Outcome, UnfinishedJob};
+use crate::job_log::JobLog;
+use crate::journal::{BadLine, Outcome, UnfinishedJob};
 
 /// How many jobs are resumed at once.
 const RESUME_CONCURRENCY: usize = 4;
@@ -105,17 +106,18 @@ impl Client {
     /// [module docs](crate::resume). Fails only when the journal cannot be read.
     pub async fn resume(
         &self,
-        journal: &Journal,
+        journal: &dyn JobLog,
         progress: &dyn ProgressSink,
     ) -> Result<ResumeReport, Error> {
         let contents = journal
-            .read()
-            .map_err(|e| Error::io("reading the journal", journal.path(), e))?;
+            .open_jobs()
+            .await
+            .map_err(|e| Error::io("reading the journal", journal.location(), e))?;
         for bad in &contents.bad_lines {
-            tracing::warn!(journal = %journal.path().display(), "skipped {bad}");
+            tracing::warn!(journal = %journal.location(), "skipped {bad}");
         }
         let runs: Vec<_> = contents
-            .unfinished()
+            .jobs
             .into_iter()
             .map(|job| self.resume_job(journal, job, progress))
             .collect();
@@ -135,7 +137,7 @@ impl Client {
 
     async fn resume_job(
         &self,
-        journal: &Journal,
+        journal: &dyn JobLog,
         open: UnfinishedJob,
         progress: &dyn ProgressSink,
     ) -> ResumedJob {
@@ -191,7 +193,7 @@ impl Client {
             }
         };
         if let Some(outcome) = outcome {
-            match journal.finished(&job, outcome) {
+            match journal.record_finished(&job, &outcome, &resumed.saved).await {
                 Ok(()) => resumed.closed = true,
                 Err(e) => {
                     tracing::error!(job = %job.job_id, error = %e, "the journal could not record the end of a job");

@@ -24,7 +24,8 @@ use crate::client::{Client, GenerateOptions};
 use crate::error::Error;
 use crate::gate::SubmitGate;
 use crate::generation::{Generation, SavedImage};
-use crate::journal::{Journal, Outcome};
+use crate::job_log::{AcceptedRecord, JobLog, RunContext};
+use crate::journal::Outcome;
 
 /// What a run tells a watcher (a batch's events) as it happens.
 pub(crate) enum RunSignal<'s> {
@@ -41,9 +42,10 @@ pub(crate) enum RunSignal<'s> {
 pub(crate) struct RunObserver<'a> {
     prompt: &'a str,
     out_dir: &'a Path,
-    journal: Option<&'a Journal>,
+    journal: Option<&'a dyn JobLog>,
     gate: &'a SubmitGate,
     hook: Option<&'a (dyn Fn(RunSignal<'_>) + Send + Sync)>,
+    context: RunContext,
     state: Mutex<ObservedJobs>,
 }
 
@@ -60,7 +62,7 @@ impl<'a> RunObserver<'a> {
     pub(crate) fn new(
         prompt: &'a str,
         out_dir: &'a Path,
-        journal: Option<&'a Journal>,
+        journal: Option<&'a dyn JobLog>,
         gate: &'a SubmitGate,
     ) -> Self {
         Self {
@@ -69,8 +71,15 @@ impl<'a> RunObserver<'a> {
             journal,
             gate,
             hook: None,
+            context: RunContext::default(),
             state: Mutex::default(),
         }
+    }
+
+    /// Records accepted jobs as part of `context`'s run.
+    pub(crate) fn with_context(mut self, context: RunContext) -> Self {
+        self.context = context;
+        self
     }
 
     /// Also tells `hook` about accepted jobs and rate-limit waits.
@@ -102,10 +111,7 @@ impl<'a> RunObserver<'a> {
             )
         };
         Some(Error::JournalWrite {
-            path: self
-                .journal
-                .map(|j| j.path().to_path_buf())
-                .unwrap_or_default(),
+            location: self.journal.map(|j| j.location()).unwrap_or_default(),
             jobs,
             source,
         })
@@ -126,12 +132,20 @@ impl<'a> RunObserver<'a> {
 #[async_trait::async_trait]
 impl RouteObserver for RunObserver<'_> {
     async fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
+        let record = AcceptedRecord {
+            job,
+            plan: Some(plan),
+            prompt: self.prompt,
+            out_dir: self.out_dir,
+            reserved,
+            context: &self.context,
+        };
         if let Some(journal) = self.journal
-            && let Err(e) = journal.accepted(job, Some(plan), self.prompt, self.out_dir, reserved)
+            && let Err(e) = journal.record_accepted(&record).await
         {
             let message = format!(
                 "the journal {} could not record {} job {}: {e}; keep this id: `imagegen resume` cannot find the job",
-                journal.path().display(),
+                journal.location(),
                 job.provider,
                 job.job_id
             );
@@ -139,7 +153,7 @@ impl RouteObserver for RunObserver<'_> {
             // Every later job would go unrecorded too: nothing more is sent.
             self.gate.stop_because(format!(
                 "not submitted: the journal {} cannot be written ({e})",
-                journal.path().display()
+                journal.location()
             ));
             let mut state = self.lock();
             state.unjournaled.push(job.clone());
@@ -257,7 +271,13 @@ impl Client {
         hook: Option<&(dyn Fn(RunSignal<'_>) + Send + Sync)>,
     ) -> RunReport {
         let prompt = request.prompt().as_str();
-        let mut observer = RunObserver::new(prompt, dir, options.journal.as_deref(), self.gate());
+        let context = RunContext {
+            request_key: Some(crate::job_log::request_key(request, &options.call, dir)),
+            request_json: crate::job_log::request_json(request, &options.call),
+            batch_line: options.batch_line,
+        };
+        let mut observer = RunObserver::new(prompt, dir, options.journal.as_deref(), self.gate())
+            .with_context(context);
         if let Some(hook) = hook {
             observer = observer.with_hook(hook);
         }
@@ -282,18 +302,17 @@ impl Client {
         }
         let mut unfinished = Vec::new();
         for job in observer.accepted_jobs() {
+            let of_job: Vec<SavedImage> = saved
+                .iter()
+                .filter(|s| s.image.job_id == job.job_id && s.image.provider == job.provider)
+                .cloned()
+                .collect();
             let outcome = match observer.outcome_of(&job) {
                 Some(AttemptOutcome::Delivered { .. }) => {
                     let expected = generation.as_ref().map_or(0, |g| {
                         g.images.iter().filter(|i| i.job_id == job.job_id).count()
                     });
-                    let paths: Vec<PathBuf> = saved
-                        .iter()
-                        .filter(|s| {
-                            s.image.job_id == job.job_id && s.image.provider == job.provider
-                        })
-                        .map(|s| s.path.clone())
-                        .collect();
+                    let paths: Vec<PathBuf> = of_job.iter().map(|s| s.path.clone()).collect();
                     (paths.len() == expected).then_some(Outcome::Saved { paths })
                 }
                 Some(AttemptOutcome::Failed { refund }) => Some(Outcome::Failed {
@@ -311,7 +330,7 @@ impl Client {
             };
             match (outcome, options.journal.as_deref()) {
                 (Some(outcome), Some(journal)) => {
-                    if let Err(e) = journal.finished(&job, outcome) {
+                    if let Err(e) = journal.record_finished(&job, &outcome, &of_job).await {
                         tracing::error!(job = %job.job_id, error = %e, "the journal could not record the end of a job");
                         unfinished.push(job);
                     }

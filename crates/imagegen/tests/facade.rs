@@ -167,7 +167,7 @@ async fn a_batch_stops_short_at_its_budget_and_names_what_it_skipped() {
     let items = parse_batch("one fox\ntwo foxes\nthree foxes\nfour foxes\nfive foxes\n").unwrap();
     let options = BatchOptions::new(dir.path())
         .concurrency(2)
-        .journal(Arc::clone(&journal));
+        .journal(journal.clone());
     let report = client.batch(items, &options).await;
     assert_eq!(report.images_saved(), 3);
     assert_eq!(report.credits_charged(), Credits::whole(3));
@@ -217,7 +217,7 @@ async fn an_abandoned_run_is_resumed_from_its_journal_without_a_second_post() {
         .build()
         .unwrap();
     let options = GenerateOptions::default()
-        .journal(Arc::clone(&journal))
+        .journal(journal.clone())
         .out_dir(dir.path());
     let run = {
         let kolbo = kolbo.clone();

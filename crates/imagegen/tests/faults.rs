@@ -52,7 +52,7 @@ async fn run_one(client: &Client, dir: &Path, prompt: &str) -> (Arc<Journal>, im
     let journal = Arc::new(Journal::open(dir.join("journal.jsonl")).unwrap());
     let request = GenerationRequest::builder(prompt).build().unwrap();
     let options = GenerateOptions::default()
-        .journal(Arc::clone(&journal))
+        .journal(journal.clone())
         .out_dir(dir);
     let report = client.generate_to_dir(&request, dir, &options).await;
     (journal, report)
@@ -295,7 +295,7 @@ async fn soak_every_fault_at_five_percent_then_resume_ends_every_job() {
     let seen = Arc::clone(&accepted);
     let options = BatchOptions::new(dir.path())
         .concurrency(4)
-        .journal(Arc::clone(&journal))
+        .journal(journal.clone())
         .events(Arc::new(move |event: BatchEvent| {
             if let BatchEvent::Accepted { job, .. } = event {
                 seen.lock().unwrap().push(job.job_id);
