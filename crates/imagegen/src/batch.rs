@@ -544,13 +544,15 @@ impl Client {
             Some(error) if nothing_done && error.kind() == ErrorKind::OverBudget => {
                 skip(SkipKind::Budget, error.to_string()).await
             }
-            Some(Error::Interrupted) if nothing_done => skip(
-                SkipKind::Interrupted,
-                self.gate().stop_reason().unwrap_or_else(|| {
-                    "the run was stopped before this prompt was submitted".into()
-                }),
-            )
-            .await,
+            Some(Error::Interrupted) if nothing_done => {
+                skip(
+                    SkipKind::Interrupted,
+                    self.gate().stop_reason().unwrap_or_else(|| {
+                        "the run was stopped before this prompt was submitted".into()
+                    }),
+                )
+                .await
+            }
             _ => ItemReport {
                 line: item.line,
                 prompt,

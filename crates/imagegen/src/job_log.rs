@@ -106,10 +106,7 @@ pub fn request_key(request: &GenerationRequest, call: &CallOptions, out_dir: &Pa
     hash.update(request_json(request, call).unwrap_or_default().as_bytes());
     hash.update([0]);
     hash.update(out_dir.to_string_lossy().as_bytes());
-    hash.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The request and its routing choices as JSON (what the ledger keeps of a request).

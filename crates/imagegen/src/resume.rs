@@ -193,7 +193,10 @@ impl Client {
             }
         };
         if let Some(outcome) = outcome {
-            match journal.record_finished(&job, &outcome, &resumed.saved).await {
+            match journal
+                .record_finished(&job, &outcome, &resumed.saved)
+                .await
+            {
                 Ok(()) => resumed.closed = true,
                 Err(e) => {
                     tracing::error!(job = %job.job_id, error = %e, "the journal could not record the end of a job");
