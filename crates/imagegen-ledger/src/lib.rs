@@ -1,0 +1,503 @@
+//! The ledger: imagegen's one durable store of money state.
+//!
+//! Every paid job, every saved image, what was spent and what may still be spent lives
+//! here, in a SQLite file by default (`~/.local/share/imagegen/ledger.sqlite3`, see
+//! [`default_sqlite_path`]) or in a PostgreSQL database when many processes or machines
+//! share one account. Both stores implement one object-safe trait, [`Ledger`]; [`open`]
+//! picks the store from a URL:
+//!
+//! - `sqlite://PATH`, `sqlite:PATH` or a bare path: a SQLite file in WAL mode with a busy
+//!   timeout, safe for several processes at once (writes that read first run under
+//!   `BEGIN IMMEDIATE`);
+//! - `postgres://…` or `postgresql://…`: a PostgreSQL database (TLS through rustls).
+//!
+//! The schema is migrated when a ledger is opened. `docs/ledger-schema.md` describes every
+//! table and the invariants. Money is stored as exact integer millionths of a credit
+//! ([`Credits`] micros), never as floats.
+//!
+//! What the ledger guarantees:
+//!
+//! - **A job is durable before it is waited on**: [`Ledger::record_accepted`] returns only
+//!   once the row is committed, so a crash afterwards leaves it in [`Ledger::open_jobs`].
+//! - **A budget is never passed**: [`Ledger::reserve`] checks the limit and holds the
+//!   amount in one atomic step, whatever the number of connections and processes.
+//! - **Nothing is counted twice**: a reservation settles or releases once; a job finishes
+//!   once; importing a journal twice adds nothing.
+//!
+//! ```
+//! use imagegen_core::{Credits, JobHandle};
+//! use imagegen_ledger::{AcceptedJob, JobFinish, NewImage};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let url = format!("sqlite://{}", dir.path().join("ledger.sqlite3").display());
+//! let ledger = imagegen_ledger::open(&url).await?;
+//!
+//! // Hold the worst case, then record the job the provider accepted before waiting on it.
+//! ledger.set_budget("daily", Some(Credits::whole(20))).await?;
+//! let reservation = ledger.reserve("daily", Credits::whole(8)).await?;
+//! let handle = JobHandle::new("kolbo", "gen_1", 1, 1_767_225_600_000);
+//! let job = AcceptedJob::new(handle, "a fox", "imagegen-out", Credits::whole(8))
+//!     .with_reservation("daily", reservation);
+//! ledger.record_accepted(&job).await?;
+//! assert_eq!(ledger.open_jobs().await?.len(), 1);
+//!
+//! // It finished: its image is recorded and its reservation settles to the real charge.
+//! let finish = JobFinish::done(1_767_225_605_000, vec![NewImage::new(0, "imagegen-out/a-fox-1.png")])
+//!     .with_charged(Credits::whole(5));
+//! let finished = ledger.finish_job(&"kolbo".into(), "gen_1", &finish).await?;
+//! assert_eq!(finished.settlement.map(|s| s.charged), Some(Credits::whole(5)));
+//! assert!(ledger.open_jobs().await?.is_empty());
+//! let daily = ledger.budget("daily").await?.expect("set above");
+//! assert_eq!(daily.remaining, Some(Credits::whole(15)));
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imagegen_core::{Credits, ModelId, ProviderId, SharedClock, TokioClock};
+
+mod convert;
+mod error;
+mod postgres;
+mod sqlite;
+mod target;
+mod types;
+
+pub use error::LedgerError;
+pub use postgres::PostgresLedger;
+pub use sqlite::SqliteLedger;
+pub use target::{DEFAULT_FILE_NAME, default_sqlite_path, redact_url};
+pub use types::{
+    AcceptedJob, AccountHash, Backend, BatchLine, BudgetStatus, Cooldown, Finished, HistoryEntry,
+    HistoryQuery, ImageRecord, ImportReport, JobFinish, JobRecord, JobResult, JobState,
+    JournalEntry, JournalOutcome, NewImage, NewRequest, RequestId, ReservationId, ReservationState,
+    SavedJob, Settlement, SpendGroup, SpendQuery, SpendRow,
+};
+
+/// How a ledger is opened: pool size, waits and the clock that stamps rows.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LedgerOptions {
+    /// Connections in the pool (default 8).
+    pub max_connections: u32,
+    /// How long a SQLite statement waits for another writer's lock (default 30 s).
+    pub busy_timeout: Duration,
+    /// How long an operation waits for a free connection (default 30 s).
+    pub acquire_timeout: Duration,
+    /// The clock that stamps reservations and budgets (the real clock by default).
+    pub clock: SharedClock,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(30),
+            clock: TokioClock::shared(),
+        }
+    }
+}
+
+impl LedgerOptions {
+    /// Up to `connections` connections (at least one).
+    #[must_use]
+    pub fn with_max_connections(mut self, connections: u32) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// SQLite's busy timeout.
+    #[must_use]
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for a free connection.
+    #[must_use]
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The clock that stamps rows.
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// Opens the ledger `url` names with default options; see [`open_with`].
+pub async fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    open_with(url, &LedgerOptions::default()).await
+}
+
+/// Opens the ledger `url` names (`sqlite://PATH`, a bare path, `postgres://…`,
+/// `postgresql://…`), creating a SQLite file and its folder when missing, and brings its
+/// tables up to date.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use imagegen_ledger::{Backend, LedgerOptions};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("nested").join("ledger.sqlite3");
+/// let options = LedgerOptions::default().with_max_connections(4);
+/// let ledger = imagegen_ledger::open_with(&path.display().to_string(), &options).await?;
+/// assert_eq!(ledger.backend(), Backend::Sqlite);
+/// assert!(path.exists());
+/// # Ok(()) }
+/// ```
+pub async fn open_with(url: &str, options: &LedgerOptions) -> Result<Arc<dyn Ledger>, LedgerError> {
+    Ok(match target::parse(url)? {
+        target::Target::Sqlite(connect) => {
+            Arc::new(SqliteLedger::connect(connect, redact_url(url), options).await?)
+        }
+        target::Target::Postgres(connect) => {
+            Arc::new(PostgresLedger::connect(connect, redact_url(url), options).await?)
+        }
+    })
+}
+
+/// The durable store of paid jobs, images, spend, budgets, rate windows and cooldowns.
+///
+/// Object-safe and shared as `Arc<dyn Ledger>`; every method is one atomic step (one
+/// statement or one transaction), safe with any number of concurrent callers in any
+/// number of processes. The examples run on SQLite in a temporary folder; PostgreSQL
+/// behaves the same.
+#[async_trait]
+pub trait Ledger: Send + Sync + fmt::Debug {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Its URL, with any password redacted.
+    fn url(&self) -> &str;
+
+    /// Records one generation request and returns its id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_ledger::NewRequest;
+    /// let request = NewRequest::new("a fox", r#"{"prompt":"a fox"}"#, "out", "key-1", 1_000)
+    ///     .in_batch("prompts.txt", 3);
+    /// let first = ledger.record_request(&request).await?;
+    /// let second = ledger.record_request(&request).await?;
+    /// assert_ne!(first, second);
+    /// # Ok(()) }
+    /// ```
+    async fn record_request(&self, request: &NewRequest) -> Result<RequestId, LedgerError>;
+
+    /// Records a job a provider accepted, committed (durable) before it returns: call it
+    /// before waiting on the job. `Ok(false)` when the ledger already holds this
+    /// (provider, job id): the first record stands.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::{AcceptedJob, JobState};
+    /// let handle = JobHandle::new("koala", "v2-abc", 2, 1_000).with_model("gpt-image-2");
+    /// let job = AcceptedJob::new(handle, "a fox", "out", Credits::whole(2))
+    ///     .with_plan_json(r#"{"model":"gpt-image-2"}"#);
+    /// assert!(ledger.record_accepted(&job).await?);
+    /// assert!(!ledger.record_accepted(&job).await?); // already there
+    /// let stored = ledger.job(&"koala".into(), "v2-abc").await?.expect("recorded");
+    /// assert_eq!(stored.state, JobState::Accepted);
+    /// assert_eq!(stored.handle, job.handle);
+    /// # Ok(()) }
+    /// ```
+    async fn record_accepted(&self, job: &AcceptedJob) -> Result<bool, LedgerError>;
+
+    /// Finishes an open job, done with its images or failed, in one transaction; when the
+    /// job has a linked reservation still held, it is settled in the same transaction (at
+    /// the charge when known, else at the whole reservation). A job already finished is
+    /// left as it is (`newly: false`); an unknown job is [`LedgerError::UnknownJob`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::{AcceptedJob, JobFinish, JobState};
+    /// let job = AcceptedJob::new(JobHandle::new("kolbo", "g1", 1, 1_000), "a fox", "out", Credits::whole(8));
+    /// ledger.record_accepted(&job).await?;
+    /// let failed = JobFinish::failed(2_000, "content policy (refunded)").with_charged(Credits::ZERO);
+    /// let finished = ledger.finish_job(&"kolbo".into(), "g1", &failed).await?;
+    /// assert!(finished.newly);
+    /// assert_eq!(finished.state, JobState::Failed);
+    /// // A second finish changes nothing.
+    /// let again = ledger.finish_job(&"kolbo".into(), "g1", &JobFinish::done(3_000, vec![])).await?;
+    /// assert!(!again.newly);
+    /// assert_eq!(again.state, JobState::Failed);
+    /// # Ok(()) }
+    /// ```
+    async fn finish_job(
+        &self,
+        provider: &ProviderId,
+        job_id: &str,
+        finish: &JobFinish,
+    ) -> Result<Finished, LedgerError>;
+
+    /// One job, by provider and job id.
+    async fn job(
+        &self,
+        provider: &ProviderId,
+        job_id: &str,
+    ) -> Result<Option<JobRecord>, LedgerError>;
+
+    /// Every open job (accepted, not finished), from any run or process, oldest first:
+    /// what `resume` finishes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::AcceptedJob;
+    /// for (id, at) in [("late", 2_000), ("early", 1_000)] {
+    ///     let job = AcceptedJob::new(JobHandle::new("kolbo", id, 1, at), "p", "out", Credits::whole(1));
+    ///     ledger.record_accepted(&job).await?;
+    /// }
+    /// let open: Vec<String> = ledger.open_jobs().await?.into_iter().map(|j| j.job_id).collect();
+    /// assert_eq!(open, ["early", "late"]);
+    /// # Ok(()) }
+    /// ```
+    async fn open_jobs(&self) -> Result<Vec<JobRecord>, LedgerError>;
+
+    /// The done jobs with saved images of every request recorded with `request_key`,
+    /// newest first: empty when nothing was saved yet (a batch re-run sends that line
+    /// again), otherwise what was saved.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::{AcceptedJob, JobFinish, NewImage, NewRequest};
+    /// let request = ledger.record_request(&NewRequest::new("a fox", "{}", "out", "k1", 1_000)).await?;
+    /// assert!(ledger.saved_jobs("k1").await?.is_empty());
+    /// let job = AcceptedJob::new(JobHandle::new("kolbo", "g1", 1, 1_000), "a fox", "out", Credits::whole(1))
+    ///     .with_request(request);
+    /// ledger.record_accepted(&job).await?;
+    /// let image = NewImage::new(0, "out/a-fox-1.png").with_content("ab12", 1_234, "image/png");
+    /// ledger.finish_job(&"kolbo".into(), "g1", &JobFinish::done(2_000, vec![image])).await?;
+    /// let saved = ledger.saved_jobs("k1").await?;
+    /// assert_eq!(saved[0].images[0].path, std::path::Path::new("out/a-fox-1.png"));
+    /// # Ok(()) }
+    /// ```
+    async fn saved_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError>;
+
+    /// Jobs newest first, at most `query.limit`, optionally only those whose prompt
+    /// contains `query.search`, each with its provider, model, credits and files.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::{AcceptedJob, HistoryQuery};
+    /// for (id, prompt, at) in [("g1", "a red fox", 1_000), ("g2", "a koi pond", 2_000)] {
+    ///     let job = AcceptedJob::new(JobHandle::new("kolbo", id, 1, at), prompt, "out", Credits::whole(1));
+    ///     ledger.record_accepted(&job).await?;
+    /// }
+    /// let all = ledger.history(&HistoryQuery::newest(10)).await?;
+    /// assert_eq!(all[0].prompt, "a koi pond");
+    /// let foxes = ledger.history(&HistoryQuery::newest(10).matching("FOX")).await?;
+    /// assert_eq!(foxes.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, LedgerError>;
+
+    /// What charged jobs cost, summed by provider, model or UTC day (of acceptance). Only
+    /// jobs with a known charge count.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::{AcceptedJob, SpendGroup, SpendQuery};
+    /// let handle = JobHandle::new("kolbo", "g1", 1, 1_767_225_600_000)
+    ///     .with_credits_charged(Credits::whole(8));
+    /// ledger.record_accepted(&AcceptedJob::new(handle, "p", "out", Credits::whole(8))).await?;
+    /// let days = ledger.spend(&SpendQuery::by(SpendGroup::Day)).await?;
+    /// assert_eq!(days[0].day.as_deref(), Some("2026-01-01"));
+    /// assert_eq!(days[0].credits, Credits::whole(8));
+    /// # Ok(()) }
+    /// ```
+    async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, LedgerError>;
+
+    /// Imports records of today's JSONL journal (converted to [`JournalEntry`]) in one
+    /// transaction: accepted jobs become open jobs, finished ones are finished, skipped
+    /// ones are counted. Importing the same records again adds nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::JournalEntry;
+    /// let entries = [JournalEntry::Accepted {
+    ///     at_ms: 1_000,
+    ///     job: JobHandle::new("kolbo", "g1", 1, 1_000),
+    ///     prompt: "a fox".into(),
+    ///     out_dir: "out".into(),
+    ///     reserved: Credits::whole(8),
+    /// }];
+    /// assert_eq!(ledger.import_journal(&entries).await?.accepted, 1);
+    /// assert_eq!(ledger.import_journal(&entries).await?.already_known, 1);
+    /// assert_eq!(ledger.open_jobs().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    async fn import_journal(&self, entries: &[JournalEntry]) -> Result<ImportReport, LedgerError>;
+
+    /// Creates budget `name`, or changes its limit (`None`: unlimited, still counting).
+    /// What was spent and reserved is kept.
+    async fn set_budget(&self, name: &str, limit: Option<Credits>) -> Result<(), LedgerError>;
+
+    /// Budget `name`'s figures, or `None` when there is no such budget.
+    async fn budget(&self, name: &str) -> Result<Option<BudgetStatus>, LedgerError>;
+
+    /// Holds `amount` against budget `name` atomically: it succeeds only when
+    /// `spent + reserved + amount <= limit`, whatever else reserves at the same time, and
+    /// otherwise fails with [`LedgerError::BudgetExceeded`] holding nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::Credits;
+    /// use imagegen_ledger::LedgerError;
+    /// ledger.set_budget("run", Some(Credits::whole(20))).await?;
+    /// let first = ledger.reserve("run", Credits::whole(16)).await?;
+    /// let refused = ledger.reserve("run", Credits::whole(8)).await;
+    /// assert!(matches!(refused, Err(LedgerError::BudgetExceeded { .. })));
+    /// // The provider charged 10: the other 6 come back.
+    /// let settled = ledger.settle(first, Credits::whole(10)).await?;
+    /// assert_eq!(settled.overshoot, None);
+    /// assert!(ledger.settle(first, Credits::whole(10)).await.is_err()); // never twice
+    /// let second = ledger.reserve("run", Credits::whole(8)).await?;
+    /// ledger.release(second).await?;
+    /// let run = ledger.budget("run").await?.expect("set above");
+    /// assert_eq!((run.spent, run.reserved), (Credits::whole(10), Credits::ZERO));
+    /// # Ok(()) }
+    /// ```
+    async fn reserve(&self, budget: &str, amount: Credits) -> Result<ReservationId, LedgerError>;
+
+    /// Lowers what reservation `id` holds to `amount` (part of a request was never sent).
+    async fn shrink(&self, id: ReservationId, amount: Credits) -> Result<(), LedgerError>;
+
+    /// Ends reservation `id` with `charged` spent; the rest comes back. A charge above the
+    /// reservation is counted in full (money spent is spent) and reported as overshoot.
+    /// A reservation settles once: again is [`LedgerError::ReservationClosed`].
+    async fn settle(&self, id: ReservationId, charged: Credits) -> Result<Settlement, LedgerError>;
+
+    /// Ends reservation `id` with nothing spent.
+    async fn release(&self, id: ReservationId) -> Result<(), LedgerError>;
+
+    /// Takes one call from the fixed window starting at `window_start_ms` for `provider`
+    /// and `account`, atomically: `true` when fewer than `limit` were taken in that window.
+    /// A later window starts again from zero; a caller behind on the clock counts in the
+    /// newest window.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_ledger::AccountHash;
+    /// let account = AccountHash::of_key("kolbo_live_secret");
+    /// let kolbo = "kolbo".into();
+    /// assert!(ledger.take_rate_slot(&kolbo, &account, 60_000, 2).await?);
+    /// assert!(ledger.take_rate_slot(&kolbo, &account, 60_000, 2).await?);
+    /// assert!(!ledger.take_rate_slot(&kolbo, &account, 60_000, 2).await?);
+    /// assert!(ledger.take_rate_slot(&kolbo, &account, 120_000, 2).await?); // next minute
+    /// # Ok(()) }
+    /// ```
+    async fn take_rate_slot(
+        &self,
+        provider: &ProviderId,
+        account: &AccountHash,
+        window_start_ms: u64,
+        limit: u32,
+    ) -> Result<bool, LedgerError>;
+
+    /// No calls to `provider` (`model`, or the whole provider for `None`) before
+    /// `until_ms`. A cooldown only ever grows: an earlier `until_ms` than the one stored
+    /// changes nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::ModelId;
+    /// let model = ModelId::new("nano-banana-2");
+    /// ledger.set_cooldown(&"kolbo".into(), Some(&model), 5_000).await?;
+    /// ledger.set_cooldown(&"kolbo".into(), Some(&model), 3_000).await?; // shorter: ignored
+    /// assert_eq!(ledger.cooldown(&"kolbo".into(), Some(&model), 1_000).await?, Some(5_000));
+    /// assert_eq!(ledger.cooldown(&"kolbo".into(), Some(&model), 5_000).await?, None); // over
+    /// assert_eq!(ledger.cooldown(&"kolbo".into(), None, 1_000).await?, None);
+    /// # Ok(()) }
+    /// ```
+    async fn set_cooldown(
+        &self,
+        provider: &ProviderId,
+        model: Option<&ModelId>,
+        until_ms: u64,
+    ) -> Result<(), LedgerError>;
+
+    /// When the cooldown of `provider` (`model`, or the whole provider for `None`) ends, if
+    /// it is still running at `now_ms`.
+    async fn cooldown(
+        &self,
+        provider: &ProviderId,
+        model: Option<&ModelId>,
+        now_ms: u64,
+    ) -> Result<Option<u64>, LedgerError>;
+
+    /// Every cooldown still running at `now_ms`.
+    async fn cooldowns(&self, now_ms: u64) -> Result<Vec<Cooldown>, LedgerError>;
+
+    /// Closes every connection; later calls fail. Dropping the ledger also closes them.
+    async fn close(&self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `open` can be spawned on a multi-threaded runtime.
+    #[test]
+    fn opening_is_send() {
+        fn send<T: Send>(_: &T) {}
+        send(&open("ledger.sqlite3"));
+        send(&SqliteLedger::open(
+            "ledger.sqlite3",
+            &LedgerOptions::default(),
+        ));
+        send(&PostgresLedger::open(
+            "postgres://db/x",
+            &LedgerOptions::default(),
+        ));
+    }
+}

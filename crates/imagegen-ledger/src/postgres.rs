@@ -1,0 +1,94 @@
+//! [`PostgresLedger`]: the ledger in a PostgreSQL database, shared by any number of
+//! processes and machines.
+
+use imagegen_core::SharedClock;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::{Connection, Pool};
+
+use crate::LedgerOptions;
+use crate::target::redact_url;
+
+type Db = sqlx::Postgres;
+type DbConn = PgConnection;
+type DbRow = PgRow;
+type Store = PostgresLedger;
+const STORE_NAME: &str = "PostgresLedger";
+
+const BACKEND: Backend = Backend::Postgres;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The ledger in a PostgreSQL database, at the default READ COMMITTED isolation: every
+/// read-modify-write is either one conditional statement (a reservation's check and hold,
+/// a rate-limit slot) or a transaction that starts by locking its row with an UPDATE, so
+/// concurrent writers in any number of processes serialize on the rows they share.
+/// Migrations take sqlx's advisory lock, so processes opening at once take turns.
+///
+/// Its `Debug` shows the URL with the password redacted, never the connect options.
+pub struct PostgresLedger {
+    pool: Pool<Db>,
+    url: String,
+    clock: SharedClock,
+}
+
+impl PostgresLedger {
+    /// Opens the PostgreSQL ledger `url` names (`postgres://…` or `postgresql://…`).
+    pub async fn open(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
+        match crate::target::parse(url)? {
+            crate::target::Target::Postgres(connect) => {
+                Self::connect(connect, redact_url(url), options).await
+            }
+            crate::target::Target::Sqlite(_) => Err(LedgerError::UnsupportedUrl {
+                url: redact_url(url),
+            }),
+        }
+    }
+
+    pub(crate) async fn connect(
+        connect: PgConnectOptions,
+        url: String,
+        options: &LedgerOptions,
+    ) -> Result<Self, LedgerError> {
+        let open_error = |source| LedgerError::Open {
+            url: url.clone(),
+            source,
+        };
+        // One connection first: a wrong URL, password or host fails at once (a pool would
+        // retry until its acquire timeout), and it migrates under sqlx's advisory lock, so
+        // processes opening at once take turns. `run_direct` (sqlx's way around
+        // `Acquire`'s lifetimes) keeps `open` a `Send` future.
+        let connecting = PgConnection::connect_with(&connect);
+        let mut conn = tokio::time::timeout(options.acquire_timeout, connecting)
+            .await
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connecting took longer than the acquire timeout",
+                )))
+            })
+            .map_err(open_error)?;
+        MIGRATOR
+            .run_direct(&mut conn)
+            .await
+            .map_err(|source| LedgerError::Migrate {
+                url: url.clone(),
+                source,
+            })?;
+        conn.close().await.map_err(open_error)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect);
+        Ok(Self {
+            pool,
+            url,
+            clock: options.clock.clone(),
+        })
+    }
+}
+
+async fn begin_write(pool: &Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
+}
+
+include!("shared.rs");

@@ -1,0 +1,1014 @@
+// The ledger's operations, written once for both databases.
+//
+// This file is `include!`d by `sqlite.rs` and `postgres.rs`, each of which first defines
+// `Db` (the sqlx database), `DbConn`, `DbRow`, `Store` (its ledger type, with `pool`,
+// `url` and `clock` fields), `STORE_NAME`, `BACKEND`, and `begin_write` (a transaction
+// that may read then write: `BEGIN IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL,
+// where every read-modify-write below starts with a row-locking UPDATE). The SQL is
+// portable: `$N` parameters, `RETURNING`, `ON CONFLICT`, integer arithmetic only.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use imagegen_core::provider::unix_millis;
+use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
+use sqlx::{Row, Transaction};
+
+use crate::convert::{
+    DAY_MS, contains_pattern, credits, int, micros, path, path_text, uint, uint32, without_query,
+};
+use crate::error::LedgerError;
+use crate::types::{
+    AcceptedJob, AccountHash, Backend, BudgetStatus, Cooldown, Finished, HistoryEntry,
+    HistoryQuery, ImageRecord, ImportReport, JobFinish, JobRecord, JobResult, JobState,
+    JournalEntry, JournalOutcome, NewImage, NewRequest, RequestId, ReservationId, ReservationState,
+    SavedJob, Settlement, SpendGroup, SpendQuery, SpendRow,
+};
+use crate::{Ledger, LedgerError as E};
+
+/// The columns `job_from_row` reads, from `jobs AS j`.
+const JOB_COLUMNS: &str = "j.provider, j.job_id, j.model, j.state, j.handle_json, \
+     j.plan_json, j.request_id, j.prompt, j.out_dir, j.reserved_micros, j.charged_micros, \
+     j.accepted_at_ms, j.finished_at_ms, j.error, j.budget, j.reservation_id";
+
+/// The columns `image_from_row` reads, from `images`.
+const IMAGE_COLUMNS: &str = "provider, job_id, image_index, path, sha256, bytes, mime, \
+     width, height, alt_text, source_url, created_at_ms";
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the connect options: they hold the password.
+        f.debug_struct(STORE_NAME)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    fn now_ms(&self) -> Result<i64, LedgerError> {
+        int(unix_millis(self.clock.wall_time()), "the time")
+    }
+
+    async fn write(&self, op: &'static str) -> Result<Transaction<'static, Db>, LedgerError> {
+        begin_write(&self.pool).await.map_err(E::db(op))
+    }
+}
+
+/// Reads column `column` of `row`.
+fn get<'r, T>(row: &'r DbRow, column: &str) -> Result<T, LedgerError>
+where
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    row.try_get(column).map_err(E::db("read a stored row"))
+}
+
+fn get_u64(row: &DbRow, column: &str) -> Result<u64, LedgerError> {
+    uint(get::<i64>(row, column)?, column)
+}
+
+fn get_opt_u64(row: &DbRow, column: &str) -> Result<Option<u64>, LedgerError> {
+    get::<Option<i64>>(row, column)?
+        .map(|v| uint(v, column))
+        .transpose()
+}
+
+fn get_opt_u32(row: &DbRow, column: &str) -> Result<Option<u32>, LedgerError> {
+    get::<Option<i64>>(row, column)?
+        .map(|v| uint32(v, column))
+        .transpose()
+}
+
+fn get_credits(row: &DbRow, column: &str) -> Result<Credits, LedgerError> {
+    credits(get::<i64>(row, column)?, column)
+}
+
+fn get_opt_credits(row: &DbRow, column: &str) -> Result<Option<Credits>, LedgerError> {
+    get::<Option<i64>>(row, column)?
+        .map(|v| credits(v, column))
+        .transpose()
+}
+
+fn get_job_state(row: &DbRow, column: &str) -> Result<JobState, LedgerError> {
+    let text: String = get(row, column)?;
+    JobState::parse(&text).ok_or(E::Corrupt {
+        what: format!("job state `{text}`"),
+    })
+}
+
+fn get_reservation_state(row: &DbRow, column: &str) -> Result<ReservationState, LedgerError> {
+    let text: String = get(row, column)?;
+    ReservationState::parse(&text).ok_or(E::Corrupt {
+        what: format!("reservation state `{text}`"),
+    })
+}
+
+fn job_from_row(row: &DbRow) -> Result<JobRecord, LedgerError> {
+    let provider = ProviderId::new(get::<String>(row, "provider")?);
+    let job_id: String = get(row, "job_id")?;
+    let handle_json: String = get(row, "handle_json")?;
+    let handle: JobHandle =
+        serde_json::from_str(&handle_json).map_err(|source| E::CorruptJson {
+            what: format!("handle of job {provider}/{job_id}"),
+            source,
+        })?;
+    Ok(JobRecord {
+        model: get::<Option<String>>(row, "model")?.map(ModelId::new),
+        state: get_job_state(row, "state")?,
+        handle,
+        plan_json: get(row, "plan_json")?,
+        request: get_opt_u64(row, "request_id")?.map(RequestId),
+        prompt: get(row, "prompt")?,
+        out_dir: path(get(row, "out_dir")?),
+        reserved: get_credits(row, "reserved_micros")?,
+        charged: get_opt_credits(row, "charged_micros")?,
+        accepted_at_ms: get_u64(row, "accepted_at_ms")?,
+        finished_at_ms: get_opt_u64(row, "finished_at_ms")?,
+        error: get(row, "error")?,
+        budget: get(row, "budget")?,
+        reservation: get_opt_u64(row, "reservation_id")?.map(ReservationId),
+        provider,
+        job_id,
+    })
+}
+
+fn image_from_row(row: &DbRow) -> Result<ImageRecord, LedgerError> {
+    Ok(ImageRecord {
+        provider: ProviderId::new(get::<String>(row, "provider")?),
+        job_id: get(row, "job_id")?,
+        index: uint32(get::<i64>(row, "image_index")?, "image_index")?,
+        path: path(get(row, "path")?),
+        sha256: get(row, "sha256")?,
+        bytes: get_opt_u64(row, "bytes")?,
+        mime: get(row, "mime")?,
+        width: get_opt_u32(row, "width")?,
+        height: get_opt_u32(row, "height")?,
+        alt_text: get(row, "alt_text")?,
+        source_url: get(row, "source_url")?,
+        created_at_ms: get_u64(row, "created_at_ms")?,
+    })
+}
+
+fn budget_from_row(row: &DbRow) -> Result<BudgetStatus, LedgerError> {
+    let limit = get_opt_credits(row, "limit_micros")?;
+    let spent = get_credits(row, "spent_micros")?;
+    let reserved = get_credits(row, "reserved_micros")?;
+    let committed = spent
+        .checked_add(reserved)
+        .unwrap_or(Credits::from_micros(u64::MAX));
+    Ok(BudgetStatus {
+        name: get(row, "name")?,
+        limit,
+        spent,
+        reserved,
+        remaining: limit.map(|limit| limit.saturating_sub(committed)),
+        overshoot: get_credits(row, "overshoot_micros")?,
+    })
+}
+
+/// A job as the `jobs` row binds it.
+struct JobRow<'a> {
+    provider: &'a str,
+    job_id: &'a str,
+    model: Option<&'a str>,
+    images_requested: i64,
+    handle_json: String,
+    plan_json: Option<&'a str>,
+    request_id: Option<i64>,
+    prompt: &'a str,
+    out_dir: &'a str,
+    reserved: i64,
+    charged: Option<i64>,
+    accepted_at_ms: i64,
+    budget: Option<&'a str>,
+    reservation_id: Option<i64>,
+}
+
+impl<'a> JobRow<'a> {
+    fn of(job: &'a AcceptedJob) -> Result<Self, LedgerError> {
+        let handle = &job.handle;
+        Ok(Self {
+            provider: handle.provider.as_str(),
+            job_id: &handle.job_id,
+            model: handle.model.as_ref().map(ModelId::as_str),
+            images_requested: i64::from(handle.images_requested),
+            handle_json: serde_json::to_string(handle).map_err(|source| E::Json {
+                what: "a job handle",
+                source,
+            })?,
+            plan_json: job.plan_json.as_deref(),
+            request_id: job.request.map(|r| int(r.0, "a request id")).transpose()?,
+            prompt: &job.prompt,
+            out_dir: path_text(&job.out_dir)?,
+            reserved: micros(job.reserved, "a job's reservation")?,
+            charged: handle
+                .credits_charged
+                .map(|c| micros(c, "a job's charge"))
+                .transpose()?,
+            accepted_at_ms: int(handle.accepted_at_ms, "a job's acceptance time")?,
+            budget: job.budget.as_deref(),
+            reservation_id: job
+                .reservation
+                .map(|r| int(r.0, "a reservation id"))
+                .transpose()?,
+        })
+    }
+}
+
+/// Inserts an accepted job unless (provider, job id) is there: whether it was inserted.
+async fn insert_job(conn: &mut DbConn, job: &AcceptedJob) -> Result<bool, LedgerError> {
+    let row = JobRow::of(job)?;
+    let inserted = sqlx::query(
+        "INSERT INTO jobs (provider, job_id, model, images_requested, state, handle_json, \
+         plan_json, request_id, prompt, out_dir, reserved_micros, charged_micros, \
+         accepted_at_ms, budget, reservation_id) \
+         VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (provider, job_id) DO NOTHING RETURNING id",
+    )
+    .bind(row.provider)
+    .bind(row.job_id)
+    .bind(row.model)
+    .bind(row.images_requested)
+    .bind(&row.handle_json)
+    .bind(row.plan_json)
+    .bind(row.request_id)
+    .bind(row.prompt)
+    .bind(row.out_dir)
+    .bind(row.reserved)
+    .bind(row.charged)
+    .bind(row.accepted_at_ms)
+    .bind(row.budget)
+    .bind(row.reservation_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(E::db("record an accepted job"))?;
+    Ok(inserted.is_some())
+}
+
+/// An image as the `images` row binds it.
+struct ImageRow<'a> {
+    index: i64,
+    path: &'a str,
+    bytes: Option<i64>,
+    width: Option<i64>,
+    height: Option<i64>,
+    source_url: Option<String>,
+    image: &'a NewImage,
+}
+
+impl<'a> ImageRow<'a> {
+    fn of(image: &'a NewImage) -> Result<Self, LedgerError> {
+        Ok(Self {
+            index: i64::from(image.index),
+            path: path_text(&image.path)?,
+            bytes: image.bytes.map(|b| int(b, "an image's size")).transpose()?,
+            width: image.width.map(i64::from),
+            height: image.height.map(i64::from),
+            source_url: image.source_url.as_deref().map(without_query),
+            image,
+        })
+    }
+}
+
+/// Finishes an open job (and settles its held reservation) inside `conn`'s transaction.
+/// `None` when there is no such job.
+async fn finish_in(
+    conn: &mut DbConn,
+    provider: &ProviderId,
+    job_id: &str,
+    finish: &JobFinish,
+    now_ms: i64,
+) -> Result<Option<Finished>, LedgerError> {
+    const OP: &str = "finish a job";
+    let (state, error, images) = match &finish.result {
+        JobResult::Done { images } => (JobState::Done, None, images.as_slice()),
+        JobResult::Failed { error } => (JobState::Failed, Some(error.as_str()), &[][..]),
+    };
+    let images = images
+        .iter()
+        .map(ImageRow::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let finished_at_ms = int(finish.finished_at_ms, "a job's finish time")?;
+    let charged = finish
+        .charged
+        .map(|c| micros(c, "a job's charge"))
+        .transpose()?;
+    let updated = sqlx::query(
+        "UPDATE jobs SET state = $3, finished_at_ms = $4, error = $5, \
+         charged_micros = COALESCE($6, charged_micros), model = COALESCE($7, model) \
+         WHERE provider = $1 AND job_id = $2 AND state = 'accepted' \
+         RETURNING charged_micros, reservation_id",
+    )
+    .bind(provider.as_str())
+    .bind(job_id)
+    .bind(state.as_str())
+    .bind(finished_at_ms)
+    .bind(error)
+    .bind(charged)
+    .bind(finish.model.as_ref().map(ModelId::as_str))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(E::db(OP))?;
+    let Some(updated) = updated else {
+        let existing = sqlx::query("SELECT state FROM jobs WHERE provider = $1 AND job_id = $2")
+            .bind(provider.as_str())
+            .bind(job_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(E::db(OP))?;
+        return existing
+            .map(|row| {
+                Ok(Finished {
+                    newly: false,
+                    state: get_job_state(&row, "state")?,
+                    settlement: None,
+                })
+            })
+            .transpose();
+    };
+    for image in &images {
+        sqlx::query(
+            "INSERT INTO images (provider, job_id, image_index, path, sha256, bytes, mime, \
+             width, height, alt_text, source_url, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (provider, job_id, image_index) DO NOTHING",
+        )
+        .bind(provider.as_str())
+        .bind(job_id)
+        .bind(image.index)
+        .bind(image.path)
+        .bind(image.image.sha256.as_deref())
+        .bind(image.bytes)
+        .bind(image.image.mime.as_deref())
+        .bind(image.width)
+        .bind(image.height)
+        .bind(image.image.alt_text.as_deref())
+        .bind(image.source_url.as_deref())
+        .bind(finished_at_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(E::db(OP))?;
+    }
+    let reservation: Option<i64> = get(&updated, "reservation_id")?;
+    let settlement = match reservation {
+        Some(id) => {
+            let charged: Option<i64> = get(&updated, "charged_micros")?;
+            close_reservation(&mut *conn, id, Close::Settle(charged), now_ms)
+                .await?
+                .ok()
+        }
+        None => None,
+    };
+    Ok(Some(Finished {
+        newly: true,
+        state,
+        settlement,
+    }))
+}
+
+/// How a reservation ends.
+#[derive(Clone, Copy)]
+enum Close {
+    /// Spent this much (`None`: the whole reservation).
+    Settle(Option<i64>),
+    /// Nothing spent.
+    Release,
+}
+
+/// Ends reservation `id` inside `conn`'s transaction. `Ok(Err(state))` when it is not
+/// held (`None`: no such reservation): nothing is counted.
+async fn close_reservation(
+    conn: &mut DbConn,
+    id: i64,
+    close: Close,
+    now_ms: i64,
+) -> Result<Result<Settlement, Option<ReservationState>>, LedgerError> {
+    const OP: &str = "end a reservation";
+    let (state, charged) = match close {
+        Close::Settle(charged) => (ReservationState::Settled, charged),
+        Close::Release => (ReservationState::Released, None),
+    };
+    // A conditional UPDATE: of two concurrent closes of one reservation, the second finds
+    // it no longer held (PostgreSQL re-checks the condition after the row lock).
+    let closed = sqlx::query(
+        "UPDATE reservations SET state = $2, closed_at_ms = $3, \
+         charged_micros = CASE WHEN $2 = 'settled' THEN COALESCE($4, amount_micros) END \
+         WHERE id = $1 AND state = 'held' RETURNING budget, amount_micros, charged_micros",
+    )
+    .bind(id)
+    .bind(state.as_str())
+    .bind(now_ms)
+    .bind(charged)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(E::db(OP))?;
+    let Some(closed) = closed else {
+        let existing = sqlx::query("SELECT state FROM reservations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(E::db(OP))?;
+        return match existing {
+            Some(row) => Ok(Err(Some(get_reservation_state(&row, "state")?))),
+            None => Ok(Err(None)),
+        };
+    };
+    let budget: String = get(&closed, "budget")?;
+    let amount: i64 = get(&closed, "amount_micros")?;
+    let charged: i64 = get::<Option<i64>>(&closed, "charged_micros")?.unwrap_or(0);
+    let overshoot = charged.saturating_sub(amount).max(0);
+    sqlx::query(
+        "UPDATE budgets SET reserved_micros = reserved_micros - $2, \
+         spent_micros = spent_micros + $3, overshoot_micros = overshoot_micros + $4, \
+         updated_at_ms = $5 WHERE name = $1",
+    )
+    .bind(&budget)
+    .bind(amount)
+    .bind(charged)
+    .bind(overshoot)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(E::db(OP))?;
+    let settlement = Settlement {
+        reserved: credits(amount, "amount_micros")?,
+        charged: credits(charged, "charged_micros")?,
+        overshoot: (overshoot > 0)
+            .then(|| credits(overshoot, "overshoot"))
+            .transpose()?,
+    };
+    if let Some(over) = settlement.overshoot {
+        tracing::warn!(
+            reservation = id,
+            %budget,
+            reserved = %settlement.reserved,
+            charged = %settlement.charged,
+            %over,
+            "the provider charged more than was reserved; the whole charge is counted"
+        );
+    }
+    Ok(Ok(settlement))
+}
+
+fn closed_error(id: ReservationId, state: Option<ReservationState>) -> LedgerError {
+    match state {
+        Some(state) => E::ReservationClosed { id, state },
+        None => E::UnknownReservation(id),
+    }
+}
+
+fn model_key(model: Option<&ModelId>) -> &str {
+    model.map_or("", ModelId::as_str)
+}
+
+#[async_trait]
+impl Ledger for Store {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn record_request(&self, request: &NewRequest) -> Result<RequestId, LedgerError> {
+        let row = sqlx::query(
+            "INSERT INTO requests (created_at_ms, prompt, request_json, out_dir, batch_key, \
+             batch_line, request_key) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(int(request.created_at_ms, "a request's time")?)
+        .bind(&request.prompt)
+        .bind(&request.request_json)
+        .bind(path_text(&request.out_dir)?)
+        .bind(request.batch.as_ref().map(|b| b.key.as_str()))
+        .bind(request.batch.as_ref().map(|b| i64::from(b.line)))
+        .bind(&request.request_key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(E::db("record a request"))?;
+        Ok(RequestId(get_u64(&row, "id")?))
+    }
+
+    async fn record_accepted(&self, job: &AcceptedJob) -> Result<bool, LedgerError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(E::db("record an accepted job"))?;
+        // One statement in autocommit: committed (and on SQLite fsync'ed) on return.
+        insert_job(&mut conn, job).await
+    }
+
+    async fn finish_job(
+        &self,
+        provider: &ProviderId,
+        job_id: &str,
+        finish: &JobFinish,
+    ) -> Result<Finished, LedgerError> {
+        let now = self.now_ms()?;
+        let mut tx = self.write("finish a job").await?;
+        match finish_in(&mut tx, provider, job_id, finish, now).await? {
+            Some(finished) => {
+                if finished.newly {
+                    tx.commit().await.map_err(E::db("finish a job"))?;
+                } else {
+                    tx.rollback().await.map_err(E::db("finish a job"))?;
+                }
+                Ok(finished)
+            }
+            None => {
+                tx.rollback().await.map_err(E::db("finish a job"))?;
+                Err(E::UnknownJob {
+                    provider: provider.clone(),
+                    job_id: job_id.to_owned(),
+                })
+            }
+        }
+    }
+
+    async fn job(
+        &self,
+        provider: &ProviderId,
+        job_id: &str,
+    ) -> Result<Option<JobRecord>, LedgerError> {
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM jobs AS j WHERE j.provider = $1 AND j.job_id = $2");
+        sqlx::query(&sql)
+            .bind(provider.as_str())
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(E::db("read a job"))?
+            .map(|row| job_from_row(&row))
+            .transpose()
+    }
+
+    async fn open_jobs(&self) -> Result<Vec<JobRecord>, LedgerError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs AS j WHERE j.state = 'accepted' \
+             ORDER BY j.accepted_at_ms, j.id"
+        );
+        sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(E::db("list open jobs"))?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    }
+
+    async fn saved_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError> {
+        const OP: &str = "look up saved images";
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs AS j JOIN requests AS r ON r.id = j.request_id \
+             WHERE r.request_key = $1 AND j.state = 'done' AND EXISTS \
+             (SELECT 1 FROM images AS i WHERE i.provider = j.provider AND i.job_id = j.job_id) \
+             ORDER BY j.finished_at_ms DESC, j.id DESC"
+        );
+        let jobs = sqlx::query(&sql)
+            .bind(request_key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(E::db(OP))?
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let images_sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE provider = $1 AND job_id = $2 \
+             ORDER BY image_index"
+        );
+        let mut saved = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let images = sqlx::query(&images_sql)
+                .bind(job.provider.as_str())
+                .bind(&job.job_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(E::db(OP))?
+                .iter()
+                .map(image_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            saved.push(SavedJob { job, images });
+        }
+        Ok(saved)
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.provider, j.job_id, j.model, j.prompt, j.state, j.reserved_micros, \
+             j.charged_micros, j.accepted_at_ms, j.finished_at_ms, j.error, i.path \
+             FROM (SELECT * FROM jobs WHERE lower(prompt) LIKE $2 ESCAPE '!' \
+                   ORDER BY accepted_at_ms DESC, id DESC LIMIT $1) AS j \
+             LEFT JOIN images AS i ON i.provider = j.provider AND i.job_id = j.job_id \
+             ORDER BY j.accepted_at_ms DESC, j.id DESC, i.image_index",
+        )
+        .bind(i64::from(query.limit))
+        .bind(contains_pattern(query.search.as_deref()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(E::db("read the history"))?;
+        let mut entries: Vec<HistoryEntry> = Vec::new();
+        let mut last_id = None;
+        for row in &rows {
+            let id: i64 = get(row, "id")?;
+            let file: Option<String> = get(row, "path")?;
+            if last_id != Some(id) {
+                last_id = Some(id);
+                entries.push(HistoryEntry {
+                    provider: ProviderId::new(get::<String>(row, "provider")?),
+                    job_id: get(row, "job_id")?,
+                    model: get::<Option<String>>(row, "model")?.map(ModelId::new),
+                    prompt: get(row, "prompt")?,
+                    state: get_job_state(row, "state")?,
+                    reserved: get_credits(row, "reserved_micros")?,
+                    charged: get_opt_credits(row, "charged_micros")?,
+                    accepted_at_ms: get_u64(row, "accepted_at_ms")?,
+                    finished_at_ms: get_opt_u64(row, "finished_at_ms")?,
+                    error: get(row, "error")?,
+                    files: Vec::new(),
+                });
+            }
+            if let (Some(entry), Some(file)) = (entries.last_mut(), file) {
+                entry.files.push(PathBuf::from(file));
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, LedgerError> {
+        let since = int(query.since_ms.unwrap_or(0), "a time")?;
+        let until = query.until_ms.map_or(Ok(i64::MAX), |t| int(t, "a time"))?;
+        const SUMS: &str = "CAST(SUM(charged_micros) AS BIGINT) AS credits, COUNT(*) AS jobs \
+             FROM jobs WHERE charged_micros IS NOT NULL \
+             AND accepted_at_ms >= $1 AND accepted_at_ms < $2";
+        let sql = match query.group {
+            SpendGroup::Provider => {
+                format!("SELECT provider, {SUMS} GROUP BY provider ORDER BY provider")
+            }
+            SpendGroup::Model => format!(
+                "SELECT provider, model, {SUMS} GROUP BY provider, model \
+                 ORDER BY provider, COALESCE(model, '')"
+            ),
+            SpendGroup::Day => format!(
+                "SELECT accepted_at_ms / {DAY_MS} AS day, {SUMS} \
+                 GROUP BY accepted_at_ms / {DAY_MS} ORDER BY day"
+            ),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(E::db("sum the spend"))?;
+        rows.iter()
+            .map(|row| {
+                let group = query.group;
+                Ok(SpendRow {
+                    provider: match group {
+                        SpendGroup::Provider | SpendGroup::Model => {
+                            Some(ProviderId::new(get::<String>(row, "provider")?))
+                        }
+                        SpendGroup::Day => None,
+                    },
+                    model: match group {
+                        SpendGroup::Model => get::<Option<String>>(row, "model")?.map(ModelId::new),
+                        _ => None,
+                    },
+                    day: match group {
+                        SpendGroup::Day => Some(crate::convert::utc_day(get(row, "day")?)),
+                        _ => None,
+                    },
+                    credits: get_credits(row, "credits")?,
+                    jobs: get_u64(row, "jobs")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn import_journal(&self, entries: &[JournalEntry]) -> Result<ImportReport, LedgerError> {
+        const OP: &str = "import a journal";
+        let now = self.now_ms()?;
+        let mut report = ImportReport::default();
+        let mut tx = self.write(OP).await?;
+        for entry in entries {
+            match entry {
+                JournalEntry::Accepted {
+                    at_ms,
+                    job,
+                    prompt,
+                    out_dir,
+                    reserved,
+                } => {
+                    let mut handle = job.clone();
+                    if handle.accepted_at_ms == 0 {
+                        handle.accepted_at_ms = *at_ms;
+                    }
+                    let accepted = AcceptedJob::new(handle, prompt.clone(), out_dir, *reserved);
+                    if insert_job(&mut tx, &accepted).await? {
+                        report.accepted += 1;
+                    } else {
+                        report.already_known += 1;
+                    }
+                }
+                JournalEntry::Finished {
+                    at_ms,
+                    provider,
+                    job_id,
+                    outcome,
+                } => {
+                    let finish = match outcome {
+                        JournalOutcome::Saved { paths } => {
+                            let images = (0u32..)
+                                .zip(paths)
+                                .map(|(index, path)| NewImage::new(index, path))
+                                .collect();
+                            JobFinish::done(*at_ms, images)
+                        }
+                        JournalOutcome::Failed { error } => JobFinish::failed(*at_ms, error),
+                    };
+                    match finish_in(&mut tx, provider, job_id, &finish, now).await? {
+                        Some(finished) if finished.newly => report.finished += 1,
+                        Some(_) => report.already_known += 1,
+                        None => report.unmatched += 1,
+                    }
+                }
+                JournalEntry::Skipped { .. } => report.skipped += 1,
+            }
+        }
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(report)
+    }
+
+    async fn set_budget(&self, name: &str, limit: Option<Credits>) -> Result<(), LedgerError> {
+        let limit = limit.map(|l| micros(l, "a budget's limit")).transpose()?;
+        sqlx::query(
+            "INSERT INTO budgets (name, limit_micros, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET limit_micros = excluded.limit_micros, \
+             updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(name)
+        .bind(limit)
+        .bind(self.now_ms()?)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("set a budget"))?;
+        Ok(())
+    }
+
+    async fn budget(&self, name: &str) -> Result<Option<BudgetStatus>, LedgerError> {
+        sqlx::query(
+            "SELECT name, limit_micros, spent_micros, reserved_micros, overshoot_micros \
+             FROM budgets WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(E::db("read a budget"))?
+        .map(|row| budget_from_row(&row))
+        .transpose()
+    }
+
+    async fn reserve(&self, budget: &str, amount: Credits) -> Result<ReservationId, LedgerError> {
+        const OP: &str = "reserve credits";
+        let amount_micros = micros(amount, "a reservation")?;
+        let now = self.now_ms()?;
+        let mut tx = self.write(OP).await?;
+        // The check and the hold are one conditional UPDATE: under SQLite's write lock,
+        // and on PostgreSQL re-evaluated on the latest row after its row lock, so
+        // concurrent reservations can never pass the limit together.
+        let held = sqlx::query(
+            "UPDATE budgets SET reserved_micros = reserved_micros + $2, updated_at_ms = $3 \
+             WHERE name = $1 \
+             AND (limit_micros IS NULL OR spent_micros + reserved_micros + $2 <= limit_micros) \
+             RETURNING name",
+        )
+        .bind(budget)
+        .bind(amount_micros)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        if held.is_none() {
+            let status = sqlx::query(
+                "SELECT name, limit_micros, spent_micros, reserved_micros, overshoot_micros \
+                 FROM budgets WHERE name = $1",
+            )
+            .bind(budget)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(E::db(OP))?
+            .map(|row| budget_from_row(&row))
+            .transpose()?;
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Err(match status {
+                None => E::UnknownBudget(budget.to_owned()),
+                Some(status) => E::BudgetExceeded {
+                    budget: budget.to_owned(),
+                    needed: amount,
+                    remaining: status.remaining.unwrap_or(Credits::ZERO),
+                },
+            });
+        }
+        let row = sqlx::query(
+            "INSERT INTO reservations (budget, amount_micros, state, created_at_ms) \
+             VALUES ($1, $2, 'held', $3) RETURNING id",
+        )
+        .bind(budget)
+        .bind(amount_micros)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let id = ReservationId(get_u64(&row, "id")?);
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(id)
+    }
+
+    async fn shrink(&self, id: ReservationId, amount: Credits) -> Result<(), LedgerError> {
+        const OP: &str = "shrink a reservation";
+        let key = int(id.0, "a reservation id")?;
+        let wanted = micros(amount, "a reservation")?;
+        let now = self.now_ms()?;
+        let mut tx = self.write(OP).await?;
+        // A no-op UPDATE to lock the row (PostgreSQL) before reading it.
+        let row = sqlx::query(
+            "UPDATE reservations SET state = state WHERE id = $1 \
+             RETURNING budget, amount_micros, state",
+        )
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Err(E::UnknownReservation(id));
+        };
+        let state = get_reservation_state(&row, "state")?;
+        let held: i64 = get(&row, "amount_micros")?;
+        if state != ReservationState::Held {
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Err(E::ReservationClosed { id, state });
+        }
+        if wanted > held {
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Err(E::CannotGrow {
+                id,
+                held: credits(held, "amount_micros")?,
+                wanted: amount,
+            });
+        }
+        let budget: String = get(&row, "budget")?;
+        sqlx::query("UPDATE reservations SET amount_micros = $2 WHERE id = $1")
+            .bind(key)
+            .bind(wanted)
+            .execute(&mut *tx)
+            .await
+            .map_err(E::db(OP))?;
+        sqlx::query(
+            "UPDATE budgets SET reserved_micros = reserved_micros - $2, updated_at_ms = $3 \
+             WHERE name = $1",
+        )
+        .bind(&budget)
+        .bind(held - wanted)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(())
+    }
+
+    async fn settle(&self, id: ReservationId, charged: Credits) -> Result<Settlement, LedgerError> {
+        const OP: &str = "settle a reservation";
+        let key = int(id.0, "a reservation id")?;
+        let charged = micros(charged, "a charge")?;
+        let now = self.now_ms()?;
+        let mut tx = self.write(OP).await?;
+        match close_reservation(&mut tx, key, Close::Settle(Some(charged)), now).await? {
+            Ok(settlement) => {
+                tx.commit().await.map_err(E::db(OP))?;
+                Ok(settlement)
+            }
+            Err(state) => {
+                tx.rollback().await.map_err(E::db(OP))?;
+                Err(closed_error(id, state))
+            }
+        }
+    }
+
+    async fn release(&self, id: ReservationId) -> Result<(), LedgerError> {
+        const OP: &str = "release a reservation";
+        let key = int(id.0, "a reservation id")?;
+        let now = self.now_ms()?;
+        let mut tx = self.write(OP).await?;
+        match close_reservation(&mut tx, key, Close::Release, now).await? {
+            Ok(_) => {
+                tx.commit().await.map_err(E::db(OP))?;
+                Ok(())
+            }
+            Err(state) => {
+                tx.rollback().await.map_err(E::db(OP))?;
+                Err(closed_error(id, state))
+            }
+        }
+    }
+
+    async fn take_rate_slot(
+        &self,
+        provider: &ProviderId,
+        account: &AccountHash,
+        window_start_ms: u64,
+        limit: u32,
+    ) -> Result<bool, LedgerError> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        // One upsert: a newer window restarts the count at 1; the same (or an older)
+        // window counts on only while under the limit. No row back means refused.
+        let taken = sqlx::query(
+            "INSERT INTO rate_windows (provider, account_hash, window_start_ms, taken) \
+             VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (provider, account_hash) DO UPDATE SET \
+             taken = CASE WHEN excluded.window_start_ms > rate_windows.window_start_ms \
+                     THEN 1 ELSE rate_windows.taken + 1 END, \
+             window_start_ms = CASE WHEN excluded.window_start_ms > rate_windows.window_start_ms \
+                     THEN excluded.window_start_ms ELSE rate_windows.window_start_ms END \
+             WHERE excluded.window_start_ms > rate_windows.window_start_ms \
+                OR rate_windows.taken < $4 \
+             RETURNING taken",
+        )
+        .bind(provider.as_str())
+        .bind(account.as_str())
+        .bind(int(window_start_ms, "a window start")?)
+        .bind(i64::from(limit))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(E::db("take a rate-limit slot"))?;
+        Ok(taken.is_some())
+    }
+
+    async fn set_cooldown(
+        &self,
+        provider: &ProviderId,
+        model: Option<&ModelId>,
+        until_ms: u64,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO cooldowns (provider, model, until_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (provider, model) DO UPDATE SET until_ms = excluded.until_ms \
+             WHERE excluded.until_ms > cooldowns.until_ms",
+        )
+        .bind(provider.as_str())
+        .bind(model_key(model))
+        .bind(int(until_ms, "a cooldown's end")?)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("set a cooldown"))?;
+        Ok(())
+    }
+
+    async fn cooldown(
+        &self,
+        provider: &ProviderId,
+        model: Option<&ModelId>,
+        now_ms: u64,
+    ) -> Result<Option<u64>, LedgerError> {
+        sqlx::query(
+            "SELECT until_ms FROM cooldowns \
+             WHERE provider = $1 AND model = $2 AND until_ms > $3",
+        )
+        .bind(provider.as_str())
+        .bind(model_key(model))
+        .bind(int(now_ms, "a time")?)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(E::db("read a cooldown"))?
+        .map(|row| get_u64(&row, "until_ms"))
+        .transpose()
+    }
+
+    async fn cooldowns(&self, now_ms: u64) -> Result<Vec<Cooldown>, LedgerError> {
+        sqlx::query(
+            "SELECT provider, model, until_ms FROM cooldowns WHERE until_ms > $1 \
+             ORDER BY provider, model",
+        )
+        .bind(int(now_ms, "a time")?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(E::db("list cooldowns"))?
+        .iter()
+        .map(|row| {
+            let model: String = get(row, "model")?;
+            Ok(Cooldown {
+                provider: ProviderId::new(get::<String>(row, "provider")?),
+                model: (!model.is_empty()).then(|| ModelId::new(model)),
+                until_ms: get_u64(row, "until_ms")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,1030 @@
+//! The ledger's one test suite, run on both databases: every test below is written once
+//! and declared for SQLite and PostgreSQL by `on_both_ledgers!` / `on_both_stores!`
+//! (`NAME::sqlite`, `NAME::postgres`).
+//!
+//! PostgreSQL comes from `IMAGEGEN_TEST_POSTGRES_URL`, or a throwaway server the harness
+//! starts (see `common/postgres.rs`); without one, the PostgreSQL tests fail saying how
+//! to install it. The multi-process tests re-run this test binary in a child mode
+//! (`child_process`, a no-op in a normal run).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use common::TestDb;
+use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
+use imagegen_ledger::{
+    AcceptedJob, AccountHash, Backend, HistoryQuery, JobFinish, JobState, JournalEntry,
+    JournalOutcome, Ledger, LedgerError, LedgerOptions, NewImage, NewRequest, ReservationState,
+    SpendGroup, SpendQuery,
+};
+
+const DAY: u64 = 86_400_000;
+/// 2026-01-01T00:00:00Z.
+const JAN_1: u64 = 1_767_225_600_000;
+
+fn kolbo() -> ProviderId {
+    ProviderId::new("kolbo")
+}
+
+fn job(provider: &str, id: &str, at_ms: u64, prompt: &str, reserved: u32) -> AcceptedJob {
+    AcceptedJob::new(
+        JobHandle::new(provider, id, 1, at_ms),
+        prompt,
+        "out",
+        Credits::whole(reserved),
+    )
+}
+
+fn cr(text: &str) -> Credits {
+    text.parse().unwrap()
+}
+
+on_both_ledgers!(
+    jobs_round_trip,
+    history_lists_newest_first_and_searches_prompts,
+    spend_sums_charged_jobs,
+    budgets_reserve_settle_and_release,
+    finishing_a_job_settles_its_reservation,
+    rate_windows_count_atomically,
+    cooldowns_only_grow,
+    journal_import_is_idempotent,
+);
+
+on_both_stores!(
+    concurrent_reservations_never_overshoot,
+    a_dropped_ledger_leaves_its_job_open,
+    processes_share_one_budget,
+    a_crashed_process_leaves_its_job_open,
+);
+
+async fn jobs_round_trip(ledger: Arc<dyn Ledger>) {
+    let request = NewRequest::new(
+        "a red fox",
+        r#"{"prompt":"a red fox","count":2}"#,
+        "out",
+        "key-fox",
+        JAN_1,
+    )
+    .in_batch("prompts.txt", 2);
+    let request_id = ledger.record_request(&request).await.unwrap();
+
+    let mut handle = JobHandle::new("Kolbo", "gen-1", 2, JAN_1 + 5).with_model("z-image/turbo");
+    handle.state = serde_json::json!({"urls": ["https://x/1.png"]});
+    let accepted = AcceptedJob::new(handle, "a red fox", "out", cr("1.5"))
+        .with_plan_json(r#"{"model":"z-image/turbo"}"#)
+        .with_request(request_id)
+        .with_budget("daily");
+    assert!(ledger.record_accepted(&accepted).await.unwrap());
+    assert!(!ledger.record_accepted(&accepted).await.unwrap());
+
+    let open = ledger.open_jobs().await.unwrap();
+    assert_eq!(open.len(), 1);
+    let stored = &open[0];
+    assert_eq!(stored.provider, "kolbo");
+    assert_eq!(stored.job_id, "gen-1");
+    assert_eq!(stored.state, JobState::Accepted);
+    assert_eq!(stored.handle, accepted.handle);
+    assert_eq!(stored.model, Some(ModelId::new("z-image/turbo")));
+    assert_eq!(
+        stored.plan_json.as_deref(),
+        Some(r#"{"model":"z-image/turbo"}"#)
+    );
+    assert_eq!(stored.request, Some(request_id));
+    assert_eq!(stored.reserved, cr("1.5"));
+    assert_eq!(stored.charged, None);
+    assert_eq!(stored.accepted_at_ms, JAN_1 + 5);
+    assert_eq!(stored.budget.as_deref(), Some("daily"));
+    assert!(ledger.saved_jobs("key-fox").await.unwrap().is_empty());
+
+    let images = vec![
+        NewImage::new(1, "out/a-red-fox-2.png")
+            .with_content("bb", 20, "image/png")
+            .with_dimensions(1024, 768),
+        NewImage::new(0, "out/a-red-fox-1.png")
+            .with_content("aa", 10, "image/png")
+            .with_dimensions(1024, 768)
+            .with_alt_text("a fox")
+            .with_source_url("https://cdn.example/1.png?X-Amz-Signature=secret#f"),
+    ];
+    let finish = JobFinish::done(JAN_1 + 9, images)
+        .with_charged(cr("1.25"))
+        .with_model("nano-banana-2");
+    let finished = ledger.finish_job(&kolbo(), "gen-1", &finish).await.unwrap();
+    assert!(finished.newly);
+    assert_eq!(finished.state, JobState::Done);
+    assert_eq!(finished.settlement, None);
+    assert!(ledger.open_jobs().await.unwrap().is_empty());
+
+    let done = ledger.job(&kolbo(), "gen-1").await.unwrap().unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.charged, Some(cr("1.25")));
+    assert_eq!(done.model, Some(ModelId::new("nano-banana-2")));
+    assert_eq!(done.finished_at_ms, Some(JAN_1 + 9));
+
+    let saved = ledger.saved_jobs("key-fox").await.unwrap();
+    assert_eq!(saved.len(), 1);
+    let images = &saved[0].images;
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0].index, 0);
+    assert_eq!(images[0].path, PathBuf::from("out/a-red-fox-1.png"));
+    assert_eq!(images[0].sha256.as_deref(), Some("aa"));
+    assert_eq!(images[0].bytes, Some(10));
+    assert_eq!((images[0].width, images[0].height), (Some(1024), Some(768)));
+    assert_eq!(images[0].alt_text.as_deref(), Some("a fox"));
+    assert_eq!(
+        images[0].source_url.as_deref(),
+        Some("https://cdn.example/1.png")
+    );
+    assert_eq!(images[1].index, 1);
+    assert_eq!(images[1].created_at_ms, JAN_1 + 9);
+    assert!(ledger.saved_jobs("another-key").await.unwrap().is_empty());
+
+    // Finishing again changes nothing; an unknown job is an error.
+    let again = ledger
+        .finish_job(&kolbo(), "gen-1", &JobFinish::failed(JAN_1 + 20, "late"))
+        .await
+        .unwrap();
+    assert!(!again.newly);
+    assert_eq!(again.state, JobState::Done);
+    let done_again = ledger.job(&kolbo(), "gen-1").await.unwrap().unwrap();
+    assert_eq!(done_again.error, None);
+    let unknown = ledger
+        .finish_job(&kolbo(), "nope", &JobFinish::done(1, vec![]))
+        .await;
+    assert!(
+        matches!(unknown, Err(LedgerError::UnknownJob { .. })),
+        "{unknown:?}"
+    );
+    assert!(ledger.job(&kolbo(), "nope").await.unwrap().is_none());
+}
+
+async fn history_lists_newest_first_and_searches_prompts(ledger: Arc<dyn Ledger>) {
+    let prompts = [
+        ("g1", "A Red Fox in the snow"),
+        ("g2", "a koi pond"),
+        ("g3", "50% off banner"),
+        ("g4", "a fox, 500 pixels"),
+    ];
+    for (n, (id, prompt)) in (0u64..).zip(prompts) {
+        let accepted = job("kolbo", id, JAN_1 + n * 1000, prompt, 2);
+        ledger.record_accepted(&accepted).await.unwrap();
+    }
+    let images = vec![
+        NewImage::new(0, "out/fox-1.png"),
+        NewImage::new(1, "out/fox-2.png"),
+    ];
+    let finish = JobFinish::done(JAN_1 + 5000, images).with_charged(Credits::whole(2));
+    ledger.finish_job(&kolbo(), "g1", &finish).await.unwrap();
+    let failed = JobFinish::failed(JAN_1 + 6000, "content policy");
+    ledger.finish_job(&kolbo(), "g2", &failed).await.unwrap();
+
+    let all = ledger.history(&HistoryQuery::newest(10)).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|e| e.job_id.as_str()).collect();
+    assert_eq!(ids, ["g4", "g3", "g2", "g1"]);
+    let g1 = &all[3];
+    assert_eq!(g1.state, JobState::Done);
+    assert_eq!(g1.charged, Some(Credits::whole(2)));
+    assert_eq!(
+        g1.files,
+        [
+            PathBuf::from("out/fox-1.png"),
+            PathBuf::from("out/fox-2.png")
+        ]
+    );
+    assert_eq!(all[2].state, JobState::Failed);
+    assert_eq!(all[2].error.as_deref(), Some("content policy"));
+    assert!(all[2].files.is_empty());
+
+    let newest_two = ledger.history(&HistoryQuery::newest(2)).await.unwrap();
+    assert_eq!(newest_two.len(), 2);
+    assert_eq!(newest_two[0].job_id, "g4");
+
+    let foxes = ledger
+        .history(&HistoryQuery::newest(10).matching("FOX"))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = foxes.iter().map(|e| e.job_id.as_str()).collect();
+    assert_eq!(ids, ["g4", "g1"]);
+    // Wildcards are literal.
+    let percent = ledger
+        .history(&HistoryQuery::newest(10).matching("50%"))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = percent.iter().map(|e| e.job_id.as_str()).collect();
+    assert_eq!(ids, ["g3"]);
+    let underscore = ledger
+        .history(&HistoryQuery::newest(10).matching("_"))
+        .await
+        .unwrap();
+    assert!(underscore.is_empty());
+}
+
+async fn spend_sums_charged_jobs(ledger: Arc<dyn Ledger>) {
+    let cases = [
+        ("kolbo", "k1", Some("nano-banana-2"), JAN_1, Some("8")),
+        (
+            "kolbo",
+            "k2",
+            Some("nano-banana-2"),
+            JAN_1 + 1000,
+            Some("8"),
+        ),
+        (
+            "kolbo",
+            "k3",
+            Some("z-image/turbo"),
+            JAN_1 + DAY,
+            Some("0.5"),
+        ),
+        ("kolbo", "k4", None, JAN_1 + DAY, Some("30")),
+        (
+            "koala",
+            "v1",
+            Some("gpt-image-2"),
+            JAN_1 + DAY + 5,
+            Some("1"),
+        ),
+        // No known charge: not counted.
+        ("koala", "v2", Some("gpt-image-2"), JAN_1, None),
+    ];
+    for (provider, id, model, at, charged) in cases {
+        let mut handle = JobHandle::new(provider, id, 1, at);
+        if let Some(model) = model {
+            handle = handle.with_model(model);
+        }
+        if let Some(charged) = charged {
+            handle = handle.with_credits_charged(cr(charged));
+        }
+        let accepted = AcceptedJob::new(handle, "p", "out", Credits::whole(30));
+        ledger.record_accepted(&accepted).await.unwrap();
+    }
+    // A charge learned at the finish counts too.
+    let finish = JobFinish::done(JAN_1 + DAY + 9, vec![]).with_charged(cr("2"));
+    ledger
+        .finish_job(&ProviderId::new("koala"), "v2", &finish)
+        .await
+        .unwrap();
+
+    let by_provider = ledger
+        .spend(&SpendQuery::by(SpendGroup::Provider))
+        .await
+        .unwrap();
+    let rows: Vec<(String, Credits, u64)> = by_provider
+        .iter()
+        .map(|r| (r.provider.clone().unwrap().to_string(), r.credits, r.jobs))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("koala".to_owned(), cr("3"), 2),
+            ("kolbo".to_owned(), cr("46.5"), 4)
+        ]
+    );
+
+    let by_model = ledger
+        .spend(&SpendQuery::by(SpendGroup::Model))
+        .await
+        .unwrap();
+    let rows: Vec<(String, Option<String>, Credits)> = by_model
+        .iter()
+        .map(|r| {
+            (
+                r.provider.clone().unwrap().to_string(),
+                r.model.as_ref().map(ToString::to_string),
+                r.credits,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("koala".to_owned(), Some("gpt-image-2".to_owned()), cr("3")),
+            ("kolbo".to_owned(), None, cr("30")),
+            (
+                "kolbo".to_owned(),
+                Some("nano-banana-2".to_owned()),
+                cr("16")
+            ),
+            (
+                "kolbo".to_owned(),
+                Some("z-image/turbo".to_owned()),
+                cr("0.5")
+            ),
+        ]
+    );
+
+    let by_day = ledger
+        .spend(&SpendQuery::by(SpendGroup::Day))
+        .await
+        .unwrap();
+    let rows: Vec<(String, Credits, u64)> = by_day
+        .iter()
+        .map(|r| (r.day.clone().unwrap(), r.credits, r.jobs))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("2026-01-01".to_owned(), cr("18"), 3),
+            ("2026-01-02".to_owned(), cr("31.5"), 3)
+        ]
+    );
+
+    let second_day = ledger
+        .spend(&SpendQuery::by(SpendGroup::Provider).between(JAN_1 + DAY, JAN_1 + 2 * DAY))
+        .await
+        .unwrap();
+    let total: u64 = second_day.iter().map(|r| r.credits.micros()).sum();
+    assert_eq!(Credits::from_micros(total), cr("31.5"));
+}
+
+async fn budgets_reserve_settle_and_release(ledger: Arc<dyn Ledger>) {
+    let unknown = ledger.reserve("nope", Credits::whole(1)).await;
+    assert!(
+        matches!(unknown, Err(LedgerError::UnknownBudget(_))),
+        "{unknown:?}"
+    );
+    assert!(ledger.budget("nope").await.unwrap().is_none());
+
+    ledger
+        .set_budget("run", Some(Credits::whole(20)))
+        .await
+        .unwrap();
+    let a = ledger.reserve("run", Credits::whole(12)).await.unwrap();
+    let refused = ledger.reserve("run", Credits::whole(9)).await;
+    match refused {
+        Err(LedgerError::BudgetExceeded {
+            budget,
+            needed,
+            remaining,
+        }) => {
+            assert_eq!(budget, "run");
+            assert_eq!(needed, Credits::whole(9));
+            assert_eq!(remaining, Credits::whole(8));
+        }
+        other => panic!("expected BudgetExceeded, got {other:?}"),
+    }
+    let status = ledger.budget("run").await.unwrap().unwrap();
+    assert_eq!(status.reserved, Credits::whole(12));
+    assert_eq!(status.remaining, Some(Credits::whole(8)));
+
+    // Shrink: only down, only while held.
+    let grow = ledger.shrink(a, Credits::whole(13)).await;
+    assert!(
+        matches!(grow, Err(LedgerError::CannotGrow { .. })),
+        "{grow:?}"
+    );
+    ledger.shrink(a, Credits::whole(10)).await.unwrap();
+    assert_eq!(
+        ledger.budget("run").await.unwrap().unwrap().reserved,
+        Credits::whole(10)
+    );
+
+    // Settle below the reservation: the rest comes back.
+    let settled = ledger.settle(a, Credits::whole(7)).await.unwrap();
+    assert_eq!(settled.reserved, Credits::whole(10));
+    assert_eq!(settled.charged, Credits::whole(7));
+    assert_eq!(settled.overshoot, None);
+    // Never twice, never after.
+    let twice = ledger.settle(a, Credits::whole(7)).await;
+    assert!(
+        matches!(
+            twice,
+            Err(LedgerError::ReservationClosed {
+                state: ReservationState::Settled,
+                ..
+            })
+        ),
+        "{twice:?}"
+    );
+    assert!(ledger.release(a).await.is_err());
+    assert!(ledger.shrink(a, Credits::ZERO).await.is_err());
+    let status = ledger.budget("run").await.unwrap().unwrap();
+    assert_eq!(
+        (status.spent, status.reserved),
+        (Credits::whole(7), Credits::ZERO)
+    );
+
+    // Release gives everything back, once.
+    let b = ledger.reserve("run", Credits::whole(13)).await.unwrap();
+    ledger.release(b).await.unwrap();
+    let released_twice = ledger.release(b).await;
+    assert!(
+        matches!(
+            released_twice,
+            Err(LedgerError::ReservationClosed {
+                state: ReservationState::Released,
+                ..
+            })
+        ),
+        "{released_twice:?}"
+    );
+    let missing = imagegen_ledger::ReservationId(987_654);
+    assert!(matches!(
+        ledger.settle(missing, Credits::ZERO).await,
+        Err(LedgerError::UnknownReservation(_))
+    ));
+
+    // A charge above the reservation is counted in full and reported.
+    let c = ledger.reserve("run", Credits::whole(5)).await.unwrap();
+    let over = ledger.settle(c, Credits::whole(8)).await.unwrap();
+    assert_eq!(over.overshoot, Some(Credits::whole(3)));
+    let status = ledger.budget("run").await.unwrap().unwrap();
+    assert_eq!(status.spent, Credits::whole(15));
+    assert_eq!(status.overshoot, Credits::whole(3));
+    assert_eq!(status.remaining, Some(Credits::whole(5)));
+
+    // Changing the limit keeps what was spent.
+    ledger
+        .set_budget("run", Some(Credits::whole(10)))
+        .await
+        .unwrap();
+    let status = ledger.budget("run").await.unwrap().unwrap();
+    assert_eq!(
+        (status.spent, status.remaining),
+        (Credits::whole(15), Some(Credits::ZERO))
+    );
+    assert!(
+        ledger
+            .reserve("run", Credits::from_micros(1))
+            .await
+            .is_err()
+    );
+    assert!(ledger.reserve("run", Credits::ZERO).await.is_err());
+
+    // Unlimited still counts.
+    ledger.set_budget("open", None).await.unwrap();
+    let d = ledger
+        .reserve("open", Credits::whole(1_000_000))
+        .await
+        .unwrap();
+    ledger.settle(d, cr("2.5")).await.unwrap();
+    let open = ledger.budget("open").await.unwrap().unwrap();
+    assert_eq!(
+        (open.limit, open.remaining, open.spent),
+        (None, None, cr("2.5"))
+    );
+
+    // Amounts past what the store holds are refused before anything is written.
+    let huge = ledger.reserve("open", Credits::from_micros(u64::MAX)).await;
+    assert!(
+        matches!(huge, Err(LedgerError::TooLarge { .. })),
+        "{huge:?}"
+    );
+}
+
+async fn finishing_a_job_settles_its_reservation(ledger: Arc<dyn Ledger>) {
+    ledger
+        .set_budget("day", Some(Credits::whole(40)))
+        .await
+        .unwrap();
+
+    // Done with a known charge: settled at it.
+    let r1 = ledger.reserve("day", Credits::whole(16)).await.unwrap();
+    let j1 = job("kolbo", "j1", JAN_1, "p", 16).with_reservation("day", r1);
+    ledger.record_accepted(&j1).await.unwrap();
+    let finish = JobFinish::done(JAN_1 + 1, vec![NewImage::new(0, "out/p-1.png")])
+        .with_charged(Credits::whole(8));
+    let finished = ledger.finish_job(&kolbo(), "j1", &finish).await.unwrap();
+    let settlement = finished.settlement.unwrap();
+    assert_eq!(settlement.charged, Credits::whole(8));
+    assert_eq!(settlement.reserved, Credits::whole(16));
+    let closed = ledger.settle(r1, Credits::whole(8)).await;
+    assert!(
+        matches!(closed, Err(LedgerError::ReservationClosed { .. })),
+        "{closed:?}"
+    );
+
+    // Failed with no charge known: the whole reservation counts (it may have been paid).
+    let r2 = ledger.reserve("day", Credits::whole(10)).await.unwrap();
+    let j2 = job("kolbo", "j2", JAN_1, "p", 10).with_reservation("day", r2);
+    ledger.record_accepted(&j2).await.unwrap();
+    let failed = ledger
+        .finish_job(&kolbo(), "j2", &JobFinish::failed(JAN_1 + 2, "timed out"))
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.settlement.map(|s| s.charged),
+        Some(Credits::whole(10))
+    );
+
+    // Failed and refunded: nothing counts.
+    let r3 = ledger.reserve("day", Credits::whole(10)).await.unwrap();
+    let j3 = job("kolbo", "j3", JAN_1, "p", 10).with_reservation("day", r3);
+    ledger.record_accepted(&j3).await.unwrap();
+    let refunded = JobFinish::failed(JAN_1 + 3, "refunded").with_charged(Credits::ZERO);
+    ledger.finish_job(&kolbo(), "j3", &refunded).await.unwrap();
+
+    // A reservation the caller already settled is left alone.
+    let r4 = ledger.reserve("day", Credits::whole(4)).await.unwrap();
+    let j4 = job("kolbo", "j4", JAN_1, "p", 4).with_reservation("day", r4);
+    ledger.record_accepted(&j4).await.unwrap();
+    ledger.settle(r4, Credits::whole(4)).await.unwrap();
+    let finished = ledger
+        .finish_job(&kolbo(), "j4", &JobFinish::done(JAN_1 + 4, vec![]))
+        .await
+        .unwrap();
+    assert_eq!(finished.settlement, None);
+
+    let day = ledger.budget("day").await.unwrap().unwrap();
+    assert_eq!(day.spent, Credits::whole(8 + 10 + 4));
+    assert_eq!(day.reserved, Credits::ZERO);
+    let stored = ledger.job(&kolbo(), "j1").await.unwrap().unwrap();
+    assert_eq!(stored.reservation, Some(r1));
+}
+
+async fn rate_windows_count_atomically(ledger: Arc<dyn Ledger>) {
+    let account = AccountHash::of_key("kolbo_live_abc");
+    let other = AccountHash::of_key("kolbo_live_def");
+    let minute = 60_000;
+    let take = |account: &AccountHash, window: u64, limit: u32| {
+        let ledger = Arc::clone(&ledger);
+        let account = account.clone();
+        async move {
+            ledger
+                .take_rate_slot(&kolbo(), &account, window, limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(take(&account, minute, 2).await);
+    assert!(take(&account, minute, 2).await);
+    assert!(!take(&account, minute, 2).await);
+    assert!(take(&other, minute, 2).await, "accounts count apart");
+    assert!(!take(&account, minute, 0).await);
+    // The next window starts again; a caller behind on the clock counts in the newest.
+    assert!(take(&account, 2 * minute, 2).await);
+    assert!(take(&account, minute, 2).await);
+    assert!(!take(&account, 2 * minute, 2).await);
+    let koala = ledger
+        .take_rate_slot(&ProviderId::new("koala"), &account, minute, 1)
+        .await
+        .unwrap();
+    assert!(koala, "providers count apart");
+
+    // Concurrent takers: exactly the limit succeed.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| tokio::spawn(take(&account, 3 * minute, 10)))
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        taken += usize::from(task.await.unwrap());
+    }
+    assert_eq!(taken, 10);
+}
+
+async fn cooldowns_only_grow(ledger: Arc<dyn Ledger>) {
+    let model = ModelId::new("nano-banana-2");
+    ledger
+        .set_cooldown(&kolbo(), Some(&model), 5_000)
+        .await
+        .unwrap();
+    ledger
+        .set_cooldown(&kolbo(), Some(&model), 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .cooldown(&kolbo(), Some(&model), 1_000)
+            .await
+            .unwrap(),
+        Some(5_000)
+    );
+    ledger
+        .set_cooldown(&kolbo(), Some(&model), 9_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .cooldown(&kolbo(), Some(&model), 1_000)
+            .await
+            .unwrap(),
+        Some(9_000)
+    );
+    assert_eq!(
+        ledger
+            .cooldown(&kolbo(), Some(&model), 9_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(ledger.cooldown(&kolbo(), None, 1_000).await.unwrap(), None);
+    ledger.set_cooldown(&kolbo(), None, 4_000).await.unwrap();
+    assert_eq!(
+        ledger.cooldown(&kolbo(), None, 1_000).await.unwrap(),
+        Some(4_000)
+    );
+
+    let running = ledger.cooldowns(4_500).await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].model, Some(model.clone()));
+    let running = ledger.cooldowns(0).await.unwrap();
+    assert_eq!(running.len(), 2);
+    assert_eq!(running[0].model, None);
+}
+
+async fn journal_import_is_idempotent(ledger: Arc<dyn Ledger>) {
+    let accepted = |id: &str, prompt: &str| JournalEntry::Accepted {
+        at_ms: JAN_1,
+        job: JobHandle::new("kolbo", id, 2, 0),
+        prompt: prompt.into(),
+        out_dir: "out".into(),
+        reserved: cr("1.5"),
+    };
+    let finished = |id: &str, outcome: JournalOutcome| JournalEntry::Finished {
+        at_ms: JAN_1 + 10,
+        provider: kolbo(),
+        job_id: id.into(),
+        outcome,
+    };
+    let entries = vec![
+        accepted("a", "a fox"),
+        accepted("b", "a heron"),
+        finished(
+            "a",
+            JournalOutcome::Saved {
+                paths: vec!["out/a-fox-1.png".into(), "out/a-fox-2.png".into()],
+            },
+        ),
+        JournalEntry::Skipped {
+            at_ms: JAN_1,
+            prompt: "a lighthouse".into(),
+            reason: "budget".into(),
+        },
+        accepted("c", "a koi"),
+        finished(
+            "c",
+            JournalOutcome::Failed {
+                error: "refused".into(),
+            },
+        ),
+        finished(
+            "ghost",
+            JournalOutcome::Failed {
+                error: "never accepted here".into(),
+            },
+        ),
+    ];
+    let first = ledger.import_journal(&entries).await.unwrap();
+    assert_eq!(
+        (
+            first.accepted,
+            first.finished,
+            first.already_known,
+            first.unmatched,
+            first.skipped
+        ),
+        (3, 2, 0, 1, 1)
+    );
+    let open = ledger.open_jobs().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].job_id, "b");
+    assert_eq!(open[0].prompt, "a heron");
+    assert_eq!(open[0].reserved, cr("1.5"));
+    assert_eq!(
+        open[0].accepted_at_ms, JAN_1,
+        "a handle without a time takes the record's"
+    );
+    let a = ledger.job(&kolbo(), "a").await.unwrap().unwrap();
+    assert_eq!(a.state, JobState::Done);
+    let c = ledger.job(&kolbo(), "c").await.unwrap().unwrap();
+    assert_eq!(
+        (c.state, c.error.as_deref()),
+        (JobState::Failed, Some("refused"))
+    );
+
+    let second = ledger.import_journal(&entries).await.unwrap();
+    assert_eq!(
+        (
+            second.accepted,
+            second.finished,
+            second.already_known,
+            second.unmatched
+        ),
+        (0, 0, 5, 1)
+    );
+    let history = ledger.history(&HistoryQuery::newest(100)).await.unwrap();
+    assert_eq!(history.len(), 3);
+    let a = history.iter().find(|e| e.job_id == "a").unwrap();
+    assert_eq!(a.files.len(), 2);
+}
+
+/// The issue's done-means: 200 tasks each reserve one image's price against a budget
+/// worth 37 images, over a pool of 8 connections: exactly 37 succeed, and after
+/// settling, spent is the limit and no more.
+async fn concurrent_reservations_never_overshoot(db: TestDb) -> TestDb {
+    let ledger = db
+        .open_with(&LedgerOptions::default().with_max_connections(8))
+        .await;
+    let price = cr("1.5");
+    let limit = price.checked_mul(37).unwrap();
+    ledger.set_budget("batch", Some(limit)).await.unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move { ledger.reserve("batch", price).await })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(id) => held.push(id),
+            Err(LedgerError::BudgetExceeded { .. }) => {}
+            Err(other) => panic!("a reservation failed: {other:?}"),
+        }
+    }
+    assert_eq!(held.len(), 37);
+    let status = ledger.budget("batch").await.unwrap().unwrap();
+    assert_eq!(status.reserved, limit);
+    let settles: Vec<_> = held
+        .into_iter()
+        .map(|id| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move { ledger.settle(id, price).await })
+        })
+        .collect();
+    for settle in settles {
+        settle.await.unwrap().unwrap();
+    }
+    let status = ledger.budget("batch").await.unwrap().unwrap();
+    assert_eq!(status.spent, limit);
+    assert!(status.spent <= limit);
+    assert_eq!(status.reserved, Credits::ZERO);
+    ledger.close().await;
+    db
+}
+
+/// A job recorded, then the ledger dropped without finishing it or closing (a crash of
+/// this process, as far as the store can tell): a new ledger on the same URL lists it.
+async fn a_dropped_ledger_leaves_its_job_open(db: TestDb) -> TestDb {
+    let ledger = db.open().await;
+    let accepted = job("kolbo", "paid", JAN_1, "a paid fox", 8);
+    ledger.record_accepted(&accepted).await.unwrap();
+    drop(ledger);
+    let reopened = db.open().await;
+    let open = reopened.open_jobs().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].handle, accepted.handle);
+    reopened.close().await;
+    db
+}
+
+/// The environment variables of the child mode.
+const CHILD_MODE: &str = "IMAGEGEN_LEDGER_TEST_CHILD";
+const CHILD_URL: &str = "IMAGEGEN_LEDGER_TEST_CHILD_URL";
+const CHILD_TASKS: usize = 50;
+const CHILD_PREFIX: &str = "LEDGER_CHILD";
+
+/// Starts this test binary again in child mode `mode` on `url`.
+fn spawn_child(mode: &str, url: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_MODE, mode)
+        .env(CHILD_URL, url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads `child`'s stdout up to its next `LEDGER_CHILD` line.
+fn child_line(reader: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the child process ended early"
+        );
+        // The test harness may have written `test child_process ... ` before it.
+        if let Some(at) = line.find(CHILD_PREFIX) {
+            return line[at + CHILD_PREFIX.len()..].trim().to_owned();
+        }
+    }
+}
+
+/// Four processes, each with its own pool, reserve one image's price 50 times at once
+/// against the same budget worth 37 images: exactly 37 succeed in all.
+async fn processes_share_one_budget(db: TestDb) -> TestDb {
+    let ledger = db.open().await;
+    let price = cr("1.5");
+    let limit = price.checked_mul(37).unwrap();
+    ledger.set_budget("shared", Some(limit)).await.unwrap();
+    let url = db.url.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        let mut children: Vec<_> = (0..4).map(|_| spawn_child("reserve", &url)).collect();
+        let mut readers: Vec<_> = children
+            .iter_mut()
+            .map(|c| BufReader::new(c.stdout.take().unwrap()))
+            .collect();
+        // Every child has its ledger open before any starts reserving.
+        for reader in &mut readers {
+            assert_eq!(child_line(reader), "ready");
+        }
+        for child in &mut children {
+            writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
+        }
+        let results: Vec<String> = readers.iter_mut().map(child_line).collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        results
+    })
+    .await
+    .unwrap();
+    let mut reserved = 0;
+    for result in &results {
+        let (ok, errors) = parse_child_result(result);
+        assert_eq!(errors, 0, "{result}");
+        reserved += ok;
+    }
+    assert_eq!(reserved, 37, "{results:?}");
+    let status = ledger.budget("shared").await.unwrap().unwrap();
+    assert_eq!(status.spent, limit);
+    assert_eq!(status.reserved, Credits::ZERO);
+    ledger.close().await;
+    db
+}
+
+fn parse_child_result(result: &str) -> (usize, usize) {
+    let field = |name: &str| {
+        result
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {result:?}"))
+    };
+    (field("ok"), field("errors"))
+}
+
+/// A process records an accepted job and is killed (SIGKILL): a new ledger lists the job
+/// as open.
+async fn a_crashed_process_leaves_its_job_open(db: TestDb) -> TestDb {
+    // Migrate first, so the child only writes.
+    db.open().await.close().await;
+    let url = db.url.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = spawn_child("crash", &url);
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        assert_eq!(child_line(&mut reader), "recorded");
+        // SIGKILL: no destructor, no pool shutdown, no core file.
+        child.kill().unwrap();
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!status.success(), "the child was killed");
+    let ledger = db.open().await;
+    let open = ledger.open_jobs().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].job_id, "crashed-job");
+    ledger.close().await;
+    db
+}
+
+/// The child mode of the multi-process tests: does nothing in a normal run.
+#[test]
+fn child_process() {
+    let Ok(mode) = std::env::var(CHILD_MODE) else {
+        return;
+    };
+    let url = std::env::var(CHILD_URL).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A child never outlives a stuck parent: it gives up after a minute.
+    runtime.spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        eprintln!("child process: timed out");
+        std::process::exit(3);
+    });
+    runtime.block_on(async move {
+        let options = LedgerOptions::default().with_max_connections(4);
+        let ledger = imagegen_ledger::open_with(&url, &options).await.unwrap();
+        let mut out = std::io::stdout();
+        match mode.as_str() {
+            "reserve" => {
+                writeln!(out, "{CHILD_PREFIX} ready").unwrap();
+                out.flush().unwrap();
+                let mut go = String::new();
+                std::io::stdin().read_line(&mut go).unwrap();
+                let price = cr("1.5");
+                let tasks: Vec<_> = (0..CHILD_TASKS)
+                    .map(|_| {
+                        let ledger = Arc::clone(&ledger);
+                        tokio::spawn(async move {
+                            let id = ledger.reserve("shared", price).await?;
+                            ledger.settle(id, price).await.map(|_| ())
+                        })
+                    })
+                    .collect();
+                let (mut ok, mut refused, mut errors) = (0, 0, Vec::new());
+                for task in tasks {
+                    match task.await.unwrap() {
+                        Ok(()) => ok += 1,
+                        Err(LedgerError::BudgetExceeded { .. }) => refused += 1,
+                        Err(other) => errors.push(format!("{other:?}")),
+                    }
+                }
+                for error in &errors {
+                    eprintln!("child error: {error}");
+                }
+                writeln!(
+                    out,
+                    "{CHILD_PREFIX} ok={ok} refused={refused} errors={}",
+                    errors.len()
+                )
+                .unwrap();
+                out.flush().unwrap();
+                ledger.close().await;
+            }
+            "crash" => {
+                let accepted = job("kolbo", "crashed-job", JAN_1, "a fox", 8);
+                assert!(ledger.record_accepted(&accepted).await.unwrap());
+                writeln!(out, "{CHILD_PREFIX} recorded").unwrap();
+                out.flush().unwrap();
+                // Wait to be killed (the parent's SIGKILL is the crash).
+                let mut never = String::new();
+                std::io::stdin().read_line(&mut never).unwrap();
+                std::process::abort();
+            }
+            other => panic!("unknown child mode {other}"),
+        }
+    });
+}
+
+/// A password in a PostgreSQL URL never shows: not in an error, not in `Debug`, not in the
+/// ledger's URL.
+#[tokio::test]
+async fn postgres_passwords_never_show() {
+    let refused = imagegen_ledger::open_with(
+        "postgres://app:hunter2@127.0.0.1:1/ledger",
+        &LedgerOptions::default().with_acquire_timeout(std::time::Duration::from_secs(5)),
+    )
+    .await
+    .unwrap_err();
+    let mut shown = format!("{refused} {refused:?}");
+    let mut source = std::error::Error::source(&refused);
+    while let Some(cause) = source {
+        shown.push_str(&format!(" {cause} {cause:?}"));
+        source = cause.source();
+    }
+    assert!(shown.contains("redacted"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+
+    // The test server trusts every connection, so any password opens it.
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_password(Some("hunter2")).unwrap();
+    let ledger = imagegen_ledger::open(url.as_str()).await.unwrap();
+    let shown = format!("{ledger:?} {}", ledger.url());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    ledger.close().await;
+    db.finish().await;
+}
+
+/// Ledgers opening a new SQLite file at the same moment take turns migrating it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_new_file_opened_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("new.sqlite3").display());
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { imagegen_ledger::open(&url).await })
+        })
+        .collect();
+    for open in opens {
+        let ledger = open.await.unwrap().unwrap();
+        assert!(ledger.open_jobs().await.unwrap().is_empty());
+        ledger.close().await;
+    }
+}
+
+/// The SQLite file is in WAL mode, so readers never wait for a writer.
+#[tokio::test]
+async fn sqlite_file_is_in_wal_mode() {
+    use sqlx::Connection;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let ledger = db.open().await;
+    ledger.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.close().await.unwrap();
+}
