@@ -6,6 +6,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use imagegen::batch::MAX_BATCH_CONCURRENCY;
 use imagegen::core::MAX_IMAGES_PER_REQUEST;
+use imagegen::ledger::SpendGroup;
 use imagegen::{Credits, ImageShape, InvalidInput, ModelId, ProviderId, Quality, RequestOptions};
 
 /// Turn a text prompt into image files through Kolbo or KoalaImages, for the fewest credits.
@@ -23,6 +24,10 @@ pub(crate) struct Cli {
     /// Print more (repeat for debug logs).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// The ledger of paid jobs, images and spend: a SQLite file path, `sqlite://PATH` or
+    /// `postgres://…` (default: imagegen/ledger.sqlite3 in the user's data directory).
+    #[arg(long, global = true, env = "IMAGEGEN_DATABASE_URL", value_name = "URL")]
+    pub(crate) db: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -44,10 +49,14 @@ pub(crate) enum Command {
     VisualDna(JsonArg),
     /// Generate images for many prompts (one per line, or JSON Lines with options).
     Batch(BatchArgs),
-    /// Finish every accepted but unfinished job of a journal, without submitting again.
+    /// Finish every paid job the ledger holds open, from any run, without submitting again.
     Resume(ResumeArgs),
     /// Run the local simulator of both APIs in the foreground.
     Sim(SimArgs),
+    /// List past generations from the ledger, newest first.
+    History(HistoryArgs),
+    /// Sum what the ledger shows was charged, by provider, model or day.
+    Spend(SpendArgs),
 }
 
 /// The providers the command line can configure (from their keys).
@@ -255,9 +264,10 @@ pub(crate) struct BatchArgs {
     /// Let every line use a model whose nearest shape is far from the one asked.
     #[arg(long)]
     pub(crate) allow_reshape: bool,
-    /// Journal of paid jobs (default: <out>/imagegen-journal.jsonl).
-    #[arg(long, value_name = "PATH")]
-    pub(crate) journal: Option<PathBuf>,
+    /// Generate again the lines the ledger shows as already saved into this directory
+    /// (they are skipped otherwise, so running a file again pays only for what is new).
+    #[arg(long)]
+    pub(crate) rerun: bool,
     /// Where to save images.
     #[arg(long, value_name = "DIR", default_value = "imagegen-out")]
     pub(crate) out: PathBuf,
@@ -268,7 +278,8 @@ pub(crate) struct BatchArgs {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ResumeArgs {
-    /// The journal to finish (default: imagegen-out/imagegen-journal.jsonl).
+    /// Import this JSON Lines journal (written by an earlier version) into the ledger
+    /// first; its open jobs are then finished with every other.
     #[arg(long, value_name = "PATH")]
     pub(crate) journal: Option<PathBuf>,
     /// Print one JSON object on stdout.
@@ -285,6 +296,43 @@ pub(crate) struct SimArgs {
     #[arg(long, default_value_t = 1.0)]
     pub(crate) speed: f64,
     /// Print the base URLs and keys as one JSON line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `--limit`: at least one generation.
+fn limit_parser() -> impl TypedValueParser<Value = u32> {
+    clap::value_parser!(u32).range(1..)
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HistoryArgs {
+    /// Show at most this many generations.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = limit_parser())]
+    pub(crate) limit: u32,
+    /// Only generations whose prompt contains this text (ignoring ASCII case).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) search: Option<String>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `--by`: how `spend` groups charges, typed as the ledger's [`SpendGroup`].
+fn spend_group_parser() -> impl TypedValueParser<Value = SpendGroup> {
+    PossibleValuesParser::new(["provider", "model", "day"]).map(|name| match name.as_str() {
+        "model" => SpendGroup::Model,
+        "day" => SpendGroup::Day,
+        _ => SpendGroup::Provider,
+    })
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SpendArgs {
+    /// Group by provider, model (per provider) or UTC day.
+    #[arg(long, value_name = "GROUP", default_value = "provider", value_parser = spend_group_parser())]
+    pub(crate) by: SpendGroup,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
 }

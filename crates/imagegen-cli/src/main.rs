@@ -50,16 +50,19 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> u8 {
     let quiet = cli.quiet;
+    let db = cli.db.as_deref();
     match cli.command {
-        Command::Generate(args) => commands::generate::run(args, quiet).await,
+        Command::Generate(args) => commands::generate::run(args, db, quiet).await,
         Command::Estimate(args) => commands::estimate::run(args, quiet).await,
         Command::Models(args) => commands::models::run(args, quiet).await,
         Command::Credits(args) => commands::credits::run(args, quiet).await,
         Command::Moodboards(args) => commands::library::moodboards(args, quiet).await,
         Command::VisualDna(args) => commands::library::visual_dna(args, quiet).await,
-        Command::Batch(args) => commands::batch::run(args, quiet).await,
-        Command::Resume(args) => commands::resume::run(args, quiet).await,
+        Command::Batch(args) => commands::batch::run(args, db, quiet).await,
+        Command::Resume(args) => commands::resume::run(args, db, quiet).await,
         Command::Sim(args) => commands::sim::run(args, quiet).await,
+        Command::History(args) => commands::history::run(args, db, quiet).await,
+        Command::Spend(args) => commands::spend::run(args, db, quiet).await,
     }
 }
 

@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Command;
 use std::time::Duration;
 
-use imagegen::journal::{JournalRecord, read_records};
 use imagegen::sim::{Fault, FaultRule, ImageSize, Route, SimConfig};
 
 mod common;
@@ -105,14 +104,11 @@ fn ctrl_c_lists_what_was_saved_and_the_lines_never_sent() {
         "a fox\na heron\na koi\na lynx\na wren\na newt\n",
     )
     .unwrap();
-    let journal = dir.path().join("run.jsonl");
     let mut child = sim
         .streaming_cmd(dir.path())
         .args([
             "batch",
             "prompts.txt",
-            "--journal",
-            "run.jsonl",
             "--concurrency",
             "1",
             "--provider",
@@ -141,10 +137,7 @@ fn ctrl_c_lists_what_was_saved_and_the_lines_never_sent() {
     assert_eq!(code, Some(1), "{stderr}");
 
     // The existing note, then the lists.
-    let note = at(
-        &stderr,
-        "finish them with: imagegen resume --journal run.jsonl",
-    );
+    let note = at(&stderr, "finish them with: imagegen resume");
     let saved = at(&stderr, "note: saved before the interrupt: 1 of 6 line(s)");
     assert!(note < saved, "{stderr}");
     assert!(
@@ -161,13 +154,9 @@ fn ctrl_c_lists_what_was_saved_and_the_lines_never_sent() {
     }
     // A line whose job was accepted is not among those never sent, and nothing was sent
     // after the interrupt: every POST is a journaled job.
-    let accepted: Vec<String> = read_records(&journal)
-        .unwrap()
-        .iter()
-        .filter_map(|r| match r {
-            JournalRecord::Accepted { prompt, .. } => Some(prompt.clone()),
-            _ => None,
-        })
+    let accepted: Vec<String> = common::ledger_history(dir.path())
+        .into_iter()
+        .map(|h| h.prompt)
         .collect();
     for prompt in &accepted {
         assert!(

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use imagegen::journal::{JournalRecord, read_records};
 use imagegen::sim::{Fault, FaultRule, ImageSize, KoalaPlan, Route, SimConfig};
 use serde_json::Value;
 
 mod common;
 
-use common::{Sim, bare_cmd, run};
+use common::{Sim, bare_cmd, data_home, ledger_history, ledger_open_jobs, run};
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -67,11 +66,12 @@ fn generate_auto_routes_to_the_cheapest_and_prints_the_promised_json() {
         path.to_string_lossy()
             .contains("imagegen-out/a-lighthouse-at-dusk-watercolor-1.")
     );
-    // The journal recorded the job and closed it.
-    let journal = dir.path().join("imagegen-out/imagegen-journal.jsonl");
-    let records = read_records(&journal).unwrap();
-    assert!(matches!(records[0], JournalRecord::Accepted { .. }));
-    assert!(matches!(records[1], JournalRecord::Finished { .. }));
+    // The ledger recorded the job and closed it, with its file.
+    let history = ledger_history(dir.path());
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].state, imagegen::ledger::JobState::Done);
+    assert_eq!(history[0].files.len(), 1);
+    assert!(ledger_open_jobs(dir.path()).is_empty());
 }
 
 #[test]
@@ -200,16 +200,17 @@ fn a_batch_stops_short_at_its_budget_saving_what_it_paid_for() {
         "{}",
         r.stderr
     );
-    let records = read_records(&dir.path().join("imagegen-out/imagegen-journal.jsonl")).unwrap();
-    let skipped: Vec<&str> = records
-        .iter()
-        .filter_map(|r| match r {
-            JournalRecord::Skipped { prompt, .. } => Some(prompt.as_str()),
-            _ => None,
-        })
+    // The ledger holds the three paid jobs, none of the skipped lines.
+    let prompts: Vec<String> = ledger_history(dir.path())
+        .into_iter()
+        .map(|h| h.prompt)
         .collect();
-    assert_eq!(skipped.len(), 2);
-    assert!(skipped.contains(&"four foxes") && skipped.contains(&"five foxes"));
+    assert_eq!(prompts.len(), 3, "{prompts:?}");
+    assert!(
+        !prompts
+            .iter()
+            .any(|p| p == "four foxes" || p == "five foxes")
+    );
 }
 
 #[test]
@@ -227,16 +228,15 @@ fn a_run_killed_mid_batch_is_finished_by_resume_without_a_second_post() {
         "a fox\na heron\na koi\na lynx\na wren\na newt\n",
     )
     .unwrap();
-    let journal = dir.path().join("run.jsonl");
     let bin = assert_cmd::cargo::cargo_bin("imagegen");
     let mut command = std::process::Command::new(bin);
     command
         .current_dir(dir.path())
+        .env("XDG_DATA_HOME", data_home(dir.path()))
+        .env_remove("IMAGEGEN_DATABASE_URL")
         .args([
             "batch",
             "prompts.txt",
-            "--journal",
-            "run.jsonl",
             "--concurrency",
             "3",
             "--provider",
@@ -251,14 +251,7 @@ fn a_run_killed_mid_batch_is_finished_by_resume_without_a_second_post() {
     let mut child = command.spawn().unwrap();
     let started = Instant::now();
     loop {
-        let accepted = read_records(&journal)
-            .map(|r| {
-                r.iter()
-                    .filter(|r| matches!(r, JournalRecord::Accepted { .. }))
-                    .count()
-            })
-            .unwrap_or(0);
-        if accepted > 0 {
+        if !ledger_open_jobs(dir.path()).is_empty() {
             break;
         }
         assert!(
@@ -269,16 +262,12 @@ fn a_run_killed_mid_batch_is_finished_by_resume_without_a_second_post() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let records = read_records(&journal).unwrap();
-    let open = imagegen::journal::unfinished_of(&records);
+    let open = ledger_open_jobs(dir.path());
     assert!(!open.is_empty(), "the kill came too late to test anything");
     let posts_before = sim.posts();
-    let accepted_ids: Vec<String> = records
-        .iter()
-        .filter_map(|r| match r {
-            JournalRecord::Accepted { job, .. } => Some(job.job_id.clone()),
-            _ => None,
-        })
+    let accepted_ids: Vec<String> = ledger_history(dir.path())
+        .into_iter()
+        .map(|h| h.job_id)
         .collect();
 
     let mut resume = bare_cmd(dir.path());
@@ -286,14 +275,14 @@ fn a_run_killed_mid_batch_is_finished_by_resume_without_a_second_post() {
         .env("KOLBO_API_KEY", sim.sim().kolbo_api_key())
         .env("KOLBO_BASE_URL", sim.sim().kolbo_base_url())
         .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
-        .args(["resume", "--journal", "run.jsonl", "--json"]);
+        .args(["resume", "--json"]);
     let r = run(&mut resume);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let json = r.json();
     assert_eq!(json["jobs"].as_array().unwrap().len(), open.len());
     // No second POST: resuming only polled and downloaded.
     assert_eq!(sim.posts(), posts_before);
-    assert!(imagegen::journal::unfinished_of(&read_records(&journal).unwrap()).is_empty());
+    assert!(ledger_open_jobs(dir.path()).is_empty());
     // Every accepted job's image is on disk, each job submitted once.
     let saved: Vec<Value> = images_in(&dir.path().join("imagegen-out"))
         .iter()
@@ -312,7 +301,7 @@ fn a_run_killed_mid_batch_is_finished_by_resume_without_a_second_post() {
     let again = run(bare_cmd(dir.path())
         .env("KOLBO_API_KEY", sim.sim().kolbo_api_key())
         .env("KOLBO_BASE_URL", sim.sim().kolbo_base_url())
-        .args(["resume", "--journal", "run.jsonl"]));
+        .args(["resume"]));
     assert_eq!(again.code, 0);
     assert!(
         again.stderr.contains("nothing to resume"),
@@ -529,6 +518,17 @@ fn no_key_appears_in_any_output_log_sidecar_or_journal() {
             texts.push(text);
         }
     }
+    // The ledger, its write-ahead log included.
+    let ledger = common::ledger_path(dir.path());
+    let mut ledger_files = 0;
+    for suffix in ["", "-wal"] {
+        let file = PathBuf::from(format!("{}{suffix}", ledger.display()));
+        if let Ok(bytes) = std::fs::read(&file) {
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+            ledger_files += 1;
+        }
+    }
+    assert!(ledger_files > 0, "no ledger at {}", ledger.display());
     assert!(texts.iter().any(|t| t.contains("generation_id")));
     for key in sim.keys() {
         for text in &texts {
@@ -1299,42 +1299,144 @@ fn long_batch_prompts_are_shown_shortened_and_kept_whole_in_json() {
     assert!(r.stderr.contains('…'), "{}", r.stderr);
     assert!(!r.stderr.contains(&long), "{}", r.stderr);
     assert!(r.stderr.len() < 2_048, "{}", r.stderr);
-    let r = run(sim
-        .cmd(dir.path())
-        .args(["batch", "p.txt", "--provider", "koala", "--json"]));
+    let r = run(sim.cmd(dir.path()).args([
+        "batch",
+        "p.txt",
+        "--provider",
+        "koala",
+        "--json",
+        "--rerun",
+    ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["items"][0]["prompt"], long.as_str());
 }
 
-#[cfg(target_os = "linux")]
 #[test]
-fn a_batch_whose_journal_cannot_be_written_fails_loudly_and_sends_nothing_more() {
+fn a_batch_run_again_skips_the_lines_already_saved_and_rerun_pays_again() {
     let sim = Sim::instant();
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.txt"), "one fox\ntwo foxes\n").unwrap();
+    let batch = |extra: &[&str]| {
+        let mut args = vec!["batch", "p.txt", "--provider", "koala"];
+        args.extend_from_slice(extra);
+        run(sim.cmd(dir.path()).args(args))
+    };
+    let first = batch(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 2);
+
+    // The same file again: nothing is sent, and each line says where it is.
+    let again = batch(&[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("line 1 \"one fox\": already saved as imagegen-out/one-fox-1."),
+        "{}",
+        again.stderr
+    );
+    let json = batch(&["--json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert_eq!(json.json()["already_saved"].as_array().unwrap().len(), 2);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 2);
+
+    // A new line is the only one paid for.
     std::fs::write(
-        dir.path().join("prompts.txt"),
+        dir.path().join("p.txt"),
         "one fox\ntwo foxes\nthree foxes\n",
     )
     .unwrap();
-    // Every write to /dev/full fails: "no space left on device".
-    let r = run(sim.cmd(dir.path()).args([
-        "batch",
-        "prompts.txt",
-        "--provider",
-        "koala",
-        "--concurrency",
-        "1",
-        "--journal",
-        "/dev/full",
-    ]));
-    assert_ne!(r.code, 0, "{}", r.stderr);
+    let grown = batch(&[]);
+    assert_eq!(grown.code, 0, "{}", grown.stderr);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 3);
+
+    // --rerun pays again for every line.
+    let rerun = batch(&["--rerun"]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 6);
+    assert_eq!(ledger_history(dir.path()).len(), 6);
+}
+
+#[test]
+fn resume_imports_a_journal_of_an_earlier_version_reading_past_a_bad_line() {
+    let sim = Sim::start(
+        SimConfig::default()
+            .with_speed(0.4)
+            .with_image_size(ImageSize::MaxSide(64))
+            .without_rate_limits(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("old.jsonl");
+    // An earlier version's run, killed while its Kolbo job was still running.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let job_id = runtime.block_on(async {
+        let config = imagegen::ClientConfig::from_lookup(|name| match name {
+            "KOLBO_API_KEY" => Some(sim.sim().kolbo_api_key().to_owned()),
+            "KOLBO_BASE_URL" => Some(sim.sim().kolbo_base_url()),
+            "IMAGEGEN_POLL_INTERVAL_MS" => Some("50".into()),
+            _ => None,
+        })
+        .unwrap();
+        let client = imagegen::Client::builder().config(config).build().unwrap();
+        let journal = std::sync::Arc::new(imagegen::Journal::open(&journal_path).unwrap());
+        let request = imagegen::GenerationRequest::builder("an old fox")
+            .build()
+            .unwrap();
+        let out = dir.path().join("imagegen-out");
+        let options = imagegen::GenerateOptions::default()
+            .journal(journal.clone())
+            .out_dir(&out);
+        let run =
+            tokio::spawn(async move { client.generate_to_dir(&request, &out, &options).await });
+        let started = Instant::now();
+        while journal.unfinished().unwrap().is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no job was journaled"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        run.abort();
+        journal.unfinished().unwrap()[0].job.job_id.clone()
+    });
+    drop(runtime);
+    // A line nobody can read, in the middle.
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    std::fs::write(
+        &journal_path,
+        format!("{{\"event\":\"from_the_future\",\"v\":9}}\n{text}"),
+    )
+    .unwrap();
+    let posts_before = sim.posts();
+
+    let r = run(sim
+        .cmd(dir.path())
+        .args(["resume", "--journal", "old.jsonl", "--json"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stderr.contains("could not record 1 paid job(s)"),
+        r.stderr
+            .contains("skipped line 1: unknown event `from_the_future`"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("cannot find them"), "{}", r.stderr);
-    assert_eq!(sim.sim().request_log().count(Route::KoalaGenerate), 1);
-    // The paid image was still saved.
-    assert_eq!(images_in(&dir.path().join("imagegen-out")).len(), 1);
+    let json = r.json();
+    assert_eq!(json["imported"]["accepted"], 1, "{json}");
+    assert_eq!(json["jobs"][0]["job_id"], job_id.as_str());
+    assert_eq!(json["jobs"][0]["closed"], true);
+    assert_eq!(sim.posts(), posts_before);
+    assert!(ledger_open_jobs(dir.path()).is_empty());
+    // Imported once: a second import adds nothing and leaves nothing to do.
+    let again = run(sim
+        .cmd(dir.path())
+        .args(["resume", "--journal", "old.jsonl"]));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to resume"),
+        "{}",
+        again.stderr
+    );
 }

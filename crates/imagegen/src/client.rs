@@ -177,7 +177,7 @@ impl ClientBuilder {
     /// Whether Kolbo generation starts are paced to Kolbo's documented limit, 10 a minute
     /// for this client's key (default: on), so a batch waits its turn instead of being
     /// answered 429; a batch reports each wait as
-    /// [`BatchEvent::RateLimited`](crate::BatchEvent). Turn it off against a server with
+    /// [`BatchEvent::RateLimited`](crate::batch::BatchEvent). Turn it off against a server with
     /// no such limit (a simulator started with `without_rate_limits`).
     pub fn kolbo_pacing(mut self, on: bool) -> Self {
         self.kolbo_pacing = on;

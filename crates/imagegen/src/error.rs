@@ -119,6 +119,10 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The ledger (the store of paid jobs) cannot be opened or read.
+    #[error("the ledger: {0}")]
+    Ledger(#[from] imagegen_ledger::LedgerError),
+
     /// The caller stopped the run before this request was submitted.
     #[error("stopped before submitting: nothing was sent for this request")]
     Interrupted,
@@ -160,6 +164,10 @@ impl Error {
         match self {
             Self::Config(_) | Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::NoProvider | Self::Io { .. } | Self::JournalWrite { .. } => ErrorKind::Other,
+            Self::Ledger(error) => match error {
+                imagegen_ledger::LedgerError::UnsupportedUrl { .. } => ErrorKind::InvalidInput,
+                _ => ErrorKind::Other,
+            },
             Self::Route { error, .. } => route_kind(error),
             Self::Provider(error) => core_kind(error),
             Self::Download { error, .. } => {

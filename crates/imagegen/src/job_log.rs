@@ -26,7 +26,7 @@ use crate::journal::{BadLine, Outcome, UnfinishedJob};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct RunContext {
-    /// The request's key (see [`crate::batch::request_key`]): the same request into the
+    /// The request's key (see [`request_key`]): the same request into the
     /// same directory has the same key, so a batch run again can skip what was saved.
     pub request_key: Option<String>,
     /// The request as JSON (the `GenerationRequest` and its call options).

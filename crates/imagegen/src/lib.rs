@@ -21,10 +21,12 @@
 //!   credentials, and writes `<prompt-slug>-<n>.<ext>` (never overwriting) with a JSON
 //!   [`Sidecar`] saying what was asked, the [`CallPlan`] sent, where the image came from
 //!   and what it cost.
-//! - **Nothing paid for is lost**: [`Client::generate_to_dir`] writes each accepted job to
-//!   a [`journal`] before waiting for it, saves whatever was delivered even when a later
-//!   step fails, and [`Client::resume`] finishes open jobs after a crash by polling, never
-//!   by submitting again. [`Client::batch`] runs many prompts under one budget.
+//! - **Nothing paid for is lost**: [`Client::generate_to_dir`] records each accepted job
+//!   in a [`job_log::JobLog`] before waiting for it (the [`ledger_log::LedgerLog`] on the
+//!   `imagegen-ledger` store, SQLite or PostgreSQL, or a JSON Lines [`journal`]), saves
+//!   whatever was delivered even when a later step fails, and [`Client::resume`] finishes
+//!   open jobs after a crash by polling, never by submitting again. [`Client::batch`] runs
+//!   many prompts under one budget.
 //!
 //! ## Example
 //!
@@ -84,6 +86,7 @@ mod gate;
 pub mod generation;
 pub mod job_log;
 pub mod journal;
+pub mod ledger_log;
 pub mod naming;
 mod pacing;
 pub mod progress;
@@ -118,6 +121,8 @@ pub use imagegen_core as core;
 /// The shared HTTP transport and the credential-free image downloader (`imagegen-http`).
 pub use imagegen_http as http;
 pub use imagegen_http::{DownloadError, DownloadedImage, ImageDownloader, ImageFormat};
+/// The store of paid jobs, images, spend and limits (`imagegen-ledger`).
+pub use imagegen_ledger as ledger;
 /// Routing across providers (`imagegen-router`).
 pub use imagegen_router as router;
 /// The simulator of both APIs (`imagegen-sim`), for tests and demos.

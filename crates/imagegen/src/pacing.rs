@@ -4,7 +4,7 @@
 //! A [`Client`](crate::Client) paces its Kolbo submissions by default
 //! ([`ClientBuilder::kolbo_pacing`](crate::ClientBuilder::kolbo_pacing)): a request that
 //! would be answered 429 waits, on the client's clock, until Kolbo would accept it. A
-//! batch hears each such wait as a [`BatchEvent::RateLimited`](crate::BatchEvent) for the
+//! batch hears each such wait as a [`BatchEvent::RateLimited`](crate::batch::BatchEvent) for the
 //! line whose submission is held, so a progress display can say "waiting for Kolbo's rate
 //! limit" instead of looking hung. The line is known from the task running it: each batch
 //! line runs its request inside [`scoped`], and the pacer's listener calls [`heard`].

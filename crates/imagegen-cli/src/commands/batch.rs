@@ -1,4 +1,5 @@
-//! `imagegen batch FILE`: many prompts under one budget, journaled.
+//! `imagegen batch FILE`: many prompts under one budget, recorded in the ledger; a file
+//! run again skips the lines already saved.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -11,11 +12,12 @@ use imagegen::batch::{
     BatchEvent, BatchOptions, ItemOutcome, ItemReport, SkipKind, Skipped, parse_batch,
 };
 use imagegen::core::prompt_preview;
+use imagegen::ledger_log::LedgerLog;
 use imagegen::{CallOptions, Error, InvalidInput, JobState};
 use serde_json::json;
 
 use super::{
-    connect_with_budget, error_json, fail, image_json, interruptible, journal_path, open_journal,
+    RecordedIn, connect_with_budget, error_json, fail, image_json, interruptible, run_log,
 };
 use crate::args::BatchArgs;
 use crate::exit;
@@ -58,7 +60,7 @@ fn read_batch_file(path: &Path) -> Result<String, InvalidInput> {
     String::from_utf8(bytes).map_err(|_| cannot(&"it is not UTF-8 text"))
 }
 
-pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
+pub(crate) async fn run(args: BatchArgs, db: Option<&str>, quiet: bool) -> u8 {
     let out = Output::new(args.json, quiet);
     let text = match read_batch_file(&args.file) {
         Ok(text) => text,
@@ -108,11 +110,57 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         }
         Err(error) => return fail(&out, &error),
     }
-    let journal_file = journal_path(&client, args.journal.as_deref(), &args.out);
-    let journal = match journal_file.as_deref().map(open_journal).transpose() {
-        Ok(journal) => journal.map(Arc::new),
+    let (log, recorded) = match run_log(&client, db).await {
+        Ok(Some((log, recorded))) => (Some(log), Some(recorded)),
+        Ok(None) => (None, None),
         Err(error) => return fail(&out, &error),
     };
+    // A line already saved into this directory (by any earlier run) is not paid again.
+    let mut already_saved = Vec::new();
+    if let Some(log) = &log
+        && !args.rerun
+    {
+        match saved_before(log.ledger().as_ref(), &mut items, &args.out).await {
+            Ok(saved) => already_saved = saved,
+            Err(error) => return fail(&out, &error),
+        }
+        for saved in &already_saved {
+            out.status(
+                "Skipped",
+                format!(
+                    "line {} {:?}: already saved as {} (--rerun to generate it again)",
+                    saved.line,
+                    prompt_preview(&saved.prompt),
+                    saved
+                        .paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        if items.is_empty() {
+            out.status(
+                "Finished",
+                format!("every line of {} is already saved", args.file.display()),
+            );
+            out.emit(&json!({
+                "items": [],
+                "already_saved": already_saved,
+                "images_saved": 0,
+                "credits_charged": imagegen::Credits::ZERO,
+                "skipped": [],
+                "ledger": recorded.as_ref().map(|r| &r.location),
+                "exit_code": exit::OK,
+            }));
+            return exit::OK;
+        }
+    }
+    let log = log.map(|log| {
+        let key = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
+        Arc::new(LedgerLog::new(Arc::clone(log.ledger())).in_batch(key.display().to_string()))
+    });
     let total = items.len();
     out.status(
         "Running",
@@ -122,9 +170,9 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
             args.budget
                 .map(|b| format!(", budget {b} credits"))
                 .unwrap_or_default(),
-            journal_file
+            recorded
                 .as_ref()
-                .map(|p| format!(", journal {}", p.display()))
+                .map(|r| format!(", ledger {}", r.location))
                 .unwrap_or_default()
         ),
     );
@@ -132,13 +180,13 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         .iter()
         .map(|i| (i.line, i.request.prompt().as_str().to_owned()))
         .collect();
-    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let ledger = Arc::new(Mutex::new(LineStates::default()));
     let display = out.batch_display(total);
     let mut options = BatchOptions::new(&args.out)
         .concurrency(args.concurrency)
         .events(Arc::new(watcher(&out, &display, &ledger)));
-    if let Some(journal) = journal {
-        options = options.journal(journal);
+    if let Some(log) = log {
+        options = options.journal(log);
     }
     if display.is_shown() {
         // The rate-limit countdown moves even when nothing else happens.
@@ -168,9 +216,9 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
                 .await
         }
     };
-    let Some(report) = interruptible(&client, &out, journal_file.as_deref(), work).await else {
+    let Some(report) = interruptible(&client, &out, recorded.as_ref(), work).await else {
         display.finish();
-        interrupted_summary(&out, &prompts, &ledger, journal_file.as_deref());
+        interrupted_summary(&out, &prompts, &ledger, recorded.as_ref());
         return super::interrupted_code();
     };
     display.finish();
@@ -224,11 +272,11 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
     );
     let open: usize = report.ran().map(|r| r.unfinished.len()).sum();
     if open > 0
-        && let Some(path) = &journal_file
+        && let Some(recorded) = &recorded
     {
         out.note(format!(
             "{open} paid job(s) did not finish here; finish them with: {}",
-            super::resume_command(path)
+            recorded.resume
         ));
     }
     let code = report.failure_kind().map_or(exit::OK, exit::code);
@@ -238,15 +286,55 @@ pub(crate) async fn run(args: BatchArgs, quiet: bool) -> u8 {
         "credits_charged": report.credits_charged(),
         "skipped": skipped.iter().map(|s| json!({"line": s.line, "prompt": s.prompt, "reason": s.reason})).collect::<Vec<_>>(),
         "budget": status,
-        "journal": journal_file,
+        "already_saved": already_saved,
+        "ledger": recorded.as_ref().map(|r| &r.location),
         "exit_code": code,
     }));
     code
 }
 
+/// A line the ledger shows as saved into the output directory by an earlier run.
+#[derive(Debug, serde::Serialize)]
+struct AlreadySaved {
+    line: usize,
+    prompt: String,
+    paths: Vec<PathBuf>,
+}
+
+/// Takes out of `items` the lines whose very request (prompt, options, routing choices)
+/// an earlier run saved into `out_dir`, as the ledger records it.
+async fn saved_before(
+    ledger: &dyn imagegen::ledger::Ledger,
+    items: &mut Vec<imagegen::BatchItem>,
+    out_dir: &Path,
+) -> Result<Vec<AlreadySaved>, Error> {
+    let mut saved = Vec::new();
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        let key = imagegen::job_log::request_key(&item.request, &item.call, out_dir);
+        let jobs = ledger.saved_jobs(&key).await?;
+        let paths: Vec<PathBuf> = jobs
+            .iter()
+            .flat_map(|job| job.images.iter().map(|image| image.path.clone()))
+            .filter(|path| path.exists())
+            .collect();
+        if paths.is_empty() {
+            kept.push(item);
+        } else {
+            saved.push(AlreadySaved {
+                line: item.line,
+                prompt: item.request.prompt().as_str().to_owned(),
+                paths,
+            });
+        }
+    }
+    *items = kept;
+    Ok(saved)
+}
+
 /// What each line has come to, for the Ctrl-C summary.
 #[derive(Debug, Default)]
-struct Ledger {
+struct LineStates {
     /// Lines a provider accepted a job for (paid).
     accepted: BTreeSet<usize>,
     /// Lines done, with the images saved (none when it failed).
@@ -255,7 +343,7 @@ struct Ledger {
     not_sent: BTreeSet<usize>,
 }
 
-fn lock(ledger: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
+fn lock(ledger: &Mutex<LineStates>) -> std::sync::MutexGuard<'_, LineStates> {
     ledger.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -264,7 +352,7 @@ fn lock(ledger: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
 fn watcher(
     out: &Output,
     display: &Arc<BatchDisplay>,
-    ledger: &Arc<Mutex<Ledger>>,
+    ledger: &Arc<Mutex<LineStates>>,
 ) -> impl Fn(BatchEvent) + Send + Sync + 'static {
     let (out, display, ledger) = (out.clone(), Arc::clone(display), Arc::clone(ledger));
     move |event| match event {
@@ -300,7 +388,7 @@ fn watcher(
 }
 
 /// Prints one prompt the moment it is done: its paths on stdout, its status on stderr.
-fn print_item(out: &Output, display: &BatchDisplay, ledger: &Mutex<Ledger>, item: &ItemReport) {
+fn print_item(out: &Output, display: &BatchDisplay, ledger: &Mutex<LineStates>, item: &ItemReport) {
     let credits = match &item.outcome {
         ItemOutcome::Ran(run) => run.credits_charged(),
         _ => imagegen::Credits::ZERO,
@@ -365,8 +453,8 @@ fn skip_message(s: &Skipped) -> String {
 fn interrupted_summary(
     out: &Output,
     prompts: &BTreeMap<usize, String>,
-    ledger: &Mutex<Ledger>,
-    journal: Option<&Path>,
+    ledger: &Mutex<LineStates>,
+    recorded: Option<&RecordedIn>,
 ) {
     let ledger = lock(ledger);
     let saved: Vec<(usize, &Vec<PathBuf>)> = ledger
@@ -397,7 +485,7 @@ fn interrupted_summary(
                 "paid_not_saved": running.iter().map(|line| json!({"line": line, "prompt": prompt(*line)})).collect::<Vec<_>>(),
                 "never_sent": not_sent.iter().map(|line| json!({"line": line, "prompt": prompt(*line)})).collect::<Vec<_>>(),
             },
-            "journal": journal,
+            "ledger": recorded.map(|r| &r.location),
             "error": error_json(&Error::Interrupted),
         }));
     }
@@ -418,7 +506,7 @@ fn interrupted_summary(
         out.note(format!(
             "sent and paid, not saved yet: {} line(s){}",
             running.len(),
-            if journal.is_some() {
+            if recorded.is_some() {
                 " (resume finishes them)"
             } else {
                 ""

@@ -1,6 +1,5 @@
 //! `imagegen generate PROMPT`: generate, save with sidecars, journal, report.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use imagegen::{CallOptions, Client, Error, GenerateOptions, GenerationRequest, RunReport};
@@ -8,8 +7,8 @@ use serde_json::json;
 
 use super::estimate::{plan_line, relevant_failures, show_estimate};
 use super::{
-    connect_with_budget, error_json, fail, image_json, interruptible, journal_path, open_journal,
-    print_error, route_lines,
+    RecordedIn, connect_with_budget, error_json, fail, image_json, interruptible, print_error,
+    route_lines, run_log,
 };
 use crate::args::{GenerateArgs, RequestArgs};
 use crate::exit;
@@ -26,7 +25,7 @@ pub(crate) async fn prepare(
     Ok((client, request, call))
 }
 
-pub(crate) async fn run(args: GenerateArgs, quiet: bool) -> u8 {
+pub(crate) async fn run(args: GenerateArgs, db: Option<&str>, quiet: bool) -> u8 {
     let out = Output::new(args.request.json, quiet);
     let (client, request, call) = match prepare(&args.request, &out).await {
         Ok(prepared) => prepared,
@@ -50,9 +49,9 @@ pub(crate) async fn run(args: GenerateArgs, quiet: bool) -> u8 {
     if let Some(line) = plan_line(&estimate) {
         out.status("Generating", line);
     }
-    let journal_file = journal_path(&client, None, &args.out);
-    let journal = match journal_file.as_deref().map(open_journal).transpose() {
-        Ok(journal) => journal.map(Arc::new),
+    let (log, recorded) = match run_log(&client, db).await {
+        Ok(Some((log, recorded))) => (Some(log), Some(recorded)),
+        Ok(None) => (None, None),
         Err(error) => return fail(&out, &error),
     };
     let spinner = out.spinner("submitting");
@@ -60,8 +59,8 @@ pub(crate) async fn run(args: GenerateArgs, quiet: bool) -> u8 {
         .progress(spinner.clone())
         .out_dir(&args.out)
         .call(call);
-    if let Some(journal) = journal {
-        options = options.journal(journal);
+    if let Some(log) = log {
+        options = options.journal(log);
     }
     let started = Instant::now();
     let work = {
@@ -69,19 +68,19 @@ pub(crate) async fn run(args: GenerateArgs, quiet: bool) -> u8 {
         let dir = args.out.clone();
         async move { client.generate_to_dir(&request, &dir, &options).await }
     };
-    let Some(report) = interruptible(&client, &out, journal_file.as_deref(), work).await else {
+    let Some(report) = interruptible(&client, &out, recorded.as_ref(), work).await else {
         spinner.finish();
         return super::interrupted_code();
     };
     spinner.finish();
-    report_run(&out, &report, journal_file.as_deref(), started)
+    report_run(&out, &report, recorded.as_ref(), started)
 }
 
 /// Prints what a run did and returns its exit code.
 fn report_run(
     out: &Output,
     report: &RunReport,
-    journal: Option<&std::path::Path>,
+    recorded: Option<&RecordedIn>,
     started: Instant,
 ) -> u8 {
     for saved in &report.saved {
@@ -116,7 +115,7 @@ fn report_run(
             "credits_charged": credits,
             "route": route_lines(report),
             "warnings": report.generation.as_ref().map(|g| g.warnings.clone()).unwrap_or_default(),
-            "journal": journal,
+            "ledger": recorded.map(|r| &r.location),
             "unfinished_jobs": report.unfinished.iter().map(|j| json!({"provider": j.provider, "job_id": j.job_id})).collect::<Vec<_>>(),
             "error": report.error.as_ref().map(error_json),
         }));
@@ -125,11 +124,11 @@ fn report_run(
         print_error(out, error);
     }
     if !report.unfinished.is_empty() {
-        match journal {
-            Some(path) => out.note(format!(
+        match recorded {
+            Some(recorded) => out.note(format!(
                 "{} paid job(s) did not finish here; finish them with: {}",
                 report.unfinished.len(),
-                super::resume_command(path)
+                recorded.resume
             )),
             None => out.note(format!(
                 "{} paid job(s) did not finish: {}",

@@ -6,14 +6,19 @@ pub(crate) mod batch;
 pub(crate) mod credits;
 pub(crate) mod estimate;
 pub(crate) mod generate;
+pub(crate) mod history;
 pub(crate) mod library;
 pub(crate) mod models;
 pub(crate) mod resume;
 pub(crate) mod sim;
+pub(crate) mod spend;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use imagegen::ledger::Ledger;
+use imagegen::ledger_log::LedgerLog;
 
 use imagegen::router::CatalogFailure;
 use imagegen::{
@@ -25,11 +30,17 @@ use serde_json::json;
 use crate::exit;
 use crate::output::Output;
 
-/// The journal file name inside the output directory.
-pub(crate) const JOURNAL_FILE: &str = "imagegen-journal.jsonl";
-
-/// The default output directory.
-pub(crate) const DEFAULT_OUT: &str = "imagegen-out";
+/// The ledger at `db` (`--db` or `IMAGEGEN_DATABASE_URL`), or the SQLite file in the
+/// user's data directory.
+pub(crate) async fn open_ledger(db: Option<&str>) -> Result<Arc<dyn Ledger>, Error> {
+    let url = match db {
+        Some(url) => url.to_owned(),
+        None => imagegen::ledger::default_sqlite_path()?
+            .display()
+            .to_string(),
+    };
+    Ok(imagegen::ledger::open(&url).await?)
+}
 
 /// How long Ctrl-C waits for requests already sent to be answered and journaled.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -110,7 +121,20 @@ pub(crate) fn fail(out: &Output, error: &Error) -> u8 {
 
 /// Prints `error` on stderr, with a hint when a flag would help.
 pub(crate) fn print_error(out: &Output, error: &Error) {
-    out.error(error.to_string());
+    let shown = error.to_string();
+    out.error(&shown);
+    // The causes a message does not already say (a database driver's "connection
+    // refused" under "could not open the ledger").
+    let mut said = shown;
+    let mut cause = std::error::Error::source(error);
+    while let Some(source) = cause {
+        let text = source.to_string();
+        if !said.contains(&text) {
+            out.detail(format!("caused by: {text}"));
+            said = text;
+        }
+        cause = source.source();
+    }
     if let Some(RouteError::NoEligibleCandidate { estimate, .. }) = error.route_error() {
         reshape_hint(out, estimate);
     }
@@ -159,39 +183,41 @@ pub(crate) fn image_json(saved: &SavedImage) -> serde_json::Value {
     })
 }
 
-/// The journal to keep: the one asked for, else `<out>/imagegen-journal.jsonl` — except
-/// against the in-process simulator, whose jobs die with the process.
-pub(crate) fn journal_path(
+/// Where a run records its paid jobs, for the messages that name it.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordedIn {
+    /// The ledger's location (a path, or a database URL without its password).
+    pub(crate) location: String,
+    /// The command that finishes its open jobs.
+    pub(crate) resume: String,
+}
+
+/// The log a run records its paid jobs in: the ledger (`--db`, or the default SQLite
+/// file). The built-in simulator's jobs vanish with the process, so they are recorded
+/// only when a ledger is asked for explicitly.
+pub(crate) async fn run_log(
     client: &Client,
-    asked: Option<&Path>,
-    out_dir: &Path,
-) -> Option<PathBuf> {
-    match asked {
-        Some(path) => Some(path.to_path_buf()),
-        None if client.is_simulated() => None,
-        None => Some(out_dir.join(JOURNAL_FILE)),
+    db: Option<&str>,
+) -> Result<Option<(Arc<LedgerLog>, RecordedIn)>, Error> {
+    if client.is_simulated() && db.is_none() {
+        return Ok(None);
     }
+    let ledger = open_ledger(db).await?;
+    let recorded = RecordedIn {
+        location: ledger.url().to_owned(),
+        resume: resume_command(db),
+    };
+    Ok(Some((Arc::new(LedgerLog::new(ledger)), recorded)))
 }
 
-/// Opens a journal, as an input error when it cannot be.
-pub(crate) fn open_journal(path: &Path) -> Result<imagegen::Journal, Error> {
-    imagegen::Journal::open(path).map_err(|source| Error::Io {
-        context: "opening the journal",
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// The command that finishes the open jobs of `journal`.
-pub(crate) fn resume_command(journal: &Path) -> String {
-    let default = Path::new(DEFAULT_OUT).join(JOURNAL_FILE);
-    if journal == default {
-        "imagegen resume".to_owned()
-    } else {
-        format!(
-            "imagegen resume --journal {}",
-            shell_quote(&journal.display().to_string())
-        )
+/// The command that finishes the open jobs of the ledger at `db`.
+pub(crate) fn resume_command(db: Option<&str>) -> String {
+    match db {
+        None => "imagegen resume".to_owned(),
+        Some(url) => format!(
+            "imagegen resume --db {}",
+            shell_quote(&imagegen::ledger::redact_url(url))
+        ),
     }
 }
 
@@ -212,7 +238,7 @@ fn shell_quote(text: &str) -> String {
 pub(crate) async fn interruptible<T: Send + 'static>(
     client: &Client,
     out: &Output,
-    journal: Option<&Path>,
+    recorded: Option<&RecordedIn>,
     work: impl Future<Output = T> + Send + 'static,
 ) -> Option<T> {
     let mut task = tokio::spawn(work);
@@ -236,11 +262,10 @@ pub(crate) async fn interruptible<T: Send + 'static>(
                     out.warn("quitting now: a request may have been charged without being recorded");
                 }
             }
-            match journal {
-                Some(path) => out.note(format!(
+            match recorded {
+                Some(recorded) => out.note(format!(
                     "paid jobs are recorded in {}; finish them with: {}",
-                    path.display(),
-                    resume_command(path)
+                    recorded.location, recorded.resume
                 )),
                 None if client.is_simulated() => out.note("the built-in simulator stops with this process: there is nothing to resume"),
                 None => {}

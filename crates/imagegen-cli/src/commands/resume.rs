@@ -1,64 +1,79 @@
-//! `imagegen resume [--journal PATH]`: finish every paid job a journal left open, by
-//! polling and downloading, never by submitting again.
+//! `imagegen resume [--journal PATH]`: finish every paid job the ledger holds open, from
+//! any run, by polling and downloading, never by submitting again. `--journal` first
+//! imports a JSON Lines journal of an earlier version into the ledger.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
+use imagegen::job_log::JobLog;
+use imagegen::ledger_log::{LedgerLog, import_journal};
 use imagegen::{Error, InvalidInput};
 use serde_json::json;
 
-use super::{DEFAULT_OUT, JOURNAL_FILE, connect, error_json, fail, image_json, open_journal};
+use super::{connect, error_json, fail, image_json, open_ledger, resume_command};
 use crate::args::ResumeArgs;
 use crate::exit;
 use crate::output::Output;
 
-pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
+pub(crate) async fn run(args: ResumeArgs, db: Option<&str>, quiet: bool) -> u8 {
     let out = Output::new(args.json, quiet);
-    let path = args
-        .journal
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT).join(JOURNAL_FILE));
-    if !path.is_file() {
-        let error = Error::InvalidInput(InvalidInput::new(
-            "journal",
-            format!(
-                "there is no journal at {}: give its path with --journal",
-                path.display()
-            ),
-        ));
-        return fail(&out, &error);
-    }
-    let journal = match open_journal(&path) {
-        Ok(journal) => journal,
+    let ledger = match open_ledger(db).await {
+        Ok(ledger) => ledger,
         Err(error) => return fail(&out, &error),
     };
-    let contents = match journal.read() {
-        Ok(contents) => contents,
+    let mut imported = None;
+    let mut bad_lines = Vec::new();
+    if let Some(path) = &args.journal {
+        if !path.is_file() {
+            let error = Error::InvalidInput(InvalidInput::new(
+                "journal",
+                format!("there is no journal at {}", path.display()),
+            ));
+            return fail(&out, &error);
+        }
+        match import_journal(ledger.as_ref(), path).await {
+            Ok(import) => {
+                for bad in &import.bad_lines {
+                    out.warn(format!("{}: skipped {bad}", path.display()));
+                }
+                out.status(
+                    "Imported",
+                    format!(
+                        "{} paid job(s) from {} ({} finished there, {} already known)",
+                        import.report.accepted,
+                        path.display(),
+                        import.report.finished,
+                        import.report.already_known
+                    ),
+                );
+                imported = Some(import.report);
+                bad_lines = import.bad_lines;
+            }
+            Err(error) => return fail(&out, &error),
+        }
+    }
+    let log = LedgerLog::new(Arc::clone(&ledger));
+    let open = match log.open_jobs().await {
+        Ok(open) => open.jobs,
         Err(e) => {
             return fail(
                 &out,
                 &Error::Io {
-                    context: "reading the journal",
-                    path: path.clone(),
+                    context: "reading the ledger",
+                    path: ledger.url().into(),
                     source: e,
                 },
             );
         }
     };
-    for bad in &contents.bad_lines {
-        out.warn(format!("{}: skipped {bad}", path.display()));
-    }
-    let open = contents.unfinished();
     if open.is_empty() {
         out.status(
             "Finished",
             format!(
-                "nothing to resume: every job in {} is finished",
-                path.display()
+                "nothing to resume: every paid job in {} is finished",
+                ledger.url()
             ),
         );
-        out.emit(
-            &json!({"jobs": [], "images": [], "journal": path, "bad_lines": contents.bad_lines}),
-        );
+        out.emit(&json!({"jobs": [], "images": [], "ledger": ledger.url(), "imported": imported, "bad_lines": bad_lines}));
         return exit::OK;
     }
     let client = match connect(&out, false).await {
@@ -74,10 +89,10 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
     };
     out.status(
         "Resuming",
-        format!("{} paid job(s) from {}", open.len(), path.display()),
+        format!("{} paid job(s) from {}", open.len(), ledger.url()),
     );
     let spinner = out.spinner("waiting");
-    let report = match client.resume(&journal, spinner.as_ref()).await {
+    let report = match client.resume(&log, spinner.as_ref()).await {
         Ok(report) => report,
         Err(error) => return fail(&out, &error),
     };
@@ -128,12 +143,16 @@ pub(crate) async fn run(args: ResumeArgs, quiet: bool) -> u8 {
     if report.still_open() > 0 {
         out.note(format!(
             "run `{}` again later for the jobs still open",
-            super::resume_command(&path)
+            resume_command(db)
         ));
     }
     let code = report.failure_kind().map_or(exit::OK, exit::code);
-    out.emit(
-        &json!({"jobs": rows, "journal": path, "bad_lines": report.bad_lines, "exit_code": code}),
-    );
+    out.emit(&json!({
+        "jobs": rows,
+        "ledger": ledger.url(),
+        "imported": imported,
+        "bad_lines": bad_lines,
+        "exit_code": code,
+    }));
     code
 }

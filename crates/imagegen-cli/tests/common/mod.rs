@@ -75,6 +75,7 @@ impl Sim {
         for var in VARS {
             cmd.env_remove(var);
         }
+        cmd.env("XDG_DATA_HOME", data_home(dir));
         cmd.env("KOLBO_API_KEY", self.sim().kolbo_api_key())
             .env("KOALA_API_KEY", self.sim().koala_api_key())
             .env("KOLBO_BASE_URL", self.sim().kolbo_base_url())
@@ -93,7 +94,8 @@ impl Drop for Sim {
     }
 }
 
-pub const VARS: [&str; 9] = [
+pub const VARS: [&str; 10] = [
+    "IMAGEGEN_DATABASE_URL",
     "KOLBO_API_KEY",
     "KOALA_API_KEY",
     "KOLBO_BASE_URL",
@@ -105,6 +107,16 @@ pub const VARS: [&str; 9] = [
     "RUST_LOG",
 ];
 
+/// Where the CLI run in `dir` keeps its default ledger (`XDG_DATA_HOME`).
+pub fn data_home(dir: &Path) -> std::path::PathBuf {
+    dir.join(".data")
+}
+
+/// The ledger file the CLI run in `dir` uses by default.
+pub fn ledger_path(dir: &Path) -> std::path::PathBuf {
+    data_home(dir).join("imagegen").join("ledger.sqlite3")
+}
+
 /// The CLI in `dir` with none of imagegen's variables set.
 pub fn bare_cmd(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("imagegen").unwrap();
@@ -112,6 +124,8 @@ pub fn bare_cmd(dir: &Path) -> Command {
     for var in VARS {
         cmd.env_remove(var);
     }
+    // The ledger's default place is inside the test's own directory.
+    cmd.env("XDG_DATA_HOME", data_home(dir));
     cmd.timeout(Duration::from_secs(60));
     cmd
 }
@@ -146,4 +160,43 @@ pub fn run_streaming(cmd: &mut std::process::Command) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Runs `f` on the ledger the CLI run in `dir` used by default; `None` when it has none yet.
+fn with_ledger<T>(
+    dir: &Path,
+    f: impl AsyncFnOnce(&dyn imagegen::ledger::Ledger) -> T,
+) -> Option<T> {
+    let path = ledger_path(dir);
+    if !path.exists() {
+        return None;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ledger = imagegen::ledger::open(&path.display().to_string())
+            .await
+            .unwrap();
+        let value = f(ledger.as_ref()).await;
+        ledger.close().await;
+        Some(value)
+    })
+}
+
+/// Every job the default ledger of `dir` records, newest first.
+pub fn ledger_history(dir: &Path) -> Vec<imagegen::ledger::HistoryEntry> {
+    with_ledger(dir, async |ledger| {
+        ledger
+            .history(&imagegen::ledger::HistoryQuery::newest(10_000))
+            .await
+            .unwrap()
+    })
+    .unwrap_or_default()
+}
+
+/// The jobs the default ledger of `dir` holds open.
+pub fn ledger_open_jobs(dir: &Path) -> Vec<imagegen::ledger::JobRecord> {
+    with_ledger(dir, async |ledger| ledger.open_jobs().await.unwrap()).unwrap_or_default()
 }
