@@ -6,6 +6,9 @@
 //!   secrets scrubbed and volatile values normalized.
 //! - `cargo xtask fixtures check`: every fixture parses with the wire crates' types for its
 //!   route and holds no secret-shaped string (CI runs it).
+//! - `cargo xtask test [ARGS]`: the README's test command: installs what the tests need
+//!   (PostgreSQL's server programs, from Debian's packages, when missing and root), then
+//!   `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench [--quick]`: client overhead, scale, polling latency and a batch
 //!   under Kolbo's rate limit, against the simulator; writes `docs/benchmarks.md`.
 
@@ -17,6 +20,7 @@
 
 mod bench;
 mod fixtures;
+mod test_run;
 
 use std::process::ExitCode;
 
@@ -37,6 +41,12 @@ enum Task {
     Fixtures {
         #[command(subcommand)]
         action: FixturesAction,
+    },
+    /// Install what the tests need (PostgreSQL), then run `cargo test --workspace`.
+    Test {
+        /// Passed on to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Benchmarks against the simulator (release mode); writes docs/benchmarks.md.
     Bench(bench::BenchArgs),
@@ -82,6 +92,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Fixtures { action } => fixtures_task(action),
+        Task::Test { args } => test_run::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::BenchScaleChild(args) => bench::scale::child(&args),
     };
