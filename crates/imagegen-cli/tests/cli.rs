@@ -297,6 +297,15 @@ fn a_run_killed_mid_batch_is_finished_by_resume_without_a_second_post() {
             "job {id} has no image"
         );
     }
+    // The killed run's temporary files are gone too.
+    let parts: Vec<PathBuf> = files_in(&dir.path().join("imagegen-out"))
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.ends_with(".part") || name.ends_with(".tmp")
+        })
+        .collect();
+    assert!(parts.is_empty(), "left behind: {parts:?}");
     // A second resume has nothing to do.
     let again = run(bare_cmd(dir.path())
         .env("KOLBO_API_KEY", sim.sim().kolbo_api_key())

@@ -131,7 +131,12 @@ pub fn prompt_preview(text: &str) -> Cow<'_, str> {
 }
 
 /// `32000` as `32,000`: how limits and lengths read in messages.
-pub(crate) fn thousands(n: u64) -> String {
+///
+/// ```
+/// assert_eq!(imagegen_core::request::thousands(5120), "5,120");
+/// assert_eq!(imagegen_core::request::thousands(999), "999");
+/// ```
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, d) in digits.chars().enumerate() {

@@ -51,7 +51,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn the_sweep_removes_an_abandoned_part_and_keeps_a_locked_or_fresh_one() {
+fn the_sweep_removes_an_abandoned_part_and_keeps_a_locked_or_newborn_one() {
     assert_eq!(STALE_PART_AGE, Duration::from_secs(60));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -60,8 +60,11 @@ fn the_sweep_removes_an_abandoned_part_and_keeps_a_locked_or_fresh_one() {
     old_file(&d.join(".imagegen-locked.part"));
     let holder = File::open(d.join(".imagegen-locked.part")).unwrap();
     lock(&holder);
-    // Created a moment ago: possibly between its creation and its lock.
+    // A part is locked from birth: an unlocked one is abandoned, however fresh.
     File::create(d.join(".imagegen-fresh.part")).unwrap();
+    // Created a moment ago under its newborn name: possibly between creation and lock.
+    File::create(d.join(".imagegen-new-born.tmp")).unwrap();
+    old_file(&d.join(".imagegen-new-orphan.tmp"));
     // Not part files, or not in this directory.
     old_file(&d.join("fox-1.png"));
     old_file(&d.join("imagegen-x.part"));
@@ -75,15 +78,17 @@ fn the_sweep_removes_an_abandoned_part_and_keeps_a_locked_or_fresh_one() {
         removed,
         [
             d.join(".imagegen-abandoned.part"),
-            d.join(".imagegen-download-older.part")
+            d.join(".imagegen-download-older.part"),
+            d.join(".imagegen-fresh.part"),
+            d.join(".imagegen-new-orphan.tmp"),
         ]
     );
     assert_eq!(
         names(d),
         [
             ".imagegen-dir.part",
-            ".imagegen-fresh.part",
             ".imagegen-locked.part",
+            ".imagegen-new-born.tmp",
             "fox-1.png",
             "imagegen-x.part",
             "sub"

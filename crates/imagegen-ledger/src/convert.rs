@@ -75,6 +75,23 @@ pub(crate) fn contains_pattern(needle: Option<&str>) -> String {
 /// Milliseconds in a day.
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
+/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM` (UTC, the days `spend --by
+/// day` counts).
+///
+/// ```
+/// assert_eq!(imagegen_ledger::utc_minute(1_767_225_600_000 + 3_723_000), "2026-01-01 01:02");
+/// ```
+pub fn utc_minute(ms: u64) -> String {
+    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    let in_day = ms.rem_euclid(DAY_MS) / 1_000;
+    format!(
+        "{} {:02}:{:02}",
+        utc_day(ms.div_euclid(DAY_MS)),
+        in_day / 3_600,
+        in_day % 3_600 / 60
+    )
+}
+
 /// Day `days` since 1970-01-01 as `YYYY-MM-DD` (UTC, proleptic Gregorian).
 pub(crate) fn utc_day(days: i64) -> String {
     // Howard Hinnant's civil_from_days.
@@ -93,6 +110,16 @@ pub(crate) fn utc_day(days: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minutes_are_utc() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00");
+        assert_eq!(utc_minute(951_868_799_999), "2000-02-29 23:59");
+        assert_eq!(
+            utc_minute(1_709_164_800_000 + 3_723_000),
+            "2024-02-29 01:02"
+        );
+    }
 
     #[test]
     fn days_are_utc_dates() {

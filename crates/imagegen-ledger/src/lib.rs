@@ -68,6 +68,7 @@ mod sqlite;
 mod target;
 mod types;
 
+pub use convert::utc_minute;
 pub use error::LedgerError;
 pub use postgres::PostgresLedger;
 pub use sqlite::SqliteLedger;

@@ -60,7 +60,7 @@ fn print_table(out: &Output, entries: &[HistoryEntry]) {
             .map_or_else(|| "-".to_owned(), |c| c.to_string());
         out.line(format!(
             "{:<16}  {:<width$}  {:>9}  {:<8}  {}",
-            utc_minute(entry.accepted_at_ms),
+            imagegen::ledger::utc_minute(entry.accepted_at_ms),
             name,
             credits,
             entry.state.to_string(),
@@ -80,44 +80,5 @@ fn provider_model(entry: &HistoryEntry) -> String {
     match &entry.model {
         Some(model) => format!("{}/{}", entry.provider, model),
         None => entry.provider.to_string(),
-    }
-}
-
-/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM` (UTC, as `spend --by day`
-/// counts days).
-fn utc_minute(ms: u64) -> String {
-    const DAY_SECS: u64 = 86_400;
-    let secs = ms / 1_000;
-    let (days, in_day) = (secs / DAY_SECS, secs % DAY_SECS);
-    // Howard Hinnant's civil_from_days, on non-negative day counts.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        in_day / 3_600,
-        in_day % 3_600 / 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_utc_minutes() {
-        assert_eq!(utc_minute(0), "1970-01-01 00:00");
-        assert_eq!(utc_minute(1_767_225_600_000), "2026-01-01 00:00");
-        assert_eq!(
-            utc_minute(1_709_164_800_000 + 3_723_000),
-            "2024-02-29 01:02"
-        );
-        assert_eq!(utc_minute(951_868_799_999), "2000-02-29 23:59");
     }
 }

@@ -6,10 +6,12 @@
 //! `LockFileEx` on Windows) from right after its creation until the process is done with it
 //! (renamed or removed); the lock belongs to the open file, so it survives the rename.
 //!
-//! A process that is killed cannot remove its part; [`sweep_stale_parts`] does, later:
-//! it removes every `.imagegen-*.part` of a directory that no live process holds locked
-//! and that was last modified more than [`STALE_PART_AGE`] ago (which covers the instant
-//! between a part's creation and its lock).
+//! A part is born locked: it is created as `.imagegen-new-<random>.tmp`, locked, and only
+//! then renamed to its `.part` name, so a `.part` file nobody holds locked is abandoned,
+//! whatever its age. A process that is killed cannot remove its part; [`sweep_stale_parts`]
+//! does, at once: it removes every `.imagegen-*.part` of a directory that no live process
+//! holds locked, and every `.imagegen-new-*.tmp` left in the instant between a creation and
+//! its lock (unlocked, and older than [`STALE_PART_AGE`]).
 
 use std::fs::{self, File, TryLockError};
 use std::io;
@@ -22,9 +24,16 @@ use tempfile::NamedTempFile;
 pub const PART_PREFIX: &str = ".imagegen-";
 /// The name every part file ends with.
 pub const PART_SUFFIX: &str = ".part";
-/// How long an unlocked part file must have been left unmodified before
-/// [`sweep_stale_parts`] removes it.
+/// How long an unlocked file being born (`.imagegen-new-*.tmp`, not yet locked and
+/// renamed to its `.part` name) must have been left unmodified before
+/// [`sweep_stale_parts`] removes it. A `.part` file needs no such wait: it is locked from
+/// birth.
 pub const STALE_PART_AGE: Duration = Duration::from_secs(60);
+
+/// The name a part file has between its creation and its lock.
+const NEWBORN_PREFIX: &str = ".imagegen-new-";
+/// The suffix of a part file between its creation and its lock.
+const NEWBORN_SUFFIX: &str = ".tmp";
 
 /// A downloaded image in its temporary `.part` file (`.imagegen-<random>.part`, mode 0644),
 /// from [`ImageDownloader::download_to_part`](super::ImageDownloader::download_to_part).
@@ -44,21 +53,38 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    /// Creates and locks a new part file in `dir`.
+    /// Creates a new part file in `dir`, born locked: created under a newborn name,
+    /// locked, then renamed to its `.part` name.
     pub(crate) fn create_in(dir: &Path) -> io::Result<Self> {
         let mut builder = tempfile::Builder::new();
-        builder.prefix(PART_PREFIX).suffix(PART_SUFFIX);
+        builder.prefix(NEWBORN_PREFIX).suffix(NEWBORN_SUFFIX);
         // An image is an ordinary file: readable like any other the user creates (the
         // process umask still applies), not the private 0600 of a temporary file.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let inner = builder.tempfile_in(dir)?;
-        if let Err(e) = lock(inner.as_file()) {
-            // A file system without locks: the part is not swept while this process runs
-            // either, since a sweep cannot lock it (a sweep skips what it cannot lock).
-            tracing::debug!(part = %inner.path().display(), error = %e, "the part file cannot be locked");
+        let newborn = builder.tempfile_in(dir)?;
+        if let Err(e) = lock(newborn.as_file()) {
+            // A file system without locks: a sweep cannot lock the part either, and skips
+            // what it cannot lock.
+            tracing::debug!(part = %newborn.path().display(), error = %e, "the part file cannot be locked");
         }
-        Ok(Self { inner })
+        let name = newborn
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(NEWBORN_PREFIX))
+            .and_then(|n| n.strip_suffix(NEWBORN_SUFFIX))
+            .map(str::to_owned)
+            .ok_or_else(|| io::Error::other("the temporary file has an unexpected name"))?;
+        let part_path = dir.join(format!("{PART_PREFIX}{name}{PART_SUFFIX}"));
+        // Renamed only once locked; dropped on failure, the newborn removes itself.
+        let file = newborn.persist_noclobber(&part_path).map_err(|e| e.error)?;
+        let path = tempfile::TempPath::try_from_path(&part_path).inspect_err(|_| {
+            let _ = fs::remove_file(&part_path);
+        })?;
+        Ok(Self {
+            inner: NamedTempFile::from_parts(file, path),
+        })
     }
 
     /// Its pieces, to write the file through an async handle.
@@ -81,25 +107,24 @@ impl PartFile {
     /// Renames the part file to `target`, replacing any file there (like a rename does).
     /// On failure the part is handed back, still locked, in the error.
     pub fn persist(self, target: &Path) -> Result<(), PersistPartError> {
-        match self.inner.persist(target) {
-            // The file closes (and its lock goes) only now, after the rename.
-            Ok(file) => {
-                drop(file);
-                Ok(())
-            }
-            Err(e) => Err(PersistPartError {
-                target: target.to_path_buf(),
-                error: e.error,
-                part: Self { inner: e.file },
-            }),
-        }
+        self.rename(target, true)
     }
 
     /// Renames the part file to `target` unless a file is already there (atomically: an
     /// existing file is never replaced; the error is then [`io::ErrorKind::AlreadyExists`]).
     /// On failure the part is handed back, still locked, in the error.
     pub fn persist_new(self, target: &Path) -> Result<(), PersistPartError> {
-        match self.inner.persist_noclobber(target) {
+        self.rename(target, false)
+    }
+
+    fn rename(self, target: &Path, replace: bool) -> Result<(), PersistPartError> {
+        let renamed = if replace {
+            self.inner.persist(target)
+        } else {
+            self.inner.persist_noclobber(target)
+        };
+        match renamed {
+            // The file closes (and its lock goes) only now, after the rename.
             Ok(file) => {
                 drop(file);
                 Ok(())
@@ -129,8 +154,7 @@ pub struct PersistPartError {
 
 /// Takes an exclusive advisory lock on `file` without waiting: `Ok(false)` when another
 /// open file holds it.
-// std's file locks are stable since Rust 1.89: this crate needs 1.89 (the workspace's
-// `rust-version` says 1.88 and is to be raised).
+// std's file locks are stable since Rust 1.89, the workspace's `rust-version`.
 fn try_lock(file: &File) -> io::Result<bool> {
     match file.try_lock() {
         Ok(()) => Ok(true),
@@ -155,9 +179,17 @@ fn is_part_name(name: &str) -> bool {
         && name.ends_with(PART_SUFFIX)
 }
 
+/// Whether `name` is a part file's before its lock (`.imagegen-new-*.tmp`).
+fn is_newborn_name(name: &str) -> bool {
+    name.len() > NEWBORN_PREFIX.len() + NEWBORN_SUFFIX.len()
+        && name.starts_with(NEWBORN_PREFIX)
+        && name.ends_with(NEWBORN_SUFFIX)
+}
+
 /// Removes the abandoned part files of `dir` (not its subdirectories): every
-/// `.imagegen-*.part` that no live process holds locked and that was last modified more
-/// than [`STALE_PART_AGE`] ago. Returns the paths removed.
+/// `.imagegen-*.part` that no live process holds locked (a part is locked from birth, so
+/// an unlocked one is abandoned, at any age), and every `.imagegen-new-*.tmp` unlocked and
+/// last modified more than [`STALE_PART_AGE`] ago. Returns the paths removed.
 ///
 /// A part a running download holds is never touched, however old. A file that cannot be
 /// inspected, locked or removed is skipped (logged at debug level); only a directory that
@@ -184,11 +216,14 @@ pub fn sweep_stale_parts(dir: &Path) -> io::Result<Vec<PathBuf>> {
                 continue;
             }
         };
-        if !entry.file_name().to_str().is_some_and(is_part_name) {
-            continue;
-        }
+        let name = entry.file_name();
+        let min_age = match name.to_str() {
+            Some(name) if is_part_name(name) => Duration::ZERO,
+            Some(name) if is_newborn_name(name) => STALE_PART_AGE,
+            _ => continue,
+        };
         let path = entry.path();
-        match sweep_one(&path, now) {
+        match sweep_one(&path, now, min_age) {
             Ok(true) => removed.push(path),
             Ok(false) => {}
             Err(e) => {
@@ -199,10 +234,10 @@ pub fn sweep_stale_parts(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// Removes `path` if it is a stale, unlocked part file; whether it did.
-fn sweep_one(path: &Path, now: SystemTime) -> io::Result<bool> {
+/// Removes `path` if it is an unlocked part file unmodified for `min_age`; whether it did.
+fn sweep_one(path: &Path, now: SystemTime, min_age: Duration) -> io::Result<bool> {
     let meta = fs::symlink_metadata(path)?;
-    if !meta.is_file() || !is_stale(meta.modified()?, now) {
+    if !meta.is_file() || !is_stale(meta.modified()?, now, min_age) {
         return Ok(false);
     }
     let file = File::open(path)?;
@@ -211,7 +246,7 @@ fn sweep_one(path: &Path, now: SystemTime) -> io::Result<bool> {
         return Ok(false);
     }
     // Checked again under the lock: a write since the first look makes it fresh.
-    if !is_stale(file.metadata()?.modified()?, now) {
+    if !is_stale(file.metadata()?.modified()?, now, min_age) {
         return Ok(false);
     }
     if cfg!(windows) {
@@ -226,9 +261,8 @@ fn sweep_one(path: &Path, now: SystemTime) -> io::Result<bool> {
     Ok(true)
 }
 
-fn is_stale(modified: SystemTime, now: SystemTime) -> bool {
-    now.duration_since(modified)
-        .is_ok_and(|age| age >= STALE_PART_AGE)
+fn is_stale(modified: SystemTime, now: SystemTime, min_age: Duration) -> bool {
+    min_age.is_zero() || now.duration_since(modified).is_ok_and(|age| age >= min_age)
 }
 
 #[cfg(test)]
@@ -243,6 +277,8 @@ mod tests {
         assert!(!is_part_name("imagegen-abc.part"));
         assert!(!is_part_name(".imagegen-abc.png"));
         assert!(!is_part_name("fox-1.png"));
+        assert!(is_newborn_name(".imagegen-new-abc123.tmp"));
+        assert!(!is_newborn_name(".imagegen-abc123.part"));
     }
 
     #[test]
