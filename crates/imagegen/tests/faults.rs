@@ -408,3 +408,29 @@ async fn a_killed_runs_temporary_files_are_swept_by_the_next_save() {
         .count();
     assert_eq!(parts, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_cannot_be_written_fails_the_run_loudly_too() {
+    let client = Client::with_simulator(sim_config()).await.unwrap();
+    let koala = only(&client, "koala");
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = imagegen::ledger::open(&dir.path().join("ledger.sqlite3").display().to_string())
+        .await
+        .unwrap();
+    // A database that went away under the run.
+    ledger.close().await;
+    let log = Arc::new(imagegen::ledger_log::LedgerLog::new(ledger));
+    let items = parse_batch("one\ntwo\nthree\n").unwrap();
+    let options = BatchOptions::new(dir.path()).concurrency(1).journal(log);
+    let report = koala.batch(items, &options).await;
+    let first = report.ran().next().expect("the first prompt ran");
+    assert!(
+        matches!(&first.error, Some(Error::JournalWrite { jobs, .. }) if jobs.len() == 1),
+        "{:?}",
+        first.error
+    );
+    assert_eq!(first.saved.len(), 1, "its image is still saved");
+    assert_eq!(report.skipped().count(), 2);
+    let sim = client.simulator().unwrap();
+    assert_eq!(sim.request_log().count(Route::KoalaGenerate), 1);
+}
