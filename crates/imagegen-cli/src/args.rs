@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use imagegen::batch::MAX_BATCH_CONCURRENCY;
 use imagegen::core::MAX_IMAGES_PER_REQUEST;
 use imagegen::ledger::SpendGroup;
+use imagegen::ledger::api_keys::KeyPeriod;
 use imagegen::{Credits, ImageShape, InvalidInput, ModelId, ProviderId, Quality, RequestOptions};
 
 /// Turn a text prompt into image files through Kolbo or KoalaImages, for the fewest credits.
@@ -53,10 +54,16 @@ pub(crate) enum Command {
     Resume(ResumeArgs),
     /// Run the local simulator of both APIs in the foreground.
     Sim(SimArgs),
+    /// Serve the OpenAI Images API (POST /v1/images/generations, GET /v1/models) in the
+    /// foreground, until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
     /// List past generations from the ledger, newest first.
     History(HistoryArgs),
     /// Sum what the ledger shows was charged, by provider, model or day.
     Spend(SpendArgs),
+    /// Create, list and revoke the keys clients present to the gateway (`imagegen serve`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 /// The providers the command line can configure (from their keys).
@@ -300,6 +307,29 @@ pub(crate) struct SimArgs {
     pub(crate) json: bool,
 }
 
+/// `--public-url`: an http(s) URL.
+fn parse_public_url(text: &str) -> Result<imagegen_server::Url, String> {
+    text.parse::<imagegen_server::Url>().map_err(|e| {
+        format!("`{text}` is not a URL ({e}): use one like https://images.example.org/")
+    })
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on (port 0 picks a free one). Without gateway keys in the
+    /// ledger (`imagegen keys create`), only a loopback address is allowed.
+    #[arg(long, value_name = "ADDR", default_value_t = imagegen_server::DEFAULT_LISTEN)]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Where to keep generated images (default: imagegen/images in the user's data
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) image_dir: Option<PathBuf>,
+    /// The URL clients reach the gateway at, for the image URLs it returns (default:
+    /// http:// and the Host the request named).
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    pub(crate) public_url: Option<imagegen_server::Url>,
+}
+
 /// `--limit`: at least one generation.
 fn limit_parser() -> impl TypedValueParser<Value = u32> {
     clap::value_parser!(u32).range(1..)
@@ -335,6 +365,43 @@ pub(crate) struct SpendArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// What `imagegen keys` does.
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create a gateway key and print it once on stdout (the ledger keeps only its hash).
+    Create(KeysCreateArgs),
+    /// List the gateway keys: name, prefix, budget, spend this period (never the keys).
+    List(JsonArg),
+    /// Revoke a gateway key, by its name, its prefix (igk_ and 6 hex digits) or the key.
+    Revoke(KeysRevokeArgs),
+}
+
+/// `--period`: typed as the ledger's [`KeyPeriod`].
+fn key_period_parser() -> impl TypedValueParser<Value = KeyPeriod> {
+    PossibleValuesParser::new(["day", "month", "total"]).try_map(|name| name.parse::<KeyPeriod>())
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct KeysCreateArgs {
+    /// The key's name (unique among live keys).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: String,
+    /// The most credits the key may spend per period (default: unlimited, still counted).
+    #[arg(long, value_name = "CREDITS", value_parser = parse_positive_credits)]
+    pub(crate) budget: Option<Credits>,
+    /// The period the budget counts over, in UTC (default: month with --budget, else
+    /// total).
+    #[arg(long, value_name = "PERIOD", value_parser = key_period_parser())]
+    pub(crate) period: Option<KeyPeriod>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct KeysRevokeArgs {
+    /// The key's name, its prefix (igk_ and 6 hex digits) or the whole key.
+    #[arg(value_name = "NAME_OR_PREFIX")]
+    pub(crate) key: String,
 }
 
 #[cfg(test)]

@@ -143,6 +143,44 @@ pub enum LedgerError {
         #[source]
         source: serde_json::Error,
     },
+    /// A live gateway key already has this name; nothing was stored.
+    #[error("a gateway key named `{name}` already exists: revoke it first or choose another name")]
+    DuplicateApiKeyName {
+        /// The name.
+        name: String,
+    },
+    /// A gateway key cannot have this name.
+    #[error("`{name}` cannot name a gateway key: {reason}")]
+    InvalidApiKeyName {
+        /// The name.
+        name: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A gateway key to store is not well formed; nothing was stored.
+    #[error("the gateway key cannot be stored: {reason}")]
+    InvalidApiKey {
+        /// Why not.
+        reason: &'static str,
+    },
+    /// The ledger already holds this very key (its hash); nothing was stored.
+    #[error("the ledger already holds this gateway key: generate a new one")]
+    DuplicateApiKey,
+    /// A prefix names more than one live gateway key: nothing was revoked.
+    #[error("`{prefix}` is the prefix of {matches} live gateway keys: revoke by name instead")]
+    AmbiguousApiKey {
+        /// The prefix.
+        prefix: String,
+        /// How many live keys have it.
+        matches: usize,
+    },
+    /// The operating system gave no random bytes for a new gateway key.
+    #[error("could not draw random bytes for a new gateway key")]
+    KeyGeneration {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl LedgerError {

@@ -11,6 +11,10 @@
 //!   `BEGIN IMMEDIATE`);
 //! - `postgres://…` or `postgresql://…`: a PostgreSQL database (TLS through rustls).
 //!
+//! The gateway (`imagegen serve`) keeps its API keys here too, hashed, each spending from
+//! a budget per period ([`api_keys`]), and its `Idempotency-Key` records
+//! ([`idempotency`]).
+//!
 //! The schema is migrated when a ledger is opened. `docs/ledger-schema.md` describes every
 //! table and the invariants. Money is stored as exact integer millionths of a credit
 //! ([`Credits`] micros), never as floats.
@@ -61,15 +65,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use imagegen_core::{Credits, ModelId, ProviderId, SharedClock, TokioClock};
 
+pub mod api_keys;
 mod convert;
 mod error;
+pub mod idempotency;
 mod postgres;
 mod sqlite;
 mod target;
 mod types;
 
+pub use api_keys::{ApiKey, ApiKeyId, ApiKeyRecord, KeyPeriod, NewApiKey, api_key_hash};
 pub use convert::utc_minute;
 pub use error::LedgerError;
+pub use idempotency::IdempotencyBegin;
 pub use postgres::PostgresLedger;
 pub use sqlite::SqliteLedger;
 pub use target::{DEFAULT_FILE_NAME, default_sqlite_path, redact_url};
@@ -478,6 +486,143 @@ pub trait Ledger: Send + Sync + fmt::Debug {
 
     /// Every cooldown still running at `now_ms`.
     async fn cooldowns(&self, now_ms: u64) -> Result<Vec<Cooldown>, LedgerError>;
+
+    /// Stores a gateway key (its hash, never the key), stamped with the ledger's clock,
+    /// and returns it as stored. A live key with the same name is
+    /// [`LedgerError::DuplicateApiKeyName`]; a bad name is
+    /// [`LedgerError::InvalidApiKeyName`]; in both cases nothing is stored. See
+    /// [`api_keys`] for the whole life of a key.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::Credits;
+    /// use imagegen_ledger::{ApiKey, KeyPeriod, LedgerError, NewApiKey};
+    /// let new = NewApiKey::new("ci-bot", &ApiKey::generate()?)
+    ///     .with_limit(Credits::whole(20))
+    ///     .with_period(KeyPeriod::Day);
+    /// let created = ledger.create_api_key(&new).await?;
+    /// assert_eq!((created.limit, created.period), (Some(Credits::whole(20)), KeyPeriod::Day));
+    /// let again = NewApiKey::new("ci-bot", &ApiKey::generate()?);
+    /// assert!(matches!(
+    ///     ledger.create_api_key(&again).await,
+    ///     Err(LedgerError::DuplicateApiKeyName { .. })
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, LedgerError>;
+
+    /// The live gateway key whose hash is `key_hash` ([`api_key_hash`] of the presented
+    /// key), with its spend in the current period; `None` for an unknown or revoked key.
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, LedgerError>;
+
+    /// Every gateway key, live and revoked, oldest first, each with its limit and what it
+    /// spent and holds in its current period (of the ledger's clock). Never the keys or
+    /// their hashes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::Credits;
+    /// use imagegen_ledger::{ApiKey, NewApiKey};
+    /// let created = ledger.create_api_key(&NewApiKey::new("ci-bot", &ApiKey::generate()?)).await?;
+    /// let budget = ledger.ensure_key_budget(&created, 0).await?.expect("live");
+    /// let held = ledger.reserve(&budget, Credits::whole(3)).await?;
+    /// ledger.settle(held, Credits::whole(2)).await?;
+    /// let keys = ledger.list_api_keys().await?;
+    /// assert_eq!((keys[0].name.as_str(), keys[0].spent), ("ci-bot", Credits::whole(2)));
+    /// # Ok(()) }
+    /// ```
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, LedgerError>;
+
+    /// Revokes the live gateway key named `name_or_prefix`, or whose display prefix
+    /// (`igk_` and 6 hex digits) or whole key it is: `true` when a key was revoked,
+    /// `false` when no live key matches. A prefix shared by several live keys is
+    /// [`LedgerError::AmbiguousApiKey`] and revokes nothing. A revoked key is never found
+    /// again; its name may be reused.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_ledger::{ApiKey, NewApiKey};
+    /// let key = ApiKey::generate()?;
+    /// ledger.create_api_key(&NewApiKey::new("ci-bot", &key)).await?;
+    /// assert!(ledger.revoke_api_key(key.prefix()).await?);
+    /// assert!(!ledger.revoke_api_key("ci-bot").await?); // already revoked
+    /// assert!(ledger.find_api_key(key.hash()).await?.is_none());
+    /// assert!(ledger.list_api_keys().await?[0].revoked_at_ms.is_some());
+    /// # Ok(()) }
+    /// ```
+    async fn revoke_api_key(&self, name_or_prefix: &str) -> Result<bool, LedgerError>;
+
+    /// Creates the budget of `key`'s period at `now_ms`
+    /// ([`ApiKeyRecord::budget_name`]) with the key's limit when it does not exist yet,
+    /// and returns its name, for [`reserve`](Ledger::reserve) and
+    /// [`settle`](Ledger::settle). One `INSERT … ON CONFLICT DO NOTHING`: idempotent,
+    /// and safe with any number of concurrent callers; an existing budget is left as it
+    /// is. `None` for a revoked key (it may spend nothing).
+    async fn ensure_key_budget(
+        &self,
+        key: &ApiKeyRecord,
+        now_ms: u64,
+    ) -> Result<Option<String>, LedgerError>;
+
+    /// Claims the idempotency record (`scope`, `idem_key`) for a request whose hash is
+    /// `request_hash`, atomically (one `INSERT … ON CONFLICT DO NOTHING`, then a read):
+    /// [`IdempotencyBegin::Started`] for exactly one of any number of concurrent callers;
+    /// otherwise what the record holds ([`Running`](IdempotencyBegin::Running),
+    /// [`Done`](IdempotencyBegin::Done)), or [`Conflict`](IdempotencyBegin::Conflict) when
+    /// it was claimed for another request hash. See [`idempotency`].
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        idem_key: &str,
+        request_hash: &str,
+        now_ms: u64,
+    ) -> Result<IdempotencyBegin, LedgerError>;
+
+    /// Records the response of a running idempotent request (stamped with the ledger's
+    /// clock): later [`begin_idempotent`](Ledger::begin_idempotent) calls get it as
+    /// [`IdempotencyBegin::Done`]. `true` when a running record became done; `false` when
+    /// there is none (abandoned, or already done: the first response stands).
+    async fn finish_idempotent(
+        &self,
+        scope: &str,
+        idem_key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<bool, LedgerError>;
+
+    /// Deletes a running idempotency record, for a request that failed with nothing
+    /// charged, so a retry with the same key may run. `true` when one was deleted; a
+    /// finished record is never deleted.
+    async fn abandon_idempotent(&self, scope: &str, idem_key: &str) -> Result<bool, LedgerError>;
+
+    /// Deletes every idempotency record created before `before_ms` (done or still
+    /// marked running, as one left by a process that crashed), and returns how many: a
+    /// key older than that may be used again. Run it now and then with a cutoff well past
+    /// any request's running time (a day, say).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_ledger::IdempotencyBegin;
+    /// ledger.begin_idempotent("anonymous", "k1", "h1", 1_000).await?;
+    /// ledger.begin_idempotent("anonymous", "k2", "h2", 5_000).await?;
+    /// assert_eq!(ledger.prune_idempotent(2_000).await?, 1);
+    /// let again = ledger.begin_idempotent("anonymous", "k1", "h1", 6_000).await?;
+    /// assert_eq!(again, IdempotencyBegin::Started);
+    /// # Ok(()) }
+    /// ```
+    async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError>;
 
     /// Closes every connection; later calls fail. Dropping the ledger also closes them.
     async fn close(&self);

@@ -15,10 +15,14 @@ use imagegen_core::provider::unix_millis;
 use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
 use sqlx::{Row, Transaction};
 
+use crate::api_keys::{
+    ApiKeyId, ApiKeyRecord, NewApiKey, api_key_hash, is_well_formed, key_budget_name,
+};
 use crate::convert::{
     DAY_MS, contains_pattern, credits, int, micros, path, path_text, uint, uint32, without_query,
 };
 use crate::error::LedgerError;
+use crate::idempotency::IdempotencyBegin;
 use crate::types::{
     AcceptedJob, AccountHash, Backend, BudgetStatus, Cooldown, Finished, HistoryEntry,
     HistoryQuery, ImageRecord, ImportReport, JobFinish, JobRecord, JobResult, JobState,
@@ -459,6 +463,74 @@ fn closed_error(id: ReservationId, state: Option<ReservationState>) -> LedgerErr
 
 fn model_key(model: Option<&ModelId>) -> &str {
     model.map_or("", ModelId::as_str)
+}
+
+/// The columns `key_from_row` reads, from `api_keys` (never `key_hash`).
+const KEY_COLUMNS: &str = "id, name, prefix, limit_micros, period, created_at_ms, revoked_at_ms";
+
+/// A gateway key as stored, with nothing spent yet (see `with_usage`).
+fn key_from_row(row: &DbRow) -> Result<ApiKeyRecord, LedgerError> {
+    let period: String = get(row, "period")?;
+    Ok(ApiKeyRecord {
+        id: ApiKeyId(get_u64(row, "id")?),
+        name: get(row, "name")?,
+        prefix: get(row, "prefix")?,
+        limit: get_opt_credits(row, "limit_micros")?,
+        period: period.parse().map_err(|_| E::Corrupt {
+            what: format!("gateway key period `{period}`"),
+        })?,
+        created_at_ms: get_u64(row, "created_at_ms")?,
+        revoked_at_ms: get_opt_u64(row, "revoked_at_ms")?,
+        spent: Credits::ZERO,
+        reserved: Credits::ZERO,
+    })
+}
+
+/// `key` with what it spent and holds in its period at `now_ms` (nothing while that
+/// period's budget does not exist).
+async fn with_usage(
+    conn: &mut DbConn,
+    mut key: ApiKeyRecord,
+    now_ms: u64,
+) -> Result<ApiKeyRecord, LedgerError> {
+    let budget = key_budget_name(key.id, key.period, now_ms);
+    let row = sqlx::query("SELECT spent_micros, reserved_micros FROM budgets WHERE name = $1")
+        .bind(&budget)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(E::db("read a gateway key's budget"))?;
+    if let Some(row) = row {
+        key.spent = get_credits(&row, "spent_micros")?;
+        key.reserved = get_credits(&row, "reserved_micros")?;
+    }
+    Ok(key)
+}
+
+/// What an idempotency record that `INSERT` could not claim holds, for a request whose
+/// hash is `request_hash`.
+fn idempotency_from_row(row: &DbRow, request_hash: &str) -> Result<IdempotencyBegin, LedgerError> {
+    let stored: String = get(row, "request_hash")?;
+    if stored != request_hash {
+        return Ok(IdempotencyBegin::Conflict);
+    }
+    let state: String = get(row, "state")?;
+    match state.as_str() {
+        "running" => Ok(IdempotencyBegin::Running),
+        "done" => {
+            let status: Option<i64> = get(row, "status")?;
+            let response: Option<String> = get(row, "response")?;
+            let status = status.and_then(|s| u16::try_from(s).ok());
+            match (status, response) {
+                (Some(status), Some(response)) => Ok(IdempotencyBegin::Done { status, response }),
+                _ => Err(E::Corrupt {
+                    what: "finished idempotency record without a status or response".to_owned(),
+                }),
+            }
+        }
+        other => Err(E::Corrupt {
+            what: format!("idempotency state `{other}`"),
+        }),
+    }
 }
 
 #[async_trait]
@@ -1006,6 +1078,240 @@ impl Ledger for Store {
             })
         })
         .collect()
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, LedgerError> {
+        const OP: &str = "create a gateway key";
+        key.check()?;
+        let limit = key
+            .limit
+            .map(|l| micros(l, "a gateway key's budget"))
+            .transpose()?;
+        let now_ms = unix_millis(self.clock.wall_time());
+        let created = int(now_ms, "the time")?;
+        let sql = format!(
+            "INSERT INTO api_keys (name, key_hash, prefix, limit_micros, period, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING {KEY_COLUMNS}"
+        );
+        let mut tx = self.write(OP).await?;
+        // No conflict target: a live key's name (a partial unique index) and the key's
+        // hash are both unique; which one it was is read below.
+        let row = sqlx::query(&sql)
+            .bind(&key.name)
+            .bind(&key.key_hash)
+            .bind(&key.prefix)
+            .bind(limit)
+            .bind(key.period.as_str())
+            .bind(created)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(E::db(OP))?;
+        let Some(row) = row else {
+            let live =
+                sqlx::query("SELECT id FROM api_keys WHERE name = $1 AND revoked_at_ms IS NULL")
+                    .bind(&key.name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(E::db(OP))?;
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Err(match live {
+                Some(_) => E::DuplicateApiKeyName {
+                    name: key.name.clone(),
+                },
+                None => E::DuplicateApiKey,
+            });
+        };
+        let record = with_usage(&mut tx, key_from_row(&row)?, now_ms).await?;
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(record)
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, LedgerError> {
+        const OP: &str = "find a gateway key";
+        let now_ms = unix_millis(self.clock.wall_time());
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at_ms IS NULL"
+        );
+        let mut conn = self.pool.acquire().await.map_err(E::db(OP))?;
+        let row = sqlx::query(&sql)
+            .bind(key_hash)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(E::db(OP))?;
+        match row {
+            Some(row) => Ok(Some(
+                with_usage(&mut conn, key_from_row(&row)?, now_ms).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, LedgerError> {
+        const OP: &str = "list gateway keys";
+        let now_ms = unix_millis(self.clock.wall_time());
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at_ms, id");
+        let mut conn = self.pool.acquire().await.map_err(E::db(OP))?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(E::db(OP))?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in &rows {
+            keys.push(with_usage(&mut conn, key_from_row(row)?, now_ms).await?);
+        }
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, name_or_prefix: &str) -> Result<bool, LedgerError> {
+        const OP: &str = "revoke a gateway key";
+        // A whole key is matched by its hash (names never start with `igk_`).
+        let hash = is_well_formed(name_or_prefix).then(|| api_key_hash(name_or_prefix));
+        let now = self.now_ms()?;
+        let mut tx = self.write(OP).await?;
+        let rows = sqlx::query(
+            "SELECT id FROM api_keys WHERE revoked_at_ms IS NULL \
+             AND (name = $1 OR prefix = $1 OR key_hash = $2)",
+        )
+        .bind(name_or_prefix)
+        .bind(hash.as_deref())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let id: i64 = match rows.as_slice() {
+            [row] => get(row, "id")?,
+            [] => {
+                tx.rollback().await.map_err(E::db(OP))?;
+                return Ok(false);
+            }
+            many => {
+                tx.rollback().await.map_err(E::db(OP))?;
+                return Err(E::AmbiguousApiKey {
+                    prefix: name_or_prefix.to_owned(),
+                    matches: many.len(),
+                });
+            }
+        };
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(revoked.rows_affected() == 1)
+    }
+
+    async fn ensure_key_budget(
+        &self,
+        key: &ApiKeyRecord,
+        now_ms: u64,
+    ) -> Result<Option<String>, LedgerError> {
+        let Some(name) = key.budget_name(now_ms) else {
+            return Ok(None);
+        };
+        let limit = key
+            .limit
+            .map(|l| micros(l, "a gateway key's budget"))
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO budgets (name, limit_micros, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&name)
+        .bind(limit)
+        .bind(self.now_ms()?)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("create a gateway key's budget"))?;
+        Ok(Some(name))
+    }
+
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        idem_key: &str,
+        request_hash: &str,
+        now_ms: u64,
+    ) -> Result<IdempotencyBegin, LedgerError> {
+        const OP: &str = "begin an idempotent request";
+        let now = int(now_ms, "a time")?;
+        // A record abandoned between the INSERT and the read is claimed again; one that
+        // keeps being claimed and abandoned by others is reported as running.
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency (scope, idem_key, request_hash, state, created_at_ms) \
+                 VALUES ($1, $2, $3, 'running', $4) \
+                 ON CONFLICT (scope, idem_key) DO NOTHING RETURNING state",
+            )
+            .bind(scope)
+            .bind(idem_key)
+            .bind(request_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(E::db(OP))?;
+            if inserted.is_some() {
+                return Ok(IdempotencyBegin::Started);
+            }
+            let existing = sqlx::query(
+                "SELECT request_hash, state, status, response FROM idempotency \
+                 WHERE scope = $1 AND idem_key = $2",
+            )
+            .bind(scope)
+            .bind(idem_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(E::db(OP))?;
+            if let Some(row) = existing {
+                return idempotency_from_row(&row, request_hash);
+            }
+        }
+        Ok(IdempotencyBegin::Running)
+    }
+
+    async fn finish_idempotent(
+        &self,
+        scope: &str,
+        idem_key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<bool, LedgerError> {
+        let done = sqlx::query(
+            "UPDATE idempotency SET state = 'done', status = $3, response = $4, \
+             finished_at_ms = $5 WHERE scope = $1 AND idem_key = $2 AND state = 'running'",
+        )
+        .bind(scope)
+        .bind(idem_key)
+        .bind(i64::from(status))
+        .bind(response)
+        .bind(self.now_ms()?)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("finish an idempotent request"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn abandon_idempotent(&self, scope: &str, idem_key: &str) -> Result<bool, LedgerError> {
+        let deleted = sqlx::query(
+            "DELETE FROM idempotency WHERE scope = $1 AND idem_key = $2 AND state = 'running'",
+        )
+        .bind(scope)
+        .bind(idem_key)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("abandon an idempotent request"))?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError> {
+        let deleted = sqlx::query("DELETE FROM idempotency WHERE created_at_ms < $1")
+            .bind(int(before_ms, "a time")?)
+            .execute(&self.pool)
+            .await
+            .map_err(E::db("prune idempotency records"))?;
+        Ok(deleted.rows_affected())
     }
 
     async fn close(&self) {

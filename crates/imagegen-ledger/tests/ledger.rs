@@ -16,11 +16,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::TestDb;
-use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
+use imagegen_core::{Credits, JobHandle, ManualClock, ModelId, ProviderId};
+use imagegen_ledger::api_keys::ExposeSecret;
 use imagegen_ledger::{
-    AcceptedJob, AccountHash, Backend, HistoryQuery, JobFinish, JobState, JournalEntry,
-    JournalOutcome, Ledger, LedgerError, LedgerOptions, NewImage, NewRequest, ReservationState,
-    SpendGroup, SpendQuery,
+    AcceptedJob, AccountHash, ApiKey, ApiKeyRecord, Backend, HistoryQuery, IdempotencyBegin,
+    JobFinish, JobState, JournalEntry, JournalOutcome, KeyPeriod, Ledger, LedgerError,
+    LedgerOptions, NewApiKey, NewImage, NewRequest, ReservationState, SpendGroup, SpendQuery,
+    api_key_hash, idempotency,
 };
 
 const DAY: u64 = 86_400_000;
@@ -1027,4 +1029,503 @@ async fn sqlite_file_is_in_wal_mode() {
         .unwrap();
     assert_eq!(mode, "wal");
     conn.close().await.unwrap();
+}
+
+// Gateway keys and idempotency records (`imagegen serve`).
+
+on_both_ledgers!(
+    api_keys_are_created_found_listed_and_revoked,
+    api_key_names_hashes_and_prefixes_are_checked,
+    idempotency_records_replay_and_conflict,
+    concurrent_idempotent_begins_start_once,
+    concurrent_key_budgets_are_created_once,
+    concurrent_key_creations_keep_names_unique,
+);
+
+on_both_stores!(key_budgets_follow_the_period);
+
+fn new_key(name: &str) -> (ApiKey, NewApiKey) {
+    let key = ApiKey::generate().unwrap();
+    let new = NewApiKey::new(name, &key);
+    (key, new)
+}
+
+async fn api_keys_are_created_found_listed_and_revoked(ledger: Arc<dyn Ledger>) {
+    let (bot, new) = new_key("ci-bot");
+    let new = new
+        .with_limit(Credits::whole(50))
+        .with_period(KeyPeriod::Month);
+    let created = ledger.create_api_key(&new).await.unwrap();
+    assert_eq!(created.name, "ci-bot");
+    assert_eq!(created.prefix, bot.prefix());
+    assert_eq!(created.prefix, &bot.secret().expose_secret()[..10]);
+    assert_eq!(created.limit, Some(Credits::whole(50)));
+    assert_eq!(created.period, KeyPeriod::Month);
+    assert!(created.created_at_ms > 0);
+    assert_eq!(created.revoked_at_ms, None);
+    assert_eq!(
+        (created.spent, created.reserved),
+        (Credits::ZERO, Credits::ZERO)
+    );
+
+    // Found by the hash of the presented key, never by the key itself.
+    let presented = bot.secret().expose_secret();
+    let found = ledger.find_api_key(&api_key_hash(presented)).await.unwrap();
+    assert_eq!(found.as_ref(), Some(&created));
+    assert!(ledger.find_api_key(presented).await.unwrap().is_none());
+    assert!(
+        ledger
+            .find_api_key(&api_key_hash(
+                "igk_0000000000000000000000000000000000000000"
+            ))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // An unlimited key counted in total: its spend shows in the list.
+    let (open, new) = new_key("open");
+    let open_record = ledger.create_api_key(&new).await.unwrap();
+    assert_eq!(
+        (open_record.limit, open_record.period),
+        (None, KeyPeriod::Total)
+    );
+    assert!(open_record.id > created.id);
+    let budget = ledger
+        .ensure_key_budget(&open_record, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(budget, format!("key:{}:total", open_record.id.0));
+    let held = ledger.reserve(&budget, cr("2.5")).await.unwrap();
+    ledger.settle(held, cr("1.5")).await.unwrap();
+    let pending = ledger.reserve(&budget, Credits::whole(4)).await.unwrap();
+
+    let keys = ledger.list_api_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["ci-bot", "open"]
+    );
+    assert_eq!(
+        (keys[1].spent, keys[1].reserved),
+        (cr("1.5"), Credits::whole(4))
+    );
+    assert_eq!(keys[0].spent, Credits::ZERO);
+    ledger.release(pending).await.unwrap();
+    // What is listed never holds a key or its hash.
+    let listed = serde_json::to_string(&keys).unwrap();
+    for secret in [&bot, &open] {
+        assert!(!listed.contains(secret.secret().expose_secret()));
+        assert!(!listed.contains(secret.hash()));
+    }
+    assert!(listed.contains(r#""period":"month""#), "{listed}");
+
+    // Revoking: by prefix, by name, by the whole key; never twice.
+    assert!(!ledger.revoke_api_key("nobody").await.unwrap());
+    assert!(ledger.revoke_api_key(bot.prefix()).await.unwrap());
+    assert!(!ledger.revoke_api_key(bot.prefix()).await.unwrap());
+    assert!(!ledger.revoke_api_key("ci-bot").await.unwrap());
+    assert!(ledger.find_api_key(bot.hash()).await.unwrap().is_none());
+    assert!(
+        ledger
+            .revoke_api_key(open.secret().expose_secret())
+            .await
+            .unwrap()
+    );
+    assert!(ledger.find_api_key(open.hash()).await.unwrap().is_none());
+    let keys = ledger.list_api_keys().await.unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.revoked_at_ms.is_some() && !k.is_live())
+    );
+    // A revoked key has no budget to spend from.
+    assert_eq!(keys[1].budget_name(0), None);
+    assert_eq!(ledger.ensure_key_budget(&keys[1], 0).await.unwrap(), None);
+
+    // A revoked key's name may be used again, by a new key with a new id.
+    let (again, new) = new_key("ci-bot");
+    let reused = ledger.create_api_key(&new).await.unwrap();
+    assert!(reused.id > open_record.id);
+    assert_eq!(
+        ledger
+            .find_api_key(again.hash())
+            .await
+            .unwrap()
+            .map(|k| k.id),
+        Some(reused.id)
+    );
+    assert_eq!(ledger.list_api_keys().await.unwrap().len(), 3);
+}
+
+async fn api_key_names_hashes_and_prefixes_are_checked(ledger: Arc<dyn Ledger>) {
+    let (_, first) = new_key("team");
+    ledger.create_api_key(&first).await.unwrap();
+    let (_, same_name) = new_key("team");
+    let duplicate = ledger.create_api_key(&same_name).await;
+    assert!(
+        matches!(&duplicate, Err(LedgerError::DuplicateApiKeyName { name }) if name == "team"),
+        "{duplicate:?}"
+    );
+    for bad in ["", " team", "igk_team", "a\tb"] {
+        let (_, new) = new_key(bad);
+        let refused = ledger.create_api_key(&new).await;
+        assert!(
+            matches!(refused, Err(LedgerError::InvalidApiKeyName { .. })),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    // The plaintext in place of the hash is refused, never stored.
+    let (key, mut plaintext) = new_key("leaky");
+    plaintext.key_hash = key.secret().expose_secret().to_owned();
+    let refused = ledger.create_api_key(&plaintext).await;
+    assert!(
+        matches!(refused, Err(LedgerError::InvalidApiKey { .. })),
+        "{refused:?}"
+    );
+    // One key under two names.
+    let twice = NewApiKey::new("twice", &key);
+    ledger.create_api_key(&twice).await.unwrap();
+    let again = NewApiKey::new("twice-again", &key);
+    let refused = ledger.create_api_key(&again).await;
+    assert!(
+        matches!(refused, Err(LedgerError::DuplicateApiKey)),
+        "{refused:?}"
+    );
+    assert_eq!(ledger.list_api_keys().await.unwrap().len(), 2);
+
+    // Two live keys sharing a prefix: revoking by it would be a guess, so it is refused.
+    let a = ApiKey::parse("igk_abcdef0000000000000000000000000000000001").unwrap();
+    let b = ApiKey::parse("igk_abcdef0000000000000000000000000000000002").unwrap();
+    ledger
+        .create_api_key(&NewApiKey::new("a", &a))
+        .await
+        .unwrap();
+    ledger
+        .create_api_key(&NewApiKey::new("b", &b))
+        .await
+        .unwrap();
+    let ambiguous = ledger.revoke_api_key("igk_abcdef").await;
+    assert!(
+        matches!(
+            ambiguous,
+            Err(LedgerError::AmbiguousApiKey { matches: 2, .. })
+        ),
+        "{ambiguous:?}"
+    );
+    assert!(ledger.find_api_key(a.hash()).await.unwrap().is_some());
+    assert!(ledger.revoke_api_key("a").await.unwrap());
+    assert!(ledger.revoke_api_key("igk_abcdef").await.unwrap());
+    assert!(ledger.find_api_key(b.hash()).await.unwrap().is_none());
+}
+
+async fn idempotency_records_replay_and_conflict(ledger: Arc<dyn Ledger>) {
+    let hash = idempotency::request_hash(b"POST /v1/images/generations {\"prompt\":\"a fox\"}");
+    let other = idempotency::request_hash(b"POST /v1/images/generations {\"prompt\":\"a koi\"}");
+    let begin = |scope: &'static str, key: &'static str, hash: String| {
+        let ledger = Arc::clone(&ledger);
+        async move {
+            ledger
+                .begin_idempotent(scope, key, &hash, JAN_1)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        begin("key:1", "k", hash.clone()).await,
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        begin("key:1", "k", hash.clone()).await,
+        IdempotencyBegin::Running
+    );
+    assert_eq!(
+        begin("key:1", "k", other.clone()).await,
+        IdempotencyBegin::Conflict
+    );
+    // Scopes are apart: another key's caller may use the same idempotency key.
+    assert_eq!(
+        begin("key:2", "k", other.clone()).await,
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        begin("anonymous", "k", hash.clone()).await,
+        IdempotencyBegin::Started
+    );
+
+    let response = r#"{"created":1,"data":[{"url":"https://x/1.png"}]}"#;
+    assert!(
+        ledger
+            .finish_idempotent("key:1", "k", 200, response)
+            .await
+            .unwrap()
+    );
+    // The first response stands; a finished record is never abandoned.
+    assert!(
+        !ledger
+            .finish_idempotent("key:1", "k", 500, "{}")
+            .await
+            .unwrap()
+    );
+    assert!(!ledger.abandon_idempotent("key:1", "k").await.unwrap());
+    let done = IdempotencyBegin::Done {
+        status: 200,
+        response: response.to_owned(),
+    };
+    assert_eq!(begin("key:1", "k", hash.clone()).await, done);
+    assert_eq!(
+        begin("key:1", "k", other.clone()).await,
+        IdempotencyBegin::Conflict
+    );
+    assert!(
+        !ledger
+            .finish_idempotent("key:1", "nope", 200, "{}")
+            .await
+            .unwrap()
+    );
+
+    // A request that failed with nothing charged gives its key back.
+    assert!(ledger.abandon_idempotent("key:2", "k").await.unwrap());
+    assert!(!ledger.abandon_idempotent("key:2", "k").await.unwrap());
+    assert_eq!(
+        begin("key:2", "k", hash.clone()).await,
+        IdempotencyBegin::Started
+    );
+    assert!(
+        ledger
+            .finish_idempotent("key:2", "k", 402, "")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        begin("key:2", "k", hash.clone()).await,
+        IdempotencyBegin::Done {
+            status: 402,
+            response: String::new()
+        }
+    );
+
+    // Pruning forgets records made before the cutoff, done or running.
+    ledger
+        .begin_idempotent("anonymous", "later", &hash, JAN_1 + DAY)
+        .await
+        .unwrap();
+    assert_eq!(ledger.prune_idempotent(JAN_1 + 1).await.unwrap(), 3);
+    assert_eq!(
+        begin("key:1", "k", other.clone()).await,
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        ledger
+            .begin_idempotent("anonymous", "later", &other, JAN_1 + DAY)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Conflict
+    );
+}
+
+async fn concurrent_idempotent_begins_start_once(ledger: Arc<dyn Ledger>) {
+    let hash = idempotency::request_hash(b"one request");
+    let race = |key: &'static str| {
+        let barrier = Arc::new(tokio::sync::Barrier::new(20));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let ledger = Arc::clone(&ledger);
+                let barrier = Arc::clone(&barrier);
+                let hash = hash.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    ledger
+                        .begin_idempotent("key:7", key, &hash, JAN_1)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        async move {
+            let mut outcomes = Vec::new();
+            for task in tasks {
+                outcomes.push(task.await.unwrap());
+            }
+            outcomes
+        }
+    };
+    let outcomes = race("same").await;
+    let started = outcomes
+        .iter()
+        .filter(|o| **o == IdempotencyBegin::Started)
+        .count();
+    let running = outcomes
+        .iter()
+        .filter(|o| **o == IdempotencyBegin::Running)
+        .count();
+    assert_eq!((started, running), (1, 19), "{outcomes:?}");
+
+    // Once done, every concurrent retry gets the one response.
+    assert!(
+        ledger
+            .finish_idempotent("key:7", "same", 200, "ok")
+            .await
+            .unwrap()
+    );
+    let outcomes = race("same").await;
+    assert!(
+        outcomes.iter().all(|o| *o
+            == IdempotencyBegin::Done {
+                status: 200,
+                response: "ok".to_owned()
+            }),
+        "{outcomes:?}"
+    );
+}
+
+async fn concurrent_key_budgets_are_created_once(ledger: Arc<dyn Ledger>) {
+    let (_, new) = new_key("daily");
+    let key = ledger
+        .create_api_key(
+            &new.with_limit(Credits::whole(10))
+                .with_period(KeyPeriod::Day),
+        )
+        .await
+        .unwrap();
+    let expected = format!("key:{}:2026-01-01", key.id.0);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let ledger = Arc::clone(&ledger);
+            let key = key.clone();
+            tokio::spawn(async move { ledger.ensure_key_budget(&key, JAN_1 + 5).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().unwrap().as_deref(),
+            Some(expected.as_str())
+        );
+    }
+    let status = ledger.budget(&expected).await.unwrap().unwrap();
+    assert_eq!(status.limit, Some(Credits::whole(10)));
+    // Ensuring again never resets what is held or spent.
+    let held = ledger.reserve(&expected, Credits::whole(6)).await.unwrap();
+    ledger.ensure_key_budget(&key, JAN_1 + 9).await.unwrap();
+    let refused = ledger.reserve(&expected, Credits::whole(6)).await;
+    assert!(
+        matches!(refused, Err(LedgerError::BudgetExceeded { .. })),
+        "{refused:?}"
+    );
+    ledger.settle(held, Credits::whole(6)).await.unwrap();
+    ledger.ensure_key_budget(&key, JAN_1 + 9).await.unwrap();
+    let status = ledger.budget(&expected).await.unwrap().unwrap();
+    assert_eq!(
+        (status.spent, status.remaining),
+        (Credits::whole(6), Some(Credits::whole(4)))
+    );
+}
+
+async fn concurrent_key_creations_keep_names_unique(ledger: Arc<dyn Ledger>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let ledger = Arc::clone(&ledger);
+            let barrier = Arc::clone(&barrier);
+            let (_, new) = new_key("shared");
+            tokio::spawn(async move {
+                barrier.wait().await;
+                ledger.create_api_key(&new).await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(LedgerError::DuplicateApiKeyName { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ledger.list_api_keys().await.unwrap().len(), 1);
+}
+
+/// A key's budget is per UTC day or month (or total), by the ledger's clock for what
+/// `list_api_keys` and `find_api_key` report.
+async fn key_budgets_follow_the_period(db: TestDb) -> TestDb {
+    let clock = ManualClock::new(); // 2026-01-01T00:00:00Z
+    let ledger = db
+        .open_with(&LedgerOptions::default().with_clock(clock.shared()))
+        .await;
+    let (day_key, new) = new_key("daily");
+    let daily = ledger
+        .create_api_key(
+            &new.with_limit(Credits::whole(10))
+                .with_period(KeyPeriod::Day),
+        )
+        .await
+        .unwrap();
+    assert_eq!(daily.created_at_ms, JAN_1);
+    let (_, new) = new_key("monthly");
+    let monthly = ledger
+        .create_api_key(
+            &new.with_limit(Credits::whole(100))
+                .with_period(KeyPeriod::Month),
+        )
+        .await
+        .unwrap();
+
+    let today = ledger
+        .ensure_key_budget(&daily, JAN_1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(today, format!("key:{}:2026-01-01", daily.id.0));
+    let this_month = ledger
+        .ensure_key_budget(&monthly, JAN_1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(this_month, format!("key:{}:2026-01", monthly.id.0));
+    for budget in [&today, &this_month] {
+        let held = ledger.reserve(budget, Credits::whole(4)).await.unwrap();
+        ledger.settle(held, Credits::whole(4)).await.unwrap();
+    }
+    let refused = ledger.reserve(&today, Credits::whole(7)).await;
+    assert!(
+        matches!(refused, Err(LedgerError::BudgetExceeded { .. })),
+        "{refused:?}"
+    );
+    let spent = |keys: Vec<ApiKeyRecord>| keys.iter().map(|k| k.spent).collect::<Vec<_>>();
+    assert_eq!(
+        spent(ledger.list_api_keys().await.unwrap()),
+        [Credits::whole(4), Credits::whole(4)]
+    );
+    let found = ledger.find_api_key(day_key.hash()).await.unwrap().unwrap();
+    assert_eq!(found.spent, Credits::whole(4));
+
+    // The next UTC day: the daily key starts again, the monthly one keeps counting.
+    clock.advance(std::time::Duration::from_millis(DAY));
+    assert_eq!(
+        spent(ledger.list_api_keys().await.unwrap()),
+        [Credits::ZERO, Credits::whole(4)]
+    );
+    let tomorrow = ledger
+        .ensure_key_budget(&daily, JAN_1 + DAY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tomorrow, format!("key:{}:2026-01-02", daily.id.0));
+    ledger.reserve(&tomorrow, Credits::whole(10)).await.unwrap();
+    assert_eq!(
+        ledger.budget(&today).await.unwrap().unwrap().spent,
+        Credits::whole(4),
+        "yesterday's budget is kept"
+    );
+    // February: a new monthly budget.
+    assert_eq!(
+        daily.budget_name(JAN_1 + 31 * DAY - 1),
+        Some(format!("key:{}:2026-01-31", daily.id.0))
+    );
+    assert_eq!(
+        monthly.budget_name(JAN_1 + 31 * DAY),
+        Some(format!("key:{}:2026-02", monthly.id.0))
+    );
+    ledger.close().await;
+    db
 }

@@ -7,9 +7,11 @@ pub(crate) mod credits;
 pub(crate) mod estimate;
 pub(crate) mod generate;
 pub(crate) mod history;
+pub(crate) mod keys;
 pub(crate) mod library;
 pub(crate) mod models;
 pub(crate) mod resume;
+pub(crate) mod serve;
 pub(crate) mod sim;
 pub(crate) mod spend;
 

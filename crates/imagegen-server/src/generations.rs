@@ -1,0 +1,508 @@
+//! `POST /v1/images/generations`: OpenAI's image generation, routed by imagegen.
+//!
+//! A request is checked whole before anything is sent (the caller, the body, its
+//! `Idempotency-Key`, every field, the model against the catalog, the caller's budget,
+//! held in the ledger). The generation then runs on a task of its own through the
+//! facade's [`Client::generate_to_dir`](imagegen::Client::generate_to_dir) with a
+//! [`StoreLog`] journal: every paid job is committed to the ledger before it is waited
+//! on, its images move into the content-addressed store as they are saved, the hold
+//! settles at the charge, and the response is recorded for the idempotency key. A caller
+//! that hangs up stops none of it, and a shutdown waits for it.
+//!
+//! The answer is OpenAI's `{created, data: [{url | b64_json, revised_prompt}]}` with an
+//! `imagegen` object beside it (provider, model, credits, dollars when known, the route,
+//! the generation ids, each image's hash and size) and the credits charged in
+//! [`x-imagegen-credits`](crate::headers::CREDITS). A failure is an OpenAI error (see
+//! [`crate::error_map`]) that still lists, in its `imagegen` object, the images paid for
+//! before it.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use imagegen::ledger_log::LedgerLog;
+use imagegen::{
+    Attempt, CallOptions, Credits, GenerateOptions, GenerationRequest, RouteError, RunReport,
+    SavedImage, Usd,
+};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::budget::{self, Hold};
+use crate::error_map::{api_error, param_of_field};
+use crate::headers;
+use crate::idempotency::{self, Begin, Claim, Recorded};
+use crate::model_choice;
+use crate::openai_error::ApiError;
+use crate::params::{self, ImagesParams, ResponseFormat};
+use crate::state::AppState;
+use crate::store::StoredImage;
+use crate::store_log::StoreLog;
+
+/// The handler.
+pub(crate) async fn create(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let id = state.ids.next();
+    let mut response = match generate(&state, &id, &headers, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::info!(request = %id, status = %error.status(), error = %error.message(), "generation refused or failed");
+            error.into_response()
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(headers::REQUEST_ID), value);
+    }
+    response
+}
+
+async fn generate(
+    state: &Arc<AppState>,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.caller(headers).await?;
+    require_json(headers)?;
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let claim =
+        match idempotency::begin(&state.ledger, headers, &caller, &bytes, state.now_ms()).await? {
+            Begin::None => Claim::none(),
+            Begin::Claimed(claim) => claim,
+            Begin::Replay(recorded) => return replay(state, recorded).await,
+        };
+    let params = match params::parse(&bytes) {
+        Ok(params) => params,
+        Err(error) => {
+            claim.abandon().await;
+            return Err(error);
+        }
+    };
+    let ignored = params.ignored_header();
+    match run(state, id, headers, &caller, params, claim).await {
+        Ok(mut response) => {
+            if let Some(value) = ignored {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(headers::IGNORED_FIELDS), value);
+            }
+            Ok(response)
+        }
+        Err(error) => Err(error.ignored(ignored)),
+    }
+}
+
+/// The body must be JSON: a browser cannot send that cross-origin without asking first,
+/// so a web page cannot spend through a gateway on this machine.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            None,
+            "Send the request body as JSON, with Content-Type: application/json.",
+        )
+        .code("unsupported_content_type"))
+    }
+}
+
+/// The whole body, at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            crate::openai_error::INVALID_REQUEST,
+            format!("The request body is larger than {limit} bytes, or could not be read."),
+        )
+        .code("request_too_large")
+    })
+}
+
+/// A request ready to send: checked, routed, its worst case held.
+struct Prepared {
+    request: GenerationRequest,
+    call: CallOptions,
+    hold: Option<Hold>,
+}
+
+/// Everything checked before anything is sent; see the [module docs](self).
+async fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    params: &ImagesParams,
+) -> Result<Prepared, ApiError> {
+    let (request, call) = params
+        .options
+        .clone()
+        .into_parts()
+        .map_err(|e| ApiError::invalid(param_of_field(e.field()), e.to_string()))?;
+    let catalog = state.client.models().await.map_err(|e| api_error(&e))?;
+    let mut call = model_choice::apply(
+        params.model.as_deref(),
+        &catalog,
+        &state.client.providers(),
+        call,
+    )?;
+    let budget = budget::budget_of(
+        caller,
+        state.ledger.as_ref(),
+        state.now_ms(),
+        state.local_budget.as_deref(),
+    )
+    .await?;
+    let hold = match &budget {
+        Some(name) => {
+            Some(budget::reserve(&state.ledger, &state.client, name, &request, &mut call).await?)
+        }
+        None => None,
+    };
+    Ok(Prepared {
+        request,
+        call,
+        hold,
+    })
+}
+
+async fn run(
+    state: &Arc<AppState>,
+    id: &str,
+    headers: &HeaderMap,
+    caller: &Caller,
+    params: ImagesParams,
+    claim: Claim,
+) -> Result<Response, ApiError> {
+    let Prepared {
+        request,
+        call,
+        hold,
+    } = match prepare(state, caller, &params).await {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            claim.abandon().await;
+            return Err(error);
+        }
+    };
+    tracing::info!(
+        request = %id,
+        caller = %caller.label(),
+        user = params.user.as_deref().unwrap_or(""),
+        images = request.count(),
+        "generating"
+    );
+    let guard = state.inflight.enter();
+    let task = {
+        let state = Arc::clone(state);
+        let id = id.to_owned();
+        let headers = headers.clone();
+        // Its own task: a caller that hangs up does not cancel a paid job half-recorded,
+        // nor leave its hold or its idempotency key unresolved.
+        tokio::spawn(async move {
+            let _in_flight = guard;
+            let (report, stored) = generate_and_store(&state, &id, &request, call).await;
+            if let Some(hold) = hold {
+                hold.settle(report.credits_charged(), !report.unfinished.is_empty())
+                    .await;
+            }
+            let (rendered, paid) = render(&state, &id, &headers, &params, &report, stored);
+            match &rendered {
+                Ok(recorded) => claim.finish(recorded).await,
+                // What was paid for is answered again, never paid for twice.
+                Err(error) if paid => {
+                    let recorded = Recorded {
+                        status: error.status(),
+                        body: error.body(),
+                        inline: false,
+                    };
+                    claim.finish(&recorded).await;
+                }
+                Err(_) => claim.abandon().await,
+            }
+            (rendered, report.credits_charged())
+        })
+    };
+    let (rendered, credits) = task.await.map_err(|e| {
+        ApiError::internal(format!(
+            "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger"
+        ))
+        .no_retry()
+    })?;
+    let recorded = rendered?;
+    let mut response = deliver(state, recorded).await?;
+    if let Ok(value) = HeaderValue::from_str(&credits.to_string()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(headers::CREDITS), value);
+    }
+    Ok(response)
+}
+
+/// Runs the request through the facade into the request's incoming folder, moving its
+/// images into the store; the report, and the stored image of each saved one.
+async fn generate_and_store(
+    state: &AppState,
+    id: &str,
+    request: &GenerationRequest,
+    call: CallOptions,
+) -> (RunReport, Vec<io::Result<StoredImage>>) {
+    let dir = state.store.incoming_dir(id);
+    let log = StoreLog::new(
+        LedgerLog::new(Arc::clone(&state.ledger)).with_clock(Arc::clone(&state.clock)),
+        state.store.clone(),
+    );
+    let options = GenerateOptions::default()
+        .journal(log.clone())
+        .out_dir(&dir)
+        .call(call);
+    let report = state.client.generate_to_dir(request, &dir, &options).await;
+    let stored = log.stored(&report.saved).await;
+    // Empty once every image moved into the store (a job left open keeps it).
+    if let Err(e) = tokio::fs::remove_dir(&dir).await
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        tracing::debug!(dir = %dir.display(), error = %e, "an incoming folder was kept");
+    }
+    (report, stored)
+}
+
+/// The answer to a finished run, with image URLs: OpenAI's success, or an error carrying
+/// what was paid for; and whether anything was (or may have been) charged.
+fn render(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    params: &ImagesParams,
+    report: &RunReport,
+    stored: Vec<io::Result<StoredImage>>,
+) -> (Result<Recorded, ApiError>, bool) {
+    let credits = report.credits_charged();
+    let paid = !credits.is_zero() || !report.unfinished.is_empty();
+    let mut images = Vec::with_capacity(stored.len());
+    let mut store_error = None;
+    for (saved, stored) in report.saved.iter().zip(stored) {
+        match stored {
+            Ok(stored) => images.push((saved, stored)),
+            Err(e) => {
+                tracing::error!(request = %id, path = %saved.path.display(), error = %e, "an image could not be stored");
+                store_error.get_or_insert(e);
+            }
+        }
+    }
+    let extension = extension(state, id, headers, params, report, &images);
+    if let Some(error) = &report.error {
+        let mapped = api_error(error).credits(credits).extension(extension);
+        // Paid for, or in doubt: a retry could pay again.
+        return (Err(if paid { mapped.no_retry() } else { mapped }), paid);
+    }
+    if let Some(e) = store_error {
+        let error = ApiError::internal(format!(
+            "a generated image could not be stored ({e}); it was paid for and is recorded in the ledger"
+        ))
+        .code("storage_error")
+        .no_retry()
+        .credits(credits)
+        .extension(extension);
+        return (Err(error), paid);
+    }
+    let data: Vec<Value> = images
+        .iter()
+        .map(|(saved, stored)| {
+            json!({
+                "url": state.file_url(headers, &stored.file_name),
+                "revised_prompt": saved.image.prompt_used,
+            })
+        })
+        .collect();
+    let body = json!({
+        "created": state.now_ms() / 1000,
+        "data": data,
+        "imagegen": extension,
+    });
+    let recorded = Recorded {
+        status: StatusCode::OK,
+        body,
+        inline: params.response_format == ResponseFormat::B64Json,
+    };
+    (Ok(recorded), paid)
+}
+
+/// The response for a recorded answer: its images inlined as `b64_json` from the store
+/// when that was asked.
+async fn deliver(state: &AppState, recorded: Recorded) -> Result<Response, ApiError> {
+    let Recorded {
+        status,
+        mut body,
+        inline,
+    } = recorded;
+    if inline && let Some(data) = body.get_mut("data").and_then(Value::as_array_mut) {
+        for item in data {
+            inline_image(state, item).await?;
+        }
+    }
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// Replaces one `data` item's `url` with the stored image's bytes, as `b64_json`.
+async fn inline_image(state: &AppState, item: &mut Value) -> Result<(), ApiError> {
+    let Some(object) = item.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(url) = object.shift_remove("url") else {
+        return Ok(());
+    };
+    let unreadable = |detail: String| {
+        ApiError::internal(format!("a stored image could not be read: {detail}"))
+            .code("storage_error")
+            .no_retry()
+    };
+    let name = url
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap_or_default();
+    let (path, _) = state
+        .store
+        .locate(name)
+        .ok_or_else(|| unreadable(format!("`{name}` is not a stored image")))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    object.insert(
+        "b64_json".into(),
+        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+    );
+    Ok(())
+}
+
+/// A recorded answer sent again for a repeated `Idempotency-Key`: never charged again.
+async fn replay(state: &AppState, recorded: Recorded) -> Result<Response, ApiError> {
+    let failed = recorded.status.is_client_error() || recorded.status.is_server_error();
+    let mut response = deliver(state, recorded).await?;
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static(crate::headers::REPLAYED),
+        HeaderValue::from_static("true"),
+    );
+    if failed {
+        headers.insert(
+            HeaderName::from_static(crate::headers::SHOULD_RETRY),
+            HeaderValue::from_static("false"),
+        );
+    }
+    Ok(response)
+}
+
+/// The `imagegen` object: where the request went, what it cost, what it made.
+fn extension(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    params: &ImagesParams,
+    report: &RunReport,
+    images: &[(&SavedImage, StoredImage)],
+) -> Value {
+    let first = images.first().map(|(saved, _)| &saved.image);
+    let attempts = attempts_of(report);
+    let images_json: Vec<Value> = images
+        .iter()
+        .map(|(saved, stored)| {
+            json!({
+                "url": state.file_url(headers, &stored.file_name),
+                "sha256": stored.sha256,
+                "mime": stored.mime,
+                "bytes": stored.bytes,
+                "width": saved.width,
+                "height": saved.height,
+                "provider": saved.image.provider,
+                "model": saved.image.model,
+                "generation_id": saved.image.job_id,
+                "credits": saved.image.credits,
+                "alt": saved.image.alt,
+            })
+        })
+        .collect();
+    let mut generation_ids: Vec<Value> = Vec::new();
+    for attempt in &attempts {
+        if let Some(job_id) = &attempt.job_id {
+            generation_ids.push(json!({"provider": attempt.provider, "id": job_id}));
+        }
+    }
+    for job in &report.unfinished {
+        let known = generation_ids
+            .iter()
+            .any(|g| g["provider"] == json!(job.provider) && g["id"] == json!(job.job_id));
+        if !known {
+            generation_ids.push(json!({"provider": job.provider, "id": job.job_id}));
+        }
+    }
+    let unfinished: Vec<Value> = report
+        .unfinished
+        .iter()
+        .map(|job| json!({"provider": job.provider, "id": job.job_id}))
+        .collect();
+    json!({
+        "request_id": id,
+        "provider": first.map(|i| &i.provider),
+        "model": first.and_then(|i| i.model.as_ref()),
+        "credits": report.credits_charged(),
+        "usd": usd_of(state, &attempts),
+        "route": attempts.iter().map(|a| a.summary()).collect::<Vec<_>>(),
+        "generation_ids": generation_ids,
+        "unfinished": unfinished,
+        "images": images_json,
+        "warnings": report.generation.as_ref().map(|g| g.warnings.clone()).unwrap_or_default(),
+        "ignored_fields": params.ignored,
+        "simulated": state.client.is_simulated(),
+    })
+}
+
+/// Every attempt of the run, in order: the delivered generation's route, or the failed
+/// one's.
+fn attempts_of(report: &RunReport) -> Vec<&Attempt> {
+    if let Some(generation) = &report.generation {
+        return generation.route.iter().collect();
+    }
+    let Some(route) = report.error.as_ref().and_then(imagegen::Error::route_error) else {
+        return Vec::new();
+    };
+    match route {
+        RouteError::AllAttemptsFailed { attempts, partial } if partial.attempts.is_empty() => {
+            attempts.iter().collect()
+        }
+        other => other
+            .partial()
+            .map(|p| p.attempts.iter().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The dollars the attempts cost, when every provider charged has a known credit worth.
+fn usd_of(state: &AppState, attempts: &[&Attempt]) -> Option<Usd> {
+    let policy = state.client.policy();
+    let mut total = Usd::ZERO;
+    let mut charged = false;
+    for attempt in attempts {
+        if attempt.credits_charged == Credits::ZERO {
+            continue;
+        }
+        charged = true;
+        let usd = policy
+            .worth_of(&attempt.provider)?
+            .to_usd(attempt.credits_charged)?;
+        total = total.checked_add(usd)?;
+    }
+    charged.then_some(total)
+}

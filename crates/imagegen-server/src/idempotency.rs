@@ -1,0 +1,222 @@
+//! `Idempotency-Key`: a generation sent again with the same key (by the same caller) is
+//! answered with the first one's response, never paid for twice.
+//!
+//! The claim is the ledger's ([`Ledger::begin_idempotent`]), atomic across requests and
+//! gateways. Its scope is the caller (`key:<id>` for a gateway key, `anonymous` without
+//! one), its request hash the SHA-256 of the method, path and body.
+//!
+//! | the ledger holds | answer |
+//! |---|---|
+//! | nothing: this request claims it ([`Claim`]) | run it; record the response when anything was charged (or it succeeded), otherwise give the key back |
+//! | the same request, still running | 409 `idempotency_in_progress` (the OpenAI clients retry a 409 after a pause) |
+//! | the same request, done | its response again, with `idempotent-replayed: true` |
+//! | another request under this key | 422 `idempotency_key_reused` |
+//!
+//! A response is recorded as OpenAI's body with image URLs (the images are in the store),
+//! and the format asked; a `b64_json` answer is inlined again from the store when
+//! replayed, so no image bytes go into the ledger.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use imagegen_ledger::Ledger;
+use imagegen_ledger::idempotency::{IdempotencyBegin, request_hash};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::openai_error::{ApiError, INVALID_REQUEST};
+
+/// The request header.
+pub(crate) const HEADER: &str = "idempotency-key";
+
+/// The longest key taken, in bytes.
+const MAX_KEY_BYTES: usize = 255;
+
+/// What the ledger says about a request's idempotency key.
+#[derive(Debug)]
+pub(crate) enum Begin {
+    /// No key was sent.
+    None,
+    /// This request owns the key: run it, then resolve the claim.
+    Claimed(Claim),
+    /// A finished request's response: send it again.
+    Replay(Recorded),
+}
+
+/// A response as recorded (and replayed).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Recorded {
+    /// Its HTTP status.
+    pub(crate) status: StatusCode,
+    /// Its body, image URLs and all.
+    pub(crate) body: Value,
+    /// Whether the images are to be inlined as `b64_json`.
+    pub(crate) inline: bool,
+}
+
+impl Recorded {
+    /// The text the ledger keeps.
+    fn to_text(&self) -> String {
+        json!({"v": 1, "inline": self.inline, "body": self.body}).to_string()
+    }
+
+    /// A recorded text read back.
+    fn from_text(status: u16, text: &str) -> Option<Self> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        Some(Self {
+            status: StatusCode::from_u16(status).ok()?,
+            inline: value.get("inline")?.as_bool()?,
+            body: value.get("body")?.clone(),
+        })
+    }
+}
+
+/// This request's claim on its key; resolve it with [`Claim::finish`] or
+/// [`Claim::abandon`]. One dropped unresolved gives the key back (nothing was sent yet).
+#[derive(Debug)]
+pub(crate) struct Claim {
+    owned: Option<Owned>,
+}
+
+#[derive(Debug)]
+struct Owned {
+    ledger: Arc<dyn Ledger>,
+    scope: String,
+    key: String,
+}
+
+/// Looks the request's `Idempotency-Key` up for `caller`; see the [module docs](self).
+pub(crate) async fn begin(
+    ledger: &Arc<dyn Ledger>,
+    headers: &HeaderMap,
+    caller: &Caller,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<Begin, ApiError> {
+    let Some(value) = headers.get(HEADER) else {
+        return Ok(Begin::None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_BYTES)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                None,
+                format!(
+                    "The Idempotency-Key header must be 1 to {MAX_KEY_BYTES} visible ASCII characters."
+                ),
+            )
+            .code("invalid_idempotency_key")
+        })?;
+    let scope = match caller {
+        Caller::Local => "anonymous".to_owned(),
+        Caller::Key(record) => format!("key:{}", record.id.0),
+    };
+    let mut hashed = b"POST /v1/images/generations\n".to_vec();
+    hashed.extend_from_slice(body);
+    let hash = request_hash(&hashed);
+    let begun = ledger
+        .begin_idempotent(&scope, key, &hash, now_ms)
+        .await
+        .map_err(|e| ApiError::internal(format!("the ledger: {e}")).code("ledger_error"))?;
+    match begun {
+        IdempotencyBegin::Started => Ok(Begin::Claimed(Claim {
+            owned: Some(Owned {
+                ledger: Arc::clone(ledger),
+                scope,
+                key: key.to_owned(),
+            }),
+        })),
+        IdempotencyBegin::Running => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            INVALID_REQUEST,
+            "A request with this Idempotency-Key is still running: try again in a moment to receive its response.",
+        )
+        .code("idempotency_in_progress")
+        .retry_after(1)),
+        IdempotencyBegin::Done { status, response } => Recorded::from_text(status, &response)
+            .map(Begin::Replay)
+            .ok_or_else(|| {
+                ApiError::internal(
+                    "The response recorded for this Idempotency-Key cannot be read.",
+                )
+                .code("ledger_error")
+                .no_retry()
+            }),
+        IdempotencyBegin::Conflict => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            INVALID_REQUEST,
+            "This Idempotency-Key was used for a different request: use a new key for a new request.",
+        )
+        .code("idempotency_key_reused")),
+    }
+}
+
+impl Claim {
+    /// No claim (the request sent no key).
+    pub(crate) fn none() -> Self {
+        Self { owned: None }
+    }
+
+    /// Records `response` for the key: later requests with it get it again.
+    pub(crate) async fn finish(mut self, response: &Recorded) {
+        let Some(owned) = self.owned.take() else {
+            return;
+        };
+        let text = response.to_text();
+        if let Err(e) = owned
+            .ledger
+            .finish_idempotent(&owned.scope, &owned.key, response.status.as_u16(), &text)
+            .await
+        {
+            tracing::error!(scope = %owned.scope, error = %e, "the response of an idempotent request could not be recorded: its key stays running");
+        }
+    }
+
+    /// Gives the key back: the request charged nothing, so a retry may run.
+    pub(crate) async fn abandon(mut self) {
+        if let Some(owned) = self.owned.take() {
+            owned.abandon().await;
+        }
+    }
+}
+
+impl Owned {
+    async fn abandon(self) {
+        if let Err(e) = self.ledger.abandon_idempotent(&self.scope, &self.key).await {
+            tracing::error!(scope = %self.scope, error = %e, "an idempotency key could not be given back: it stays running");
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let Some(owned) = self.owned.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(owned.abandon());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_response_reads_back() {
+        let recorded = Recorded {
+            status: StatusCode::OK,
+            body: json!({"created": 1, "data": [{"url": "http://x/v1/files/a.png"}]}),
+            inline: true,
+        };
+        assert_eq!(
+            Recorded::from_text(200, &recorded.to_text()),
+            Some(recorded)
+        );
+        assert_eq!(Recorded::from_text(200, "not json"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! # imagegen-server
+//!
+//! imagegen's HTTP gateway: the OpenAI Images API in front of Kolbo and KoalaImages.
+//! Any OpenAI client (the official `openai` packages, LiteLLM, curl) pointed at it
+//! generates images on the cheapest model that can take the request, never over a
+//! budget, with every paid job committed to the ledger before it is waited on and every
+//! image kept in a content-addressed store the gateway serves itself.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use imagegen_server::{ServerConfig, serve};
+//! let server = serve(ServerConfig::new(imagegen::Client::from_env()?)).await?;
+//! println!("listening on {}", server.url()); // http://127.0.0.1:8787
+//! // curl http://127.0.0.1:8787/v1/images/generations -H 'Content-Type: application/json' \
+//! //   -d '{"prompt": "a lighthouse at dusk", "size": "1536x1024"}'
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Endpoints
+//!
+//! | endpoint | what |
+//! |---|---|
+//! | `POST /v1/images/generations` | OpenAI's request (`prompt`, `model`, `n`, `size`, `quality`, `style`, `response_format`, `user`) and response (`created`, `data[].url` or `b64_json`, `revised_prompt`), plus an `imagegen` object (provider, model, credits, dollars, route, generation ids) and the headers in [`headers`] |
+//! | `GET /v1/models`, `GET /v1/models/<provider>/<model>` | every model as `provider/model`, in OpenAI's list shape, with prices |
+//! | `GET /v1/files/<sha256>.<ext>` | a stored image |
+//!
+//! Errors have OpenAI's shape and statuses (the `error_map` module has the
+//! table); a response to a request that may have been charged carries
+//! `x-should-retry: false`, which the official clients obey instead of retrying (and
+//! paying) again.
+//!
+//! ## Modules
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`server`] | [`serve`], the routes, [`RunningServer`] and graceful shutdown |
+//! | [`config`] | [`ServerConfig`]: client, address, ledger, image directory, public URL, limits, clock |
+//! | [`store`] | [`ImageStore`]: images kept once as `<sha256>.<ext>` |
+//! | [`headers`] | the names of the headers the gateway adds |
+//! | [`error`] | [`ServerError`]: why the gateway could not start |
+//! | `auth` | who may call: gateway keys from the ledger, or this machine only when there are none |
+//! | `budget` | the budget a caller draws on, and the hold of a request's worst case on it |
+//! | `params` | OpenAI's request fields, typed, and the ones ignored |
+//! | `model_choice` | OpenAI's `model` on imagegen's routing, checked against the catalog |
+//! | `generations` | `POST /v1/images/generations`: the run and its response |
+//! | `idempotency` | `Idempotency-Key`: a repeated request answered again, never paid twice |
+//! | `store_log` | the journal of one request: the ledger, with images moved into the store |
+//! | `models` | `GET /v1/models` |
+//! | `files` | `GET /v1/files/…` |
+//! | `openai_error` | an error response in OpenAI's shape |
+//! | `error_map` | the facade's errors as OpenAI statuses, types, params and codes |
+//! | `state` | what the handlers share, and the gateway's URL as a request sees it |
+//! | `inflight` | the generations running, which a shutdown waits for |
+//! | `request_id` | `x-request-id` |
+//!
+//! ## Features
+//!
+//! - `simulator` (off by default): the facade's `simulator` feature, so the gateway can
+//!   run on a client of the in-process simulator (`imagegen serve` with no provider key).
+
+mod auth;
+mod budget;
+pub mod config;
+pub mod error;
+mod error_map;
+mod files;
+mod generations;
+pub mod headers;
+mod idempotency;
+mod inflight;
+mod model_choice;
+mod models;
+mod openai_error;
+mod params;
+mod request_id;
+pub mod server;
+mod state;
+pub mod store;
+mod store_log;
+
+pub use config::{DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, ServerConfig};
+pub use error::ServerError;
+pub use params::MAX_IMAGES;
+pub use server::{RunningServer, ShutdownHandle, serve};
+pub use store::{ImageStore, StoredImage};
+/// The URL type [`ServerConfig::with_public_url`] takes (the `url` crate's).
+pub use url::Url;
