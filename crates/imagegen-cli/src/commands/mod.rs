@@ -123,12 +123,18 @@ pub(crate) fn fail(out: &Output, error: &Error) -> u8 {
 
 /// Prints `error` on stderr, with a hint when a flag would help.
 pub(crate) fn print_error(out: &Output, error: &Error) {
-    let shown = error.to_string();
-    out.error(&shown);
-    // The causes a message does not already say (a database driver's "connection
-    // refused" under "could not open the ledger").
-    let mut said = shown;
-    let mut cause = std::error::Error::source(error);
+    print_with_causes(out, error);
+    if let Some(RouteError::NoEligibleCandidate { estimate, .. }) = error.route_error() {
+        reshape_hint(out, estimate);
+    }
+}
+
+/// Prints `error`, then the causes its message does not already say (a database
+/// driver's "connection refused" under "could not open the ledger").
+pub(crate) fn print_with_causes(out: &Output, error: &dyn std::error::Error) {
+    let mut said = error.to_string();
+    out.error(&said);
+    let mut cause = error.source();
     while let Some(source) = cause {
         let text = source.to_string();
         if !said.contains(&text) {
@@ -136,9 +142,6 @@ pub(crate) fn print_error(out: &Output, error: &Error) {
             said = text;
         }
         cause = source.source();
-    }
-    if let Some(RouteError::NoEligibleCandidate { estimate, .. }) = error.route_error() {
-        reshape_hint(out, estimate);
     }
 }
 

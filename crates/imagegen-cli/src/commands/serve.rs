@@ -121,17 +121,7 @@ async fn serve_until<F: Future<Output = ()>>(
 /// Prints why the gateway could not start and returns the exit code: 2 for what the
 /// command line or the setup can fix before anything runs, 1 otherwise.
 fn failed_to_start(out: &Output, error: &ServerError) -> u8 {
-    out.error(error.to_string());
-    let mut said = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(source) = cause {
-        let text = source.to_string();
-        if !said.contains(&text) {
-            out.detail(format!("caused by: {text}"));
-            said = text;
-        }
-        cause = source.source();
-    }
+    super::print_with_causes(out, error);
     match error {
         ServerError::NoKeysOffLoopback { .. }
         | ServerError::PublicUrl { .. }
