@@ -59,7 +59,6 @@ use std::str::FromStr;
 use imagegen_core::Credits;
 pub use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::convert::utc_day;
 use crate::error::LedgerError;
@@ -107,7 +106,7 @@ impl ApiKey {
         })?;
         let mut text = String::with_capacity(API_KEY_PREFIX.len() + API_KEY_HEX_DIGITS);
         text.push_str(API_KEY_PREFIX);
-        text.push_str(&hex(&bytes));
+        text.push_str(&crate::digest::hex(&bytes));
         bytes.fill(0);
         Ok(Self::from_well_formed(text))
     }
@@ -166,12 +165,7 @@ impl ApiKey {
 /// );
 /// ```
 pub fn api_key_hash(key: &str) -> String {
-    sha256_hex(key.as_bytes())
-}
-
-/// The SHA-256 of `bytes`, lower-case hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    crate::digest::sha256_hex(key.as_bytes())
 }
 
 /// Whether `key` has the form of a gateway key: `igk_` and 40 lower-case hex digits.
@@ -203,16 +197,6 @@ fn display_prefix(key: &str) -> String {
 pub(crate) fn is_display_prefix(text: &str) -> bool {
     text.strip_prefix(API_KEY_PREFIX)
         .is_some_and(|digits| digits.len() == PREFIX_HEX_DIGITS && digits.bytes().all(is_lower_hex))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 /// Names one gateway key; never reused, even after it is revoked.

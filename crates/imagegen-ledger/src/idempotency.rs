@@ -73,5 +73,5 @@ pub enum IdempotencyBegin {
 /// assert_ne!(request_hash(b"a"), request_hash(b"b"));
 /// ```
 pub fn request_hash(bytes: &[u8]) -> String {
-    crate::api_keys::sha256_hex(bytes)
+    crate::digest::sha256_hex(bytes)
 }

@@ -67,6 +67,7 @@ use imagegen_core::{Credits, ModelId, ProviderId, SharedClock, TokioClock};
 
 pub mod api_keys;
 mod convert;
+pub mod digest;
 mod error;
 pub mod idempotency;
 mod postgres;

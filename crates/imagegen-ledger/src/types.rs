@@ -657,7 +657,7 @@ impl AccountHash {
             .chain_update(b"imagegen-account\0")
             .chain_update(key.as_bytes())
             .finalize();
-        Self(hex(&digest))
+        Self(crate::digest::hex(&digest))
     }
 
     /// A hash computed elsewhere: 64 hex digits (stored lower-case), or `None`.
@@ -676,16 +676,6 @@ impl fmt::Display for AccountHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 /// A cooldown: no calls to `provider` (and `model`, when named) before `until_ms`.

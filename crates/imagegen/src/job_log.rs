@@ -101,12 +101,10 @@ pub trait JobLog: Send + Sync + fmt::Debug {
 /// # Ok::<(), imagegen::InvalidInput>(())
 /// ```
 pub fn request_key(request: &GenerationRequest, call: &CallOptions, out_dir: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    hash.update(request_json(request, call).unwrap_or_default().as_bytes());
-    hash.update([0]);
-    hash.update(out_dir.to_string_lossy().as_bytes());
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let mut keyed = request_json(request, call).unwrap_or_default().into_bytes();
+    keyed.push(0);
+    keyed.extend_from_slice(out_dir.to_string_lossy().as_bytes());
+    imagegen_ledger::digest::sha256_hex(&keyed)
 }
 
 /// The request and its routing choices as JSON (what the ledger keeps of a request).

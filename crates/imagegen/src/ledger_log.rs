@@ -17,7 +17,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -219,8 +219,8 @@ fn new_image(saved: &SavedImage) -> NewImage {
     let index = u32::try_from(saved.image.index).unwrap_or(u32::MAX);
     let mut image = NewImage::new(index, &saved.path)
         .with_source_url(crate::generation::shown_url(&saved.image.url));
-    match sha256_of(&saved.path) {
-        Ok(hash) => image = image.with_content(hash, saved.bytes, saved.mime),
+    match imagegen_ledger::digest::file_sha256(&saved.path) {
+        Ok((hash, _)) => image = image.with_content(hash, saved.bytes, saved.mime),
         Err(e) => {
             tracing::warn!(path = %saved.path.display(), error = %e, "the image could not be hashed")
         }
@@ -232,22 +232,6 @@ fn new_image(saved: &SavedImage) -> NewImage {
         image = image.with_alt_text(alt.clone());
     }
     image
-}
-
-/// The SHA-256 of a file, lower-case hex.
-fn sha256_of(path: &Path) -> io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(path)?;
-    let mut hash = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hash.update(&buffer[..read]);
-    }
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// What [`import_journal`] did: what the ledger took, and the journal lines it had to
