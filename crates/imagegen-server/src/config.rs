@@ -20,6 +20,10 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 /// characters.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
+/// The most generations one caller (a gateway key, or this machine's callers without
+/// one) has in flight by default; one more is refused with 429.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_KEY: usize = 4;
+
 /// Where the gateway's ledger comes from.
 #[derive(Clone)]
 pub(crate) enum LedgerSource {
@@ -73,6 +77,7 @@ pub struct ServerConfig {
     pub(crate) public_url: Option<Url>,
     pub(crate) max_body_bytes: usize,
     pub(crate) local_budget: Option<String>,
+    pub(crate) max_in_flight_per_key: usize,
     pub(crate) clock: SharedClock,
 }
 
@@ -93,6 +98,7 @@ impl fmt::Debug for ServerConfig {
             .field("public_url", &public_url)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("local_budget", &self.local_budget)
+            .field("max_in_flight_per_key", &self.max_in_flight_per_key)
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +115,7 @@ impl ServerConfig {
             public_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             local_budget: None,
+            max_in_flight_per_key: DEFAULT_MAX_IN_FLIGHT_PER_KEY,
             clock: TokioClock::shared(),
         }
     }
@@ -174,6 +181,14 @@ impl ServerConfig {
     /// refused with 402 when it does not fit. Callers with a key draw on their key's.
     pub fn with_local_budget(mut self, name: impl Into<String>) -> Self {
         self.local_budget = Some(name.into());
+        self
+    }
+
+    /// Runs at most `max` (at least one) generations at once per caller (default
+    /// [`DEFAULT_MAX_IN_FLIGHT_PER_KEY`]): one more is refused with 429
+    /// `too_many_requests_in_flight` and `Retry-After: 1`, nothing sent or charged.
+    pub fn with_max_in_flight_per_key(mut self, max: usize) -> Self {
+        self.max_in_flight_per_key = max.max(1);
         self
     }
 

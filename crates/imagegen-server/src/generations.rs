@@ -1,7 +1,8 @@
 //! `POST /v1/images/generations`: OpenAI's image generation, routed by imagegen.
 //!
 //! A request is checked whole before anything is sent (the caller, the body, its
-//! `Idempotency-Key`, every field, the model against the catalog, the caller's budget,
+//! `Idempotency-Key`, its place among the caller's generations in flight (see
+//! `key_limit`), every field, the model against the catalog, the caller's budget,
 //! held in the ledger). The generation then runs on a task of its own through the
 //! facade's [`Client::generate_to_dir`](imagegen::Client::generate_to_dir) with a
 //! [`StoreLog`] journal: every paid job is committed to the ledger before it is waited
@@ -37,6 +38,7 @@ use crate::budget::{self, Hold};
 use crate::error_map::{api_error, param_of_field};
 use crate::headers;
 use crate::idempotency::{self, Begin, Claim, Recorded};
+use crate::key_limit::KeySlot;
 use crate::model_choice;
 use crate::openai_error::ApiError;
 use crate::params::{self, ImagesParams, ResponseFormat};
@@ -44,14 +46,34 @@ use crate::state::AppState;
 use crate::store::StoredImage;
 use crate::store_log::StoreLog;
 
+/// Whether the caller waits for the generation's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// It is the response (`POST /v1/images/generations`).
+    Wait,
+    /// A 202 with its id now; the answer is kept for `GET /v1/generations/{id}` (see
+    /// `crate::jobs`).
+    Background,
+}
+
 /// The handler.
 pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    handle(state, headers, body, Mode::Wait).await
+}
+
+/// A generation request, answered as `mode` says.
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    mode: Mode,
+) -> Response {
     let id = state.ids.next();
-    let mut response = match generate(&state, &id, &headers, body).await {
+    let mut response = match generate(&state, &id, &headers, body, mode).await {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(request = %id, status = %error.status(), error = %error.message(), "generation refused or failed");
@@ -71,6 +93,7 @@ async fn generate(
     id: &str,
     headers: &HeaderMap,
     body: Body,
+    mode: Mode,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.caller(headers).await?;
     require_json(headers)?;
@@ -81,6 +104,13 @@ async fn generate(
             Begin::Claimed(claim) => claim,
             Begin::Replay(recorded) => return replay(state, recorded).await,
         };
+    let slot = match state.key_limit.enter(&caller) {
+        Ok(slot) => slot,
+        Err(error) => {
+            claim.abandon().await;
+            return Err(error);
+        }
+    };
     let params = match params::parse(&bytes) {
         Ok(params) => params,
         Err(error) => {
@@ -89,7 +119,17 @@ async fn generate(
         }
     };
     let ignored = params.ignored_header();
-    match run(state, id, headers, &caller, params, claim).await {
+    match run(
+        state,
+        id,
+        headers,
+        &caller,
+        params,
+        Held { claim, slot },
+        mode,
+    )
+    .await
+    {
         Ok(mut response) => {
             if let Some(value) = ignored {
                 response
@@ -104,7 +144,7 @@ async fn generate(
 
 /// The body must be JSON: a browser cannot send that cross-origin without asking first,
 /// so a web page cannot spend through a gateway on this machine.
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -122,7 +162,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The whole body, at most `limit` bytes.
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -131,6 +171,34 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiErr
         )
         .code("request_too_large")
     })
+}
+
+/// OpenAI's fields as imagegen's request and routing choices, `model` checked against
+/// the catalog: what is generated, or estimated.
+pub(crate) async fn routed(
+    state: &AppState,
+    params: &ImagesParams,
+) -> Result<(GenerationRequest, CallOptions), ApiError> {
+    let (request, call) = params
+        .options
+        .clone()
+        .into_parts()
+        .map_err(|e| ApiError::invalid(param_of_field(e.field()), e.to_string()))?;
+    let catalog = state.client.models().await.map_err(|e| api_error(&e))?;
+    let call = model_choice::apply(
+        params.model.as_deref(),
+        &catalog,
+        &state.client.providers(),
+        call,
+    )?;
+    Ok((request, call))
+}
+
+/// What an admitted request holds until it is resolved: its idempotency claim and its
+/// place among its caller's generations in flight.
+struct Held {
+    claim: Claim,
+    slot: KeySlot,
 }
 
 /// A request ready to send: checked, routed, its worst case held.
@@ -146,18 +214,7 @@ async fn prepare(
     caller: &Caller,
     params: &ImagesParams,
 ) -> Result<Prepared, ApiError> {
-    let (request, call) = params
-        .options
-        .clone()
-        .into_parts()
-        .map_err(|e| ApiError::invalid(param_of_field(e.field()), e.to_string()))?;
-    let catalog = state.client.models().await.map_err(|e| api_error(&e))?;
-    let mut call = model_choice::apply(
-        params.model.as_deref(),
-        &catalog,
-        &state.client.providers(),
-        call,
-    )?;
+    let (request, mut call) = routed(state, params).await?;
     let budget = budget::budget_of(
         caller,
         state.ledger.as_ref(),
@@ -184,8 +241,10 @@ async fn run(
     headers: &HeaderMap,
     caller: &Caller,
     params: ImagesParams,
-    claim: Claim,
+    held: Held,
+    mode: Mode,
 ) -> Result<Response, ApiError> {
+    let Held { claim, slot } = held;
     let Prepared {
         request,
         call,
@@ -212,7 +271,7 @@ async fn run(
         // Its own task: a caller that hangs up does not cancel a paid job half-recorded,
         // nor leave its hold or its idempotency key unresolved.
         tokio::spawn(async move {
-            let _in_flight = guard;
+            let _in_flight = (guard, slot);
             let (report, stored) = generate_and_store(&state, &id, &request, call).await;
             if let Some(hold) = hold {
                 hold.settle(report.credits_charged(), !report.unfinished.is_empty())
@@ -235,6 +294,33 @@ async fn run(
             (rendered, report.credits_charged())
         })
     };
+    if mode == Mode::Background {
+        state.jobs.start(id, caller);
+        let state = Arc::clone(state);
+        let job_id = id.to_owned();
+        tokio::spawn(async move {
+            let recorded = match task.await {
+                Ok((Ok(recorded), _)) => recorded,
+                Ok((Err(error), _)) => Recorded {
+                    status: error.status(),
+                    body: error.body(),
+                    inline: false,
+                },
+                Err(e) => {
+                    let error = ApiError::internal(format!(
+                        "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger"
+                    ));
+                    Recorded {
+                        status: error.status(),
+                        body: error.body(),
+                        inline: false,
+                    }
+                }
+            };
+            state.jobs.finish(&job_id, recorded);
+        });
+        return Ok(crate::jobs::accepted(id));
+    }
     let (rendered, credits) = task.await.map_err(|e| {
         ApiError::internal(format!(
             "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger"
@@ -343,17 +429,26 @@ fn render(
 /// The response for a recorded answer: its images inlined as `b64_json` from the store
 /// when that was asked.
 async fn deliver(state: &AppState, recorded: Recorded) -> Result<Response, ApiError> {
+    let status = recorded.status;
+    let body = delivered_body(state, recorded).await?;
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// A recorded answer's body: its images inlined as `b64_json` from the store when that
+/// was asked.
+pub(crate) async fn delivered_body(
+    state: &AppState,
+    recorded: Recorded,
+) -> Result<Value, ApiError> {
     let Recorded {
-        status,
-        mut body,
-        inline,
+        mut body, inline, ..
     } = recorded;
     if inline && let Some(data) = body.get_mut("data").and_then(Value::as_array_mut) {
         for item in data {
             inline_image(state, item).await?;
         }
     }
-    Ok((status, axum::Json(body)).into_response())
+    Ok(body)
 }
 
 /// Replaces one `data` item's `url` with the stored image's bytes, as `b64_json`.

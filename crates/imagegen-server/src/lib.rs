@@ -24,6 +24,9 @@
 //! | `POST /v1/images/generations` | OpenAI's request (`prompt`, `model`, `n`, `size`, `quality`, `style`, `response_format`, `user`) and response (`created`, `data[].url` or `b64_json`, `revised_prompt`), plus an `imagegen` object (provider, model, credits, dollars, route, generation ids) and the headers in [`headers`] |
 //! | `GET /v1/models`, `GET /v1/models/<provider>/<model>` | every model as `provider/model`, in OpenAI's list shape, with prices |
 //! | `GET /v1/files/<sha256>.<ext>` | a stored image |
+//! | `POST /v1/estimate` | imagegen's own: the same body as a generation; the ranked candidates with prices and reasons, nothing spent |
+//! | `POST /v1/generations`, `GET /v1/generations/<id>` | imagegen's own: the same body as a generation, answered 202 `{id}` at once; the GET gives its `status` and, when done, the response `POST /v1/images/generations` would have given |
+//! | `GET /v1/spend?by=provider\|model\|day` | imagegen's own: what charged jobs cost, from the ledger (callers without a key only, for now) |
 //!
 //! Errors have OpenAI's shape and statuses (the `error_map` module has the
 //! table); a response to a request that may have been charged carries
@@ -46,13 +49,18 @@
 //! | `generations` | `POST /v1/images/generations`: the run and its response |
 //! | `idempotency` | `Idempotency-Key`: a repeated request answered again, never paid twice |
 //! | `store_log` | the journal of one request: the ledger, with images moved into the store |
+//! | `estimate` | `POST /v1/estimate` |
+//! | `jobs` | `POST /v1/generations`, `GET /v1/generations/{id}`: a generation started now, its answer read later |
+//! | `spend` | `GET /v1/spend` |
 //! | `models` | `GET /v1/models` |
 //! | `files` | `GET /v1/files/…` |
 //! | `openai_error` | an error response in OpenAI's shape |
 //! | `error_map` | the facade's errors as OpenAI statuses, types, params and codes |
 //! | `state` | what the handlers share, and the gateway's URL as a request sees it |
 //! | `inflight` | the generations running, which a shutdown waits for |
+//! | `key_limit` | at most so many generations in flight per caller; 429 beyond |
 //! | `request_id` | `x-request-id` |
+//! | `maintenance` | the background upkeep: stale idempotency records pruned at start and hourly |
 //!
 //! ## Features
 //!
@@ -64,22 +72,29 @@ mod budget;
 pub mod config;
 pub mod error;
 mod error_map;
+mod estimate;
 mod files;
 mod generations;
 pub mod headers;
 mod idempotency;
 mod inflight;
+mod jobs;
+mod key_limit;
+mod maintenance;
 mod model_choice;
 mod models;
 mod openai_error;
 mod params;
 mod request_id;
 pub mod server;
+mod spend;
 mod state;
 pub mod store;
 mod store_log;
 
-pub use config::{DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, ServerConfig};
+pub use config::{
+    DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT_PER_KEY, ServerConfig,
+};
 pub use error::ServerError;
 pub use params::MAX_IMAGES;
 pub use server::{RunningServer, ShutdownHandle, serve};

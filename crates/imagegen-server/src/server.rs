@@ -26,11 +26,13 @@ use crate::auth::Auth;
 use crate::config::{LedgerSource, ServerConfig};
 use crate::error::ServerError;
 use crate::inflight::InFlight;
+use crate::jobs::Jobs;
+use crate::key_limit::KeyLimit;
 use crate::openai_error::ApiError;
 use crate::request_id::RequestIds;
 use crate::state::AppState;
 use crate::store::{ImageStore, default_image_dir};
-use crate::{files, generations, models};
+use crate::{estimate, files, generations, jobs, maintenance, models, spend};
 
 /// Starts the gateway described by `config` on a task of its own and returns once it
 /// listens: the ledger is open, the image directory exists, the access rule is settled
@@ -58,6 +60,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         public_url,
         max_body_bytes,
         local_budget,
+        max_in_flight_per_key,
         clock,
     } = config;
     let public_url = public_url.map(checked_public_url).transpose()?;
@@ -100,6 +103,8 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         path: image_dir.clone(),
         source,
     })?;
+    // A `running` key left by a gateway that crashed answers 409 no longer.
+    maintenance::prune(ledger.as_ref(), &clock).await;
     let auth = Auth::new(listen, Arc::clone(&ledger), public_url.as_ref()).await?;
     let listener = TcpListener::bind(listen)
         .await
@@ -119,6 +124,8 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         auth,
         ids: RequestIds::new(started_ms),
         inflight: InFlight::new(),
+        key_limit: KeyLimit::new(max_in_flight_per_key),
+        jobs: Jobs::default(),
         clock,
         public_url,
         local_addr,
@@ -127,6 +134,11 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         started_secs: started_ms / 1000,
     });
     let (stop, mut stopping) = watch::channel(false);
+    let upkeep = maintenance::spawn(
+        Arc::clone(&state.ledger),
+        Arc::clone(&state.clock),
+        stopping.clone(),
+    );
     let app = routes(Arc::clone(&state));
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -144,6 +156,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
             stop: Arc::new(stop),
         },
         task,
+        upkeep,
         owns_ledger,
         temporary,
     })
@@ -153,6 +166,10 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
 fn routes(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/images/generations", post(generations::create))
+        .route("/v1/estimate", post(estimate::create))
+        .route("/v1/generations", post(jobs::create))
+        .route("/v1/generations/{id}", get(jobs::get))
+        .route("/v1/spend", get(spend::get))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
         .route("/v1/files/{name}", get(files::get))
@@ -227,6 +244,8 @@ pub struct RunningServer {
     state: Arc<AppState>,
     shutdown: ShutdownHandle,
     task: JoinHandle<io::Result<()>>,
+    /// The background upkeep ([`maintenance`]), ended by the same stop.
+    upkeep: JoinHandle<()>,
     owns_ledger: bool,
     temporary: Option<TempDir>,
 }
@@ -285,6 +304,8 @@ impl RunningServer {
     pub async fn stopped(self) -> Result<(), ServerError> {
         let served = self.task.await;
         self.state.inflight.idle().await;
+        // It stops with the server; a prune it was running finishes first.
+        let _ = self.upkeep.await;
         if self.owns_ledger {
             self.state.ledger.close().await;
         }

@@ -13,6 +13,8 @@ use url::Url;
 
 use crate::auth::Auth;
 use crate::inflight::InFlight;
+use crate::jobs::Jobs;
+use crate::key_limit::KeyLimit;
 use crate::request_id::RequestIds;
 use crate::store::ImageStore;
 
@@ -25,6 +27,10 @@ pub(crate) struct AppState {
     pub(crate) auth: Auth,
     pub(crate) ids: RequestIds,
     pub(crate) inflight: InFlight,
+    /// The generations in flight per caller, and the most allowed.
+    pub(crate) key_limit: KeyLimit,
+    /// The generations started with `POST /v1/generations`.
+    pub(crate) jobs: Jobs,
     pub(crate) clock: SharedClock,
     /// Where image URLs point when configured (ends with `/`).
     pub(crate) public_url: Option<Url>,

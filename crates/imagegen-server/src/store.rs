@@ -9,11 +9,10 @@
 //! [adopted](ImageStore::adopt). Only names of the form `<64 hex digits>.<ext>` are ever
 //! served, so nothing else in the directory can be reached through the API.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// The image types the store keeps: extension and MIME type.
 const TYPES: [(&str, &str); 4] = [
@@ -114,7 +113,7 @@ impl ImageStore {
                     format!("{} is not a PNG, JPEG, WebP or GIF image", file.display()),
                 )
             })?;
-        let (sha256, bytes) = sha256_of(file)?;
+        let (sha256, bytes) = imagegen_ledger::digest::file_sha256(file)?;
         let file_name = format!("{sha256}.{extension}");
         let path = self.dir.join(&file_name);
         if path.exists() {
@@ -165,24 +164,6 @@ fn type_of_extension(extension: &str) -> Option<(&'static str, &'static str)> {
         &extension
     };
     TYPES.iter().copied().find(|(e, _)| *e == extension)
-}
-
-/// The SHA-256 (lower-case hex) and size of a file.
-fn sha256_of(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hash = Sha256::new();
-    let mut buffer = vec![0_u8; 64 * 1024];
-    let mut size: u64 = 0;
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hash.update(&buffer[..read]);
-        size = size.saturating_add(u64::try_from(read).unwrap_or(u64::MAX));
-    }
-    let hex = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((hex, size))
 }
 
 #[cfg(test)]

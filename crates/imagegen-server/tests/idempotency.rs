@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{Gateway, error_of, json, start};
+use common::{Gateway, error_of, json, start, start_with};
+use imagegen::core::{Clock, ManualClock, unix_millis};
+use imagegen::ledger::IdempotencyBegin;
+use imagegen::ledger::idempotency::request_hash;
 use imagegen::sim::Route;
 use serde_json::{Value, json};
 
@@ -102,4 +105,57 @@ async fn a_key_still_running_is_a_409_the_client_retries() {
     assert_eq!(json(post(&gateway, "busy", &body).await).await, first);
     assert_eq!(submissions(&gateway), 1);
     gateway.server.shutdown().await.unwrap();
+}
+
+/// Marks `body` under `key` as running since `at_ms`, as a gateway that crashed
+/// mid-request leaves it.
+async fn crashed_while_running(gateway: &Gateway, key: &str, body: &Value, at_ms: u64) {
+    let mut hashed = b"POST /v1/images/generations\n".to_vec();
+    hashed.extend_from_slice(&serde_json::to_vec(body).unwrap());
+    let begun = gateway
+        .server
+        .ledger()
+        .begin_idempotent("anonymous", key, &request_hash(&hashed), at_ms)
+        .await
+        .unwrap();
+    assert_eq!(begun, IdempotencyBegin::Started);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_left_running_by_a_crash_is_pruned_after_a_day() {
+    let clock = ManualClock::manual();
+    let gateway = start_with(common::sim(), |config| config.with_clock(clock.shared())).await;
+    let start_ms = unix_millis(clock.wall_time());
+    let body = json!({"prompt": "a crane"});
+    crashed_while_running(&gateway, "crashed", &body, start_ms).await;
+    assert_eq!(post(&gateway, "crashed", &body).await.status(), 409);
+
+    // A day and an hour later the hourly upkeep has pruned it: the key runs again.
+    clock.advance(std::time::Duration::from_secs(25 * 60 * 60));
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let response = post(&gateway, "crashed", &body).await;
+            if response.status() != 409 {
+                return response;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stale key was pruned");
+    assert_eq!(answered.status(), 200);
+    assert_eq!(submissions(&gateway), 1);
+    gateway.server.shutdown().await.unwrap();
+
+    // A gateway starting prunes before it listens.
+    let body = json!({"prompt": "a stork"});
+    let gateway = start().await;
+    // Running since 1970: far older than a day on any clock.
+    crashed_while_running(&gateway, "old", &body, 0).await;
+    assert_eq!(post(&gateway, "old", &body).await.status(), 409);
+    let ledger = gateway.ledger().await;
+    gateway.server.shutdown().await.unwrap();
+    let again = start_with(common::sim(), |config| config.with_ledger(ledger)).await;
+    assert_eq!(post(&again, "old", &body).await.status(), 200);
+    again.server.shutdown().await.unwrap();
 }

@@ -1,0 +1,195 @@
+//! imagegen's own endpoints beside OpenAI's: `POST /v1/estimate` and `GET /v1/spend`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Gateway, error_of, json, start};
+use imagegen::sim::Route;
+use imagegen_ledger::api_keys::{ApiKey, ExposeSecret, NewApiKey};
+use serde_json::{Value, json};
+
+fn submissions(gateway: &Gateway) -> usize {
+    let log = gateway.sim().request_log();
+    log.count(Route::KolboGenerate) + log.count(Route::KoalaGenerate)
+}
+
+async fn estimate(gateway: &Gateway, body: &Value) -> reqwest::Response {
+    gateway
+        .http
+        .post(gateway.url("/v1/estimate"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn spend(gateway: &Gateway, query: &str) -> reqwest::Response {
+    gateway
+        .http
+        .get(gateway.url(&format!("/v1/spend{query}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_estimate_ranks_priced_candidates_and_sends_nothing() {
+    let gateway = start().await;
+    let response = estimate(
+        &gateway,
+        &json!({"prompt": "a fox", "n": 2, "size": "1536x1024"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body = json(response).await;
+    assert_eq!(body["images"], 2, "{body}");
+    let candidates = body["candidates"].as_array().unwrap();
+    assert!(!candidates.is_empty(), "{body}");
+    assert_eq!(candidates[0]["eligible"], true, "{body}");
+    assert!(!candidates[0]["total_credits"].is_null(), "{body}");
+    assert!(candidates[0]["reason"].is_string(), "{body}");
+    // A model named is the only one tried; the others say why not.
+    let pinned = json(
+        estimate(
+            &gateway,
+            &json!({"prompt": "a fox", "model": "kolbo/z-image/turbo"}),
+        )
+        .await,
+    )
+    .await;
+    let eligible: Vec<&Value> = pinned["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["eligible"] == true)
+        .collect();
+    assert_eq!(eligible.len(), 1, "{pinned}");
+    let excluded = pinned["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["eligible"] == false);
+    assert!(
+        excluded.is_some_and(|c| !c["exclusions"].as_array().unwrap().is_empty()),
+        "{pinned}"
+    );
+    // Bad requests are the same 400s as a generation's.
+    let (status, error, _) =
+        error_of(estimate(&gateway, &json!({"prompt": "a fox", "size": "banana"})).await).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"]["param"], "size");
+    assert_eq!(submissions(&gateway), 0, "an estimate sends no generation");
+    gateway.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_sums_the_ledger_by_provider_model_and_day() {
+    let gateway = start().await;
+    let empty = json(spend(&gateway, "").await).await;
+    assert_eq!(empty["data"], json!([]), "{empty}");
+    let made = gateway
+        .generate(&json!({"prompt": "a fox", "model": "kolbo/z-image/turbo"}))
+        .await;
+    assert_eq!(made.status(), 200);
+    let made = json(made).await;
+
+    let by_provider = json(spend(&gateway, "?by=provider").await).await;
+    assert_eq!(by_provider["by"], "provider");
+    assert_eq!(
+        by_provider["data"][0]["provider"], made["imagegen"]["provider"],
+        "{by_provider}"
+    );
+    assert_eq!(by_provider["data"][0]["jobs"], 1);
+    assert_eq!(
+        by_provider["data"][0]["credits"],
+        made["imagegen"]["credits"]
+    );
+    let by_model = json(spend(&gateway, "?by=model").await).await;
+    assert_eq!(
+        by_model["data"][0]["model"], made["imagegen"]["model"],
+        "{by_model}"
+    );
+    let by_day = json(spend(&gateway, "?by=day").await).await;
+    assert!(by_day["data"][0]["day"].is_string(), "{by_day}");
+    let (status, error, _) = error_of(spend(&gateway, "?by=week").await).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["error"]["param"], "by");
+
+    // Once keys are in use, a key holder does not see the whole ledger's spend.
+    let key = ApiKey::generate().unwrap();
+    gateway
+        .server
+        .ledger()
+        .create_api_key(&NewApiKey::new("ci-bot", &key))
+        .await
+        .unwrap();
+    let secret = key.secret().expose_secret().to_owned();
+    let keyed = gateway
+        .http
+        .get(gateway.url("/v1/spend"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    let (status, error, _) = error_of(keyed).await;
+    assert_eq!(status, 403, "{error}");
+    assert_eq!(error["error"]["code"], "spend_not_by_key");
+    assert_eq!(error_of(spend(&gateway, "").await).await.0, 401);
+    gateway.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_generation_answers_202_and_its_id_reads_the_result() {
+    let gateway = start().await;
+    let started = gateway
+        .http
+        .post(gateway.url("/v1/generations"))
+        .json(&json!({"prompt": "a fox", "response_format": "b64_json"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let started = json(started).await;
+    assert_eq!(started["status"], "running", "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+
+    let url = gateway.url(&format!("/v1/generations/{id}"));
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let body = json(gateway.http.get(&url).send().await.unwrap()).await;
+            if body["status"] != "running" {
+                return body;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the generation finished");
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["http_status"], 200);
+    let response = &done["response"];
+    assert!(
+        response["data"][0]["b64_json"].as_str().unwrap().len() > 100,
+        "{done}"
+    );
+    assert!(response["imagegen"]["provider"].is_string(), "{done}");
+    assert_eq!(submissions(&gateway), 1);
+
+    let unknown = gateway
+        .http
+        .get(gateway.url("/v1/generations/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(unknown).await.0, 404);
+    // A bad request is refused at once, as a waited one would be.
+    let bad = gateway
+        .http
+        .post(gateway.url("/v1/generations"))
+        .json(&json!({"prompt": "a fox", "size": "banana"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(bad).await.0, 400);
+    gateway.server.shutdown().await.unwrap();
+}
