@@ -28,8 +28,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use imagegen::ledger_log::LedgerLog;
 use imagegen::{
-    Attempt, CallOptions, Credits, GenerateOptions, GenerationRequest, RouteError, RunReport,
-    SavedImage, Usd,
+    Attempt, CallOptions, Credits, GenerateOptions, GenerationRequest, ProgressSink, RouteError,
+    RunReport, SavedImage, Usd,
 };
 use serde_json::{Value, json};
 
@@ -263,6 +263,8 @@ async fn run(
         images = request.count(),
         "generating"
     );
+    // Known before it starts, so its first progress reaches its followers.
+    let progress = (mode == Mode::Background).then(|| state.jobs.start(id, caller));
     let guard = state.inflight.enter();
     let task = {
         let state = Arc::clone(state);
@@ -272,7 +274,7 @@ async fn run(
         // nor leave its hold or its idempotency key unresolved.
         tokio::spawn(async move {
             let _in_flight = (guard, slot);
-            let (report, stored) = generate_and_store(&state, &id, &request, call).await;
+            let (report, stored) = generate_and_store(&state, &id, &request, call, progress).await;
             if let Some(hold) = hold {
                 hold.settle(report.credits_charged(), !report.unfinished.is_empty())
                     .await;
@@ -295,7 +297,6 @@ async fn run(
         })
     };
     if mode == Mode::Background {
-        state.jobs.start(id, caller);
         let state = Arc::clone(state);
         let job_id = id.to_owned();
         tokio::spawn(async move {
@@ -338,22 +339,27 @@ async fn run(
 }
 
 /// Runs the request through the facade into the request's incoming folder, moving its
-/// images into the store; the report, and the stored image of each saved one.
+/// images into the store, its jobs' progress to `progress`; the report, and the stored
+/// image of each saved one.
 async fn generate_and_store(
     state: &AppState,
     id: &str,
     request: &GenerationRequest,
     call: CallOptions,
+    progress: Option<Arc<dyn ProgressSink>>,
 ) -> (RunReport, Vec<io::Result<StoredImage>>) {
     let dir = state.store.incoming_dir(id);
     let log = StoreLog::new(
         LedgerLog::new(Arc::clone(&state.ledger)).with_clock(Arc::clone(&state.clock)),
         state.store.clone(),
     );
-    let options = GenerateOptions::default()
+    let mut options = GenerateOptions::default()
         .journal(log.clone())
         .out_dir(&dir)
         .call(call);
+    if let Some(sink) = progress {
+        options = options.progress(sink);
+    }
     let report = state.client.generate_to_dir(request, &dir, &options).await;
     let stored = log.stored(&report.saved).await;
     // Empty once every image moved into the store (a job left open keeps it).

@@ -26,6 +26,7 @@
 //! | `GET /v1/files/<sha256>.<ext>` | a stored image |
 //! | `POST /v1/estimate` | imagegen's own: the same body as a generation; the ranked candidates with prices and reasons, nothing spent |
 //! | `POST /v1/generations`, `GET /v1/generations/<id>` | imagegen's own: the same body as a generation, answered 202 `{id}` at once; the GET gives its `status` and, when done, the response `POST /v1/images/generations` would have given |
+//! | `GET /v1/generations/<id>/events` | imagegen's own: server-sent events following a background generation: `progress` (provider, job id, state, percent) as its jobs report it, then one `done` whose data is what `GET /v1/generations/<id>` answers, and the stream ends |
 //! | `GET /v1/spend?by=provider\|model\|day` | imagegen's own: what charged jobs cost, from the ledger (callers without a key only, for now) |
 //!
 //! Errors have OpenAI's shape and statuses (the `error_map` module has the
@@ -50,7 +51,7 @@
 //! | `idempotency` | `Idempotency-Key`: a repeated request answered again, never paid twice |
 //! | `store_log` | the journal of one request: the ledger, with images moved into the store |
 //! | `estimate` | `POST /v1/estimate` |
-//! | `jobs` | `POST /v1/generations`, `GET /v1/generations/{id}`: a generation started now, its answer read later |
+//! | `jobs` | `POST /v1/generations`, `GET /v1/generations/{id}` and its `/events`: a generation started now, its answer read later |
 //! | `spend` | `GET /v1/spend` |
 //! | `models` | `GET /v1/models` |
 //! | `files` | `GET /v1/files/…` |

@@ -169,6 +169,7 @@ fn routes(state: Arc<AppState>) -> Router {
         .route("/v1/estimate", post(estimate::create))
         .route("/v1/generations", post(jobs::create))
         .route("/v1/generations/{id}", get(jobs::get))
+        .route("/v1/generations/{id}/events", get(jobs::events))
         .route("/v1/spend", get(spend::get))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))

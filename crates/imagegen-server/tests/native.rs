@@ -193,3 +193,119 @@ async fn a_background_generation_answers_202_and_its_id_reads_the_result() {
     assert_eq!(error_of(bad).await.0, 400);
     gateway.server.shutdown().await.unwrap();
 }
+
+/// The events of `GET /v1/generations/{id}/events` read to the stream's end, as
+/// `(event, data)` pairs.
+async fn read_events(response: reqwest::Response) -> Vec<(String, Value)> {
+    use futures_util::StreamExt as _;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(chunk) = stream.next().await {
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+    })
+    .await
+    .expect("the stream ended");
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event: ") {
+                    event = Some(name.to_owned());
+                } else if let Some(json) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(json).unwrap());
+                }
+            }
+            Some((event?, data?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_generation_streams_its_events_to_its_caller_only() {
+    let gateway = start().await;
+    let mut secrets = Vec::new();
+    for name in ["owner", "other"] {
+        let key = ApiKey::generate().unwrap();
+        gateway
+            .server
+            .ledger()
+            .create_api_key(&NewApiKey::new(name, &key))
+            .await
+            .unwrap();
+        secrets.push(key.secret().expose_secret().to_owned());
+    }
+    let started = gateway
+        .http
+        .post(gateway.url("/v1/generations"))
+        .bearer_auth(&secrets[0])
+        .json(&json!({"prompt": "a fox", "model": "kolbo/z-image/turbo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let id = json(started).await["id"].as_str().unwrap().to_owned();
+    let url = gateway.url(&format!("/v1/generations/{id}/events"));
+
+    let stream = gateway
+        .http
+        .get(&url)
+        .bearer_auth(&secrets[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = read_events(stream).await;
+    let (last, done) = events.last().expect("at least the done event");
+    assert_eq!(last, "done", "{events:?}");
+    assert_eq!(done["id"], id.as_str(), "{done}");
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(done["response"]["data"][0]["url"].is_string(), "{done}");
+    for (name, data) in &events[..events.len() - 1] {
+        assert_eq!(name, "progress", "{events:?}");
+        assert!(data["provider"].is_string(), "{data}");
+    }
+    // Its answer is the GET's.
+    let got = json(
+        gateway
+            .http
+            .get(gateway.url(&format!("/v1/generations/{id}")))
+            .bearer_auth(&secrets[0])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(&got, done);
+
+    // Finished: the done event only.
+    let again = gateway
+        .http
+        .get(&url)
+        .bearer_auth(&secrets[0])
+        .send()
+        .await
+        .unwrap();
+    let again = read_events(again).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(&again[0].1, done);
+
+    // Another caller's generation is unknown to it.
+    let other = gateway
+        .http
+        .get(&url)
+        .bearer_auth(&secrets[1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(other).await.0, 404);
+    gateway.server.shutdown().await.unwrap();
+}
