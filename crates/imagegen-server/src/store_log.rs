@@ -101,16 +101,21 @@ impl JobLog for StoreLog {
             return self.ledger.record_finished(job, outcome, saved).await;
         }
         let mut moved = Vec::with_capacity(saved.len());
+        let mut hashes = Vec::with_capacity(saved.len());
         for image in saved {
             let stored = self.adopt(image).await?;
             let mut image = image.clone();
             image.path = stored.path;
+            hashes.push(stored.sha256);
             moved.push(image);
         }
         let outcome = Outcome::Saved {
             paths: moved.iter().map(|s| s.path.clone()).collect(),
         };
-        self.ledger.record_finished(job, &outcome, &moved).await
+        // The store hashed each image to name it: the ledger takes that hash as it is.
+        self.ledger
+            .record_finished_hashed(job, &outcome, &moved, &hashes)
+            .await
     }
 
     async fn record_skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {

@@ -81,6 +81,48 @@ impl LedgerLog {
         &self.ledger
     }
 
+    /// [`JobLog::record_finished`] when the caller already knows the SHA-256 of each saved
+    /// image (`hashes[i]` for `saved[i]`; a missing one is read from the file), as a
+    /// content-addressed store does: no image is hashed twice.
+    pub async fn record_finished_hashed(
+        &self,
+        job: &JobHandle,
+        outcome: &Outcome,
+        saved: &[SavedImage],
+        hashes: &[String],
+    ) -> io::Result<()> {
+        let now = self.now_ms();
+        let finish = match outcome {
+            Outcome::Saved { .. } => {
+                let images = saved
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| new_image(s, hashes.get(i).cloned()))
+                    .collect();
+                let mut finish = JobFinish::done(now, images);
+                let charged = saved
+                    .iter()
+                    .filter_map(|s| s.image.credits)
+                    .try_fold(Credits::ZERO, Credits::checked_add);
+                if let Some(charged) =
+                    charged.filter(|_| saved.iter().all(|s| s.image.credits.is_some()))
+                {
+                    finish = finish.with_charged(charged);
+                }
+                if let Some(model) = saved.iter().find_map(|s| s.image.model.clone()) {
+                    finish = finish.with_model(model);
+                }
+                finish
+            }
+            Outcome::Failed { error } => JobFinish::failed(now, error.clone()),
+        };
+        self.ledger
+            .finish_job(&job.provider, &job.job_id, &finish)
+            .await
+            .map_err(to_io)?;
+        Ok(())
+    }
+
     fn now_ms(&self) -> u64 {
         unix_millis(self.clock.wall_time())
     }
@@ -155,32 +197,7 @@ impl JobLog for LedgerLog {
         outcome: &Outcome,
         saved: &[SavedImage],
     ) -> io::Result<()> {
-        let now = self.now_ms();
-        let finish = match outcome {
-            Outcome::Saved { .. } => {
-                let images = saved.iter().map(new_image).collect();
-                let mut finish = JobFinish::done(now, images);
-                let charged = saved
-                    .iter()
-                    .filter_map(|s| s.image.credits)
-                    .try_fold(Credits::ZERO, Credits::checked_add);
-                if let Some(charged) =
-                    charged.filter(|_| saved.iter().all(|s| s.image.credits.is_some()))
-                {
-                    finish = finish.with_charged(charged);
-                }
-                if let Some(model) = saved.iter().find_map(|s| s.image.model.clone()) {
-                    finish = finish.with_model(model);
-                }
-                finish
-            }
-            Outcome::Failed { error } => JobFinish::failed(now, error.clone()),
-        };
-        self.ledger
-            .finish_job(&job.provider, &job.job_id, &finish)
-            .await
-            .map_err(to_io)?;
-        Ok(())
+        self.record_finished_hashed(job, outcome, saved, &[]).await
     }
 
     async fn record_skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {
@@ -215,12 +232,16 @@ fn unfinished(record: JobRecord) -> UnfinishedJob {
 
 /// A saved image as the ledger keeps it: its file's SHA-256, size, type, size in pixels,
 /// alt text and source.
-fn new_image(saved: &SavedImage) -> NewImage {
+fn new_image(saved: &SavedImage, known_hash: Option<String>) -> NewImage {
     let index = u32::try_from(saved.image.index).unwrap_or(u32::MAX);
     let mut image = NewImage::new(index, &saved.path)
         .with_source_url(crate::generation::shown_url(&saved.image.url));
-    match imagegen_ledger::digest::file_sha256(&saved.path) {
-        Ok((hash, _)) => image = image.with_content(hash, saved.bytes, saved.mime),
+    let hash = match known_hash {
+        Some(hash) => Ok(hash),
+        None => imagegen_ledger::digest::file_sha256(&saved.path).map(|(hash, _)| hash),
+    };
+    match hash {
+        Ok(hash) => image = image.with_content(hash, saved.bytes, saved.mime),
         Err(e) => {
             tracing::warn!(path = %saved.path.display(), error = %e, "the image could not be hashed")
         }
