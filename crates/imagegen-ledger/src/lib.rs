@@ -69,8 +69,11 @@ pub mod api_keys;
 mod convert;
 pub mod digest;
 mod error;
+pub mod generations;
 pub mod idempotency;
+pub mod lease;
 mod postgres;
+pub mod rate_slots;
 mod sqlite;
 mod target;
 mod types;
@@ -78,8 +81,11 @@ mod types;
 pub use api_keys::{ApiKey, ApiKeyId, ApiKeyRecord, KeyPeriod, NewApiKey, api_key_hash};
 pub use convert::utc_minute;
 pub use error::LedgerError;
+pub use generations::{GenerationRecord, GenerationState, NewGeneration};
 pub use idempotency::IdempotencyBegin;
+pub use lease::Lease;
 pub use postgres::PostgresLedger;
+pub use rate_slots::{RateSlot, RateSlotId};
 pub use sqlite::SqliteLedger;
 pub use target::{DEFAULT_FILE_NAME, default_sqlite_path, redact_url};
 pub use types::{
@@ -624,6 +630,83 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// # Ok(()) }
     /// ```
     async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError>;
+
+    /// Renews every lease `owner` holds, on its open jobs and its running generations,
+    /// until `until_ms`; returns how many rows it renewed. A gateway instance calls this
+    /// well within its lease time for as long as it runs (see [`lease`]).
+    async fn renew_leases(&self, owner: &str, until_ms: u64) -> Result<u64, LedgerError>;
+
+    /// Ends every lease `owner` holds, now: what it leaves open may be claimed by another
+    /// instance at once (a graceful stop). Returns how many rows it released.
+    async fn release_leases(&self, owner: &str) -> Result<u64, LedgerError>;
+
+    /// Claims for `lease` up to `limit` open jobs whose lease ran out (their instance
+    /// died), oldest first, and returns them: the caller now finishes them. Jobs recorded
+    /// without a lease are never claimed. Of concurrent claimers, one gets each job.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::{Credits, JobHandle};
+    /// use imagegen_ledger::{AcceptedJob, Lease};
+    /// // Instance "a" accepted a job, leased until 1 ms after the epoch: long run out.
+    /// let handle = JobHandle::new("kolbo", "gen_1", 1, 1_767_225_600_000);
+    /// let job = AcceptedJob::new(handle, "a fox", "out", Credits::whole(8)).with_lease(Lease::new("a", 1));
+    /// ledger.record_accepted(&job).await?;
+    /// let far = u64::MAX / 2;
+    /// let claimed = ledger.claim_expired_jobs(&Lease::new("b", far), 10).await?;
+    /// assert_eq!(claimed.len(), 1);
+    /// assert_eq!(claimed[0].lease, Some(Lease::new("b", far)));
+    /// assert!(ledger.claim_expired_jobs(&Lease::new("c", far), 10).await?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    async fn claim_expired_jobs(
+        &self,
+        lease: &Lease,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, LedgerError>;
+
+    /// Records a background generation that starts now (see [`generations`]).
+    async fn create_generation(&self, generation: &NewGeneration) -> Result<(), LedgerError>;
+
+    /// Generation `id`, when recorded.
+    async fn generation(&self, id: &str) -> Result<Option<GenerationRecord>, LedgerError>;
+
+    /// Keeps `progress` (JSON) as the latest progress of running generation `id`.
+    async fn set_generation_progress(&self, id: &str, progress: &str) -> Result<(), LedgerError>;
+
+    /// Finishes running generation `id` with its answer (HTTP `status`, JSON
+    /// `response`); `false` when it was not running (the first answer stands).
+    async fn finish_generation(
+        &self,
+        id: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<bool, LedgerError>;
+
+    /// Claims for `lease` up to `limit` running generations whose lease ran out, oldest
+    /// first; as [`Ledger::claim_expired_jobs`].
+    async fn claim_expired_generations(
+        &self,
+        lease: &Lease,
+        limit: u32,
+    ) -> Result<Vec<GenerationRecord>, LedgerError>;
+
+    /// Takes a slot for one call to `provider` on `account`, which allows `limit` calls
+    /// per `window_ms`, or says how long to wait: a sliding window shared by every
+    /// process on this ledger (see [`rate_slots`]).
+    async fn acquire_rate_slot(
+        &self,
+        provider: &ProviderId,
+        account: &AccountHash,
+        limit: u32,
+        window_ms: u64,
+    ) -> Result<RateSlot, LedgerError>;
+
+    /// The call of slot `id` has its answer: the slot counts for one more window.
+    async fn finish_rate_slot(&self, id: RateSlotId) -> Result<(), LedgerError>;
 
     /// Closes every connection; later calls fail. Dropping the ledger also closes them.
     async fn close(&self);

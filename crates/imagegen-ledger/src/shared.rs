@@ -15,6 +15,9 @@ use imagegen_core::provider::unix_millis;
 use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
 use sqlx::{Row, Transaction};
 
+use crate::generations::{GenerationRecord, GenerationState, NewGeneration};
+use crate::lease::Lease;
+use crate::rate_slots::{RateSlot, RateSlotId, STALE_SLOT_MS};
 use crate::api_keys::{
     ApiKeyId, ApiKeyRecord, NewApiKey, api_key_hash, is_well_formed, key_budget_name,
 };
@@ -34,7 +37,12 @@ use crate::{Ledger, LedgerError as E};
 /// The columns `job_from_row` reads, from `jobs AS j`.
 const JOB_COLUMNS: &str = "j.provider, j.job_id, j.model, j.state, j.handle_json, \
      j.plan_json, j.request_id, j.prompt, j.out_dir, j.reserved_micros, j.charged_micros, \
-     j.accepted_at_ms, j.finished_at_ms, j.error, j.budget, j.reservation_id";
+     j.accepted_at_ms, j.finished_at_ms, j.error, j.budget, j.reservation_id, \
+     j.lease_owner, j.lease_until_ms, j.api_key_id";
+
+/// The columns `generation_from_row` reads, from `generations`.
+const GENERATION_COLUMNS: &str = "id, caller, state, request_key, progress, status, response, \
+     lease_owner, lease_until_ms, created_at_ms, updated_at_ms, finished_at_ms";
 
 /// The columns `image_from_row` reads, from `images`.
 const IMAGE_COLUMNS: &str = "provider, job_id, image_index, path, sha256, bytes, mime, \
@@ -131,8 +139,42 @@ fn job_from_row(row: &DbRow) -> Result<JobRecord, LedgerError> {
         error: get(row, "error")?,
         budget: get(row, "budget")?,
         reservation: get_opt_u64(row, "reservation_id")?.map(ReservationId),
+        lease: match (
+            get::<Option<String>>(row, "lease_owner")?,
+            get_opt_u64(row, "lease_until_ms")?,
+        ) {
+            (Some(owner), Some(until_ms)) => Some(Lease::new(owner, until_ms)),
+            _ => None,
+        },
+        api_key: get_opt_u64(row, "api_key_id")?.map(ApiKeyId),
         provider,
         job_id,
+    })
+}
+
+fn generation_from_row(row: &DbRow) -> Result<GenerationRecord, LedgerError> {
+    let state: String = get(row, "state")?;
+    Ok(GenerationRecord {
+        id: get(row, "id")?,
+        caller: get(row, "caller")?,
+        state: GenerationState::parse(&state).ok_or(E::Corrupt {
+            what: format!("generation state `{state}`"),
+        })?,
+        request_key: get(row, "request_key")?,
+        progress: get(row, "progress")?,
+        status: get::<Option<i64>>(row, "status")?
+            .map(|s| u16::try_from(s).map_err(|_| E::Corrupt {
+                what: format!("generation status {s}"),
+            }))
+            .transpose()?,
+        response: get(row, "response")?,
+        lease: Lease::new(
+            get::<String>(row, "lease_owner")?,
+            get_u64(row, "lease_until_ms")?,
+        ),
+        created_at_ms: get_u64(row, "created_at_ms")?,
+        updated_at_ms: get_u64(row, "updated_at_ms")?,
+        finished_at_ms: get_opt_u64(row, "finished_at_ms")?,
     })
 }
 
@@ -186,6 +228,9 @@ struct JobRow<'a> {
     accepted_at_ms: i64,
     budget: Option<&'a str>,
     reservation_id: Option<i64>,
+    lease_owner: Option<&'a str>,
+    lease_until_ms: Option<i64>,
+    api_key_id: Option<i64>,
 }
 
 impl<'a> JobRow<'a> {
@@ -215,6 +260,13 @@ impl<'a> JobRow<'a> {
                 .reservation
                 .map(|r| int(r.0, "a reservation id"))
                 .transpose()?,
+            lease_owner: job.lease.as_ref().map(|l| l.owner.as_str()),
+            lease_until_ms: job
+                .lease
+                .as_ref()
+                .map(|l| int(l.until_ms, "a lease's end"))
+                .transpose()?,
+            api_key_id: job.api_key.map(|k| int(k.0, "a key id")).transpose()?,
         })
     }
 }
@@ -225,8 +277,9 @@ async fn insert_job(conn: &mut DbConn, job: &AcceptedJob) -> Result<bool, Ledger
     let inserted = sqlx::query(
         "INSERT INTO jobs (provider, job_id, model, images_requested, state, handle_json, \
          plan_json, request_id, prompt, out_dir, reserved_micros, charged_micros, \
-         accepted_at_ms, budget, reservation_id) \
-         VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         accepted_at_ms, budget, reservation_id, lease_owner, lease_until_ms, api_key_id) \
+         VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17) \
          ON CONFLICT (provider, job_id) DO NOTHING RETURNING id",
     )
     .bind(row.provider)
@@ -243,6 +296,9 @@ async fn insert_job(conn: &mut DbConn, job: &AcceptedJob) -> Result<bool, Ledger
     .bind(row.accepted_at_ms)
     .bind(row.budget)
     .bind(row.reservation_id)
+    .bind(row.lease_owner)
+    .bind(row.lease_until_ms)
+    .bind(row.api_key_id)
     .fetch_optional(&mut *conn)
     .await
     .map_err(E::db("record an accepted job"))?;
@@ -710,9 +766,11 @@ impl Ledger for Store {
     async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, LedgerError> {
         let since = int(query.since_ms.unwrap_or(0), "a time")?;
         let until = query.until_ms.map_or(Ok(i64::MAX), |t| int(t, "a time"))?;
+        let key = query.api_key.map(|k| int(k.0, "a key id")).transpose()?;
         const SUMS: &str = "CAST(SUM(charged_micros) AS BIGINT) AS credits, COUNT(*) AS jobs \
              FROM jobs WHERE charged_micros IS NOT NULL \
-             AND accepted_at_ms >= $1 AND accepted_at_ms < $2";
+             AND accepted_at_ms >= $1 AND accepted_at_ms < $2 \
+             AND ($3 IS NULL OR api_key_id = $3)";
         let sql = match query.group {
             SpendGroup::Provider => {
                 format!("SELECT provider, {SUMS} GROUP BY provider ORDER BY provider")
@@ -729,6 +787,7 @@ impl Ledger for Store {
         let rows = sqlx::query(&sql)
             .bind(since)
             .bind(until)
+            .bind(key)
             .fetch_all(&self.pool)
             .await
             .map_err(E::db("sum the spend"))?;
@@ -1312,6 +1371,278 @@ impl Ledger for Store {
             .await
             .map_err(E::db("prune idempotency records"))?;
         Ok(deleted.rows_affected())
+    }
+
+    async fn renew_leases(&self, owner: &str, until_ms: u64) -> Result<u64, LedgerError> {
+        const OP: &str = "renew leases";
+        let until = int(until_ms, "a lease's end")?;
+        let mut tx = self.write(OP).await?;
+        let jobs = sqlx::query(
+            "UPDATE jobs SET lease_until_ms = $2 WHERE lease_owner = $1 AND state = 'accepted'",
+        )
+        .bind(owner)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let generations = sqlx::query(
+            "UPDATE generations SET lease_until_ms = $2 \
+             WHERE lease_owner = $1 AND state = 'running'",
+        )
+        .bind(owner)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(jobs.rows_affected() + generations.rows_affected())
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<u64, LedgerError> {
+        // Expired now: another instance may claim what this one leaves open at once.
+        let now = self.now_ms()?;
+        let mut released = 0;
+        for table in ["jobs", "generations"] {
+            let open = if table == "jobs" { "accepted" } else { "running" };
+            let done = sqlx::query(&format!(
+                "UPDATE {table} SET lease_until_ms = $2 \
+                 WHERE lease_owner = $1 AND state = '{open}' AND lease_until_ms > $2"
+            ))
+            .bind(owner)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(E::db("release leases"))?;
+            released += done.rows_affected();
+        }
+        Ok(released)
+    }
+
+    async fn claim_expired_jobs(
+        &self,
+        lease: &Lease,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, LedgerError> {
+        const OP: &str = "claim jobs whose lease ran out";
+        let now = self.now_ms()?;
+        let mut tx = self.write(OP).await?;
+        // The outer condition is checked again on the latest row after PostgreSQL's row
+        // lock, so of two instances claiming at once, one gets each job.
+        let claimed = sqlx::query(
+            "UPDATE jobs SET lease_owner = $1, lease_until_ms = $2 \
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'accepted' \
+                 AND lease_owner IS NOT NULL AND lease_until_ms <= $3 \
+                 ORDER BY accepted_at_ms, id LIMIT $4) \
+             AND state = 'accepted' AND lease_owner IS NOT NULL AND lease_until_ms <= $3 \
+             RETURNING id",
+        )
+        .bind(&lease.owner)
+        .bind(int(lease.until_ms, "a lease's end")?)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let id: i64 = get(row, "id")?;
+            let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs AS j WHERE j.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(E::db(OP))?;
+            jobs.push(job_from_row(&row)?);
+        }
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(jobs)
+    }
+
+    async fn create_generation(&self, generation: &NewGeneration) -> Result<(), LedgerError> {
+        let now = self.now_ms()?;
+        sqlx::query(
+            "INSERT INTO generations (id, caller, state, request_key, lease_owner, \
+             lease_until_ms, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, 'running', $3, $4, $5, $6, $6)",
+        )
+        .bind(&generation.id)
+        .bind(&generation.caller)
+        .bind(generation.request_key.as_deref())
+        .bind(&generation.lease.owner)
+        .bind(int(generation.lease.until_ms, "a lease's end")?)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("record a generation"))?;
+        Ok(())
+    }
+
+    async fn generation(&self, id: &str) -> Result<Option<GenerationRecord>, LedgerError> {
+        sqlx::query(&format!("SELECT {GENERATION_COLUMNS} FROM generations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(E::db("read a generation"))?
+            .map(|row| generation_from_row(&row))
+            .transpose()
+    }
+
+    async fn set_generation_progress(&self, id: &str, progress: &str) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE generations SET progress = $2, updated_at_ms = $3 \
+             WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(progress)
+        .bind(self.now_ms()?)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("record a generation's progress"))?;
+        Ok(())
+    }
+
+    async fn finish_generation(
+        &self,
+        id: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<bool, LedgerError> {
+        let state = if (200..300).contains(&status) {
+            GenerationState::Succeeded
+        } else {
+            GenerationState::Failed
+        };
+        let now = self.now_ms()?;
+        let done = sqlx::query(
+            "UPDATE generations SET state = $2, status = $3, response = $4, \
+             updated_at_ms = $5, finished_at_ms = $5 WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(i64::from(status))
+        .bind(response)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("finish a generation"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_expired_generations(
+        &self,
+        lease: &Lease,
+        limit: u32,
+    ) -> Result<Vec<GenerationRecord>, LedgerError> {
+        const OP: &str = "claim generations whose lease ran out";
+        let now = self.now_ms()?;
+        let mut tx = self.write(OP).await?;
+        let claimed = sqlx::query(
+            "UPDATE generations SET lease_owner = $1, lease_until_ms = $2 \
+             WHERE id IN (SELECT id FROM generations WHERE state = 'running' \
+                 AND lease_until_ms <= $3 ORDER BY created_at_ms, id LIMIT $4) \
+             AND state = 'running' AND lease_until_ms <= $3 RETURNING id",
+        )
+        .bind(&lease.owner)
+        .bind(int(lease.until_ms, "a lease's end")?)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let mut generations = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let id: String = get(row, "id")?;
+            let row = sqlx::query(&format!(
+                "SELECT {GENERATION_COLUMNS} FROM generations WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(E::db(OP))?;
+            generations.push(generation_from_row(&row)?);
+        }
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(generations)
+    }
+
+    async fn acquire_rate_slot(
+        &self,
+        provider: &ProviderId,
+        account: &AccountHash,
+        limit: u32,
+        window_ms: u64,
+    ) -> Result<RateSlot, LedgerError> {
+        const OP: &str = "take a rate-limit slot";
+        let limit = limit.max(1);
+        let now = self.now_ms()?;
+        let window = int(window_ms, "a rate window")?;
+        let mut tx = self.write(OP).await?;
+        // Lock the account's row: acquisitions for one account take turns.
+        sqlx::query(
+            "INSERT INTO rate_windows (provider, account_hash, window_start_ms, taken) \
+             VALUES ($1, $2, 0, 0) ON CONFLICT (provider, account_hash) \
+             DO UPDATE SET taken = rate_windows.taken",
+        )
+        .bind(provider.as_str())
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        sqlx::query(
+            "DELETE FROM rate_slots WHERE provider = $1 AND account_hash = $2 AND \
+             ((done_at_ms IS NOT NULL AND done_at_ms <= $3) \
+              OR (done_at_ms IS NULL AND taken_at_ms <= $4))",
+        )
+        .bind(provider.as_str())
+        .bind(account.as_str())
+        .bind(now.saturating_sub(window))
+        .bind(now.saturating_sub(int(STALE_SLOT_MS, "a time")?))
+        .execute(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let counted = sqlx::query(
+            "SELECT COUNT(*) AS slots, MIN(done_at_ms) AS first_done FROM rate_slots \
+             WHERE provider = $1 AND account_hash = $2",
+        )
+        .bind(provider.as_str())
+        .bind(account.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let slots = get_u64(&counted, "slots")?;
+        if slots >= u64::from(limit) {
+            tx.commit().await.map_err(E::db(OP))?;
+            // The first answered call leaves the window then; with every call in flight,
+            // look again after a fraction of the spacing.
+            let wait_ms = match get::<Option<i64>>(&counted, "first_done")? {
+                Some(done) => u64::try_from(done.saturating_add(window).saturating_sub(now))
+                    .unwrap_or(0),
+                None => window_ms / u64::from(limit.saturating_mul(4)),
+            };
+            return Ok(RateSlot::Wait(std::time::Duration::from_millis(wait_ms.max(1))));
+        }
+        let row = sqlx::query(
+            "INSERT INTO rate_slots (provider, account_hash, taken_at_ms) VALUES ($1, $2, $3) \
+             RETURNING id",
+        )
+        .bind(provider.as_str())
+        .bind(account.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let id = RateSlotId(get_u64(&row, "id")?);
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(RateSlot::Taken(id))
+    }
+
+    async fn finish_rate_slot(&self, id: RateSlotId) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE rate_slots SET done_at_ms = $2 WHERE id = $1 AND done_at_ms IS NULL")
+            .bind(int(id.0, "a slot id")?)
+            .bind(self.now_ms()?)
+            .execute(&self.pool)
+            .await
+            .map_err(E::db("finish a rate-limit slot"))?;
+        Ok(())
     }
 
     async fn close(&self) {

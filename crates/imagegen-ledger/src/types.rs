@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
 use serde::Serialize;
+
+use crate::Lease;
+use crate::api_keys::ApiKeyId;
 use sha2::{Digest, Sha256};
 
 /// Which database a ledger is on.
@@ -204,6 +207,10 @@ pub struct AcceptedJob {
     pub budget: Option<String>,
     /// The ledger reservation holding its credits: finishing the job settles it.
     pub reservation: Option<ReservationId>,
+    /// The gateway instance waiting on it, and until when (see [`crate::lease`]).
+    pub lease: Option<Lease>,
+    /// The gateway key that paid for it.
+    pub api_key: Option<ApiKeyId>,
 }
 
 impl AcceptedJob {
@@ -223,7 +230,23 @@ impl AcceptedJob {
             request: None,
             budget: None,
             reservation: None,
+            lease: None,
+            api_key: None,
         }
+    }
+
+    /// Leases it to the instance waiting on it (see [`crate::lease`]).
+    #[must_use]
+    pub fn with_lease(mut self, lease: Lease) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Names the gateway key that paid for it.
+    #[must_use]
+    pub fn with_api_key(mut self, key: ApiKeyId) -> Self {
+        self.api_key = Some(key);
+        self
     }
 
     /// Keeps the plan that was sent.
@@ -453,6 +476,10 @@ pub struct JobRecord {
     pub budget: Option<String>,
     /// The reservation holding its credits.
     pub reservation: Option<ReservationId>,
+    /// The gateway instance finishing it, and until when.
+    pub lease: Option<Lease>,
+    /// The gateway key that paid for it.
+    pub api_key: Option<ApiKeyId>,
 }
 
 /// One saved image, as stored.
@@ -572,6 +599,8 @@ pub struct SpendQuery {
     pub since_ms: Option<u64>,
     /// Only jobs accepted before this time.
     pub until_ms: Option<u64>,
+    /// Only jobs paid by this gateway key.
+    pub api_key: Option<ApiKeyId>,
 }
 
 impl SpendQuery {
@@ -581,7 +610,15 @@ impl SpendQuery {
             group,
             since_ms: None,
             until_ms: None,
+            api_key: None,
         }
+    }
+
+    /// Only jobs paid by gateway key `key`.
+    #[must_use]
+    pub fn paid_by(mut self, key: ApiKeyId) -> Self {
+        self.api_key = Some(key);
+        self
     }
 
     /// Only jobs accepted in `[since_ms, until_ms)`.

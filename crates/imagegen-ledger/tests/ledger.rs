@@ -19,10 +19,10 @@ use common::TestDb;
 use imagegen_core::{Credits, JobHandle, ManualClock, ModelId, ProviderId};
 use imagegen_ledger::api_keys::ExposeSecret;
 use imagegen_ledger::{
-    AcceptedJob, AccountHash, ApiKey, ApiKeyRecord, Backend, HistoryQuery, IdempotencyBegin,
-    JobFinish, JobState, JournalEntry, JournalOutcome, KeyPeriod, Ledger, LedgerError,
-    LedgerOptions, NewApiKey, NewImage, NewRequest, ReservationState, SpendGroup, SpendQuery,
-    api_key_hash, idempotency,
+    AcceptedJob, AccountHash, ApiKey, ApiKeyId, ApiKeyRecord, Backend, GenerationState,
+    HistoryQuery, IdempotencyBegin, JobFinish, JobState, JournalEntry, JournalOutcome, KeyPeriod,
+    Lease, Ledger, LedgerError, LedgerOptions, NewApiKey, NewGeneration, NewImage, NewRequest,
+    RateSlot, ReservationState, SpendGroup, SpendQuery, api_key_hash, idempotency,
 };
 
 const DAY: u64 = 86_400_000;
@@ -1528,4 +1528,235 @@ async fn key_budgets_follow_the_period(db: TestDb) -> TestDb {
     );
     ledger.close().await;
     db
+}
+
+on_both_ledgers!(
+    leases_are_claimed_once_they_run_out,
+    generations_are_recorded_finished_and_claimed,
+    rate_slots_slide_and_count_atomically,
+    spend_sums_one_keys_jobs,
+);
+
+/// Far in the future: a lease that does not run out during the test.
+const FAR: u64 = u64::MAX / 4;
+
+async fn leases_are_claimed_once_they_run_out(ledger: Arc<dyn Ledger>) {
+    let expired = |id: &str| job("kolbo", id, JAN_1, "a fox", 1).with_lease(Lease::new("a", 1));
+    ledger.record_accepted(&expired("gen_dead")).await.unwrap();
+    let held = job("kolbo", "gen_live", JAN_1, "a hen", 1).with_lease(Lease::new("a", FAR));
+    ledger.record_accepted(&held).await.unwrap();
+    // Recorded by the CLI: no lease, never claimed (`imagegen resume` finishes it).
+    ledger
+        .record_accepted(&job("kolbo", "gen_cli", JAN_1, "a cat", 1))
+        .await
+        .unwrap();
+
+    let claimed = ledger
+        .claim_expired_jobs(&Lease::new("b", FAR), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].job_id, "gen_dead");
+    assert_eq!(claimed[0].lease, Some(Lease::new("b", FAR)));
+    assert!(
+        ledger
+            .claim_expired_jobs(&Lease::new("c", FAR), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claimed job is held by its new owner"
+    );
+
+    // Renewing touches only the owner's open jobs; releasing lets another claim at once.
+    assert_eq!(ledger.renew_leases("b", FAR + 1).await.unwrap(), 1);
+    assert_eq!(ledger.release_leases("b").await.unwrap(), 1);
+    let again = ledger
+        .claim_expired_jobs(&Lease::new("c", FAR), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].job_id, "gen_dead");
+    // A finished job is never claimed.
+    ledger
+        .finish_job(&kolbo(), "gen_dead", &JobFinish::failed(JAN_1 + 1, "gone"))
+        .await
+        .unwrap();
+    assert_eq!(ledger.release_leases("c").await.unwrap(), 0);
+
+    // Concurrent claimers: each expired job goes to exactly one of them.
+    for n in 0..30 {
+        ledger
+            .record_accepted(&expired(&format!("gen_{n}")))
+            .await
+            .unwrap();
+    }
+    let claimers: Vec<_> = (0..6)
+        .map(|i| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = ledger
+                        .claim_expired_jobs(&Lease::new(format!("i{i}"), FAR), 4)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.into_iter().map(|j| j.job_id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, 30, "every expired job claimed");
+    assert_eq!(all.len(), 30, "no job claimed twice");
+}
+
+async fn generations_are_recorded_finished_and_claimed(ledger: Arc<dyn Ledger>) {
+    let started = NewGeneration::new("req_1", "key:7", Lease::new("a", FAR)).with_request_key("k1");
+    ledger.create_generation(&started).await.unwrap();
+    ledger
+        .set_generation_progress("req_1", r#"{"percent":40}"#)
+        .await
+        .unwrap();
+    let running = ledger.generation("req_1").await.unwrap().unwrap();
+    assert_eq!(running.state, GenerationState::Running);
+    assert_eq!(running.caller, "key:7");
+    assert_eq!(running.request_key.as_deref(), Some("k1"));
+    assert_eq!(running.progress.as_deref(), Some(r#"{"percent":40}"#));
+    assert_eq!(running.status, None);
+    assert!(ledger.generation("req_none").await.unwrap().is_none());
+
+    assert!(ledger.finish_generation("req_1", 402, "{}").await.unwrap());
+    assert!(
+        !ledger.finish_generation("req_1", 200, "{}").await.unwrap(),
+        "the first answer stands"
+    );
+    let done = ledger.generation("req_1").await.unwrap().unwrap();
+    assert_eq!(done.state, GenerationState::Failed);
+    assert_eq!(done.status, Some(402));
+    assert!(done.finished_at_ms.is_some());
+
+    // One whose instance died is claimed once; a finished one never.
+    let dead = NewGeneration::new("req_2", "local", Lease::new("a", 1));
+    ledger.create_generation(&dead).await.unwrap();
+    let claimed = ledger
+        .claim_expired_generations(&Lease::new("b", FAR), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, "req_2");
+    assert_eq!(claimed[0].lease, Lease::new("b", FAR));
+    assert!(
+        ledger
+            .claim_expired_generations(&Lease::new("c", FAR), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(ledger.renew_leases("b", FAR).await.unwrap(), 1);
+}
+
+async fn rate_slots_slide_and_count_atomically(ledger: Arc<dyn Ledger>) {
+    let account = AccountHash::of_key("kolbo_live_slots");
+    let minute = 60_000;
+    let acquire = |limit: u32| {
+        let ledger = Arc::clone(&ledger);
+        let account = account.clone();
+        async move {
+            ledger
+                .acquire_rate_slot(&kolbo(), &account, limit, minute)
+                .await
+                .unwrap()
+        }
+    };
+    let RateSlot::Taken(first) = acquire(2).await else {
+        panic!("an empty window");
+    };
+    assert!(matches!(acquire(2).await, RateSlot::Taken(_)));
+    // Both in flight: look again after a fraction of the spacing.
+    match acquire(2).await {
+        RateSlot::Wait(wait) => assert_eq!(wait.as_millis(), 7_500),
+        other => panic!("{other:?}"),
+    }
+    // One answered: it leaves the window a minute after its answer.
+    ledger.finish_rate_slot(first).await.unwrap();
+    match acquire(2).await {
+        RateSlot::Wait(wait) => {
+            assert!(
+                wait.as_millis() > 55_000 && wait.as_millis() <= 60_000,
+                "{wait:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let other = AccountHash::of_key("kolbo_live_other");
+    assert!(
+        matches!(
+            ledger
+                .acquire_rate_slot(&kolbo(), &other, 2, minute)
+                .await
+                .unwrap(),
+            RateSlot::Taken(_)
+        ),
+        "accounts count apart"
+    );
+
+    // Concurrent callers: exactly the limit get a slot.
+    let fresh = AccountHash::of_key("kolbo_live_many");
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let ledger = Arc::clone(&ledger);
+            let fresh = fresh.clone();
+            tokio::spawn(async move {
+                ledger
+                    .acquire_rate_slot(&kolbo(), &fresh, 10, minute)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        taken += usize::from(matches!(task.await.unwrap(), RateSlot::Taken(_)));
+    }
+    assert_eq!(taken, 10);
+}
+
+async fn spend_sums_one_keys_jobs(ledger: Arc<dyn Ledger>) {
+    let paid = |id: &str, key: Option<u64>| {
+        let mut job = job("kolbo", id, JAN_1, "a fox", 5);
+        job.handle.credits_charged = Some(Credits::whole(3));
+        if let Some(key) = key {
+            job = job.with_api_key(ApiKeyId(key));
+        }
+        job
+    };
+    for (id, key) in [
+        ("g1", Some(7)),
+        ("g2", Some(7)),
+        ("g3", Some(8)),
+        ("g4", None),
+    ] {
+        ledger.record_accepted(&paid(id, key)).await.unwrap();
+    }
+    let mine = ledger
+        .spend(&SpendQuery::by(SpendGroup::Provider).paid_by(ApiKeyId(7)))
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].credits, Credits::whole(6));
+    assert_eq!(mine[0].jobs, 2);
+    let all = ledger
+        .spend(&SpendQuery::by(SpendGroup::Provider))
+        .await
+        .unwrap();
+    assert_eq!(all[0].credits, Credits::whole(12));
 }
