@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The official `openai` Python client (pinned in requirements.txt, installed into a local
 # virtual environment) against `imagegen serve` running on its embedded simulator, with a
-# fresh ledger and two gateway keys. Fails (exit 1) when a tool is missing, the gateway does
-# not start, or any check of test_gateway.py fails; never skips.
+# fresh ledger and two gateway keys. test_gateway.py starts more gateways itself (the same
+# binary): one with `--max-in-flight-per-key 1`, and some whose KoalaImages is a fake
+# provider on loopback that fails every request (503, 429, 403, 402, a dropped connection),
+# so each error class of the client is checked. Fails (exit 1) when a tool is missing, a
+# gateway does not start, or any check of test_gateway.py fails; never skips.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,7 +59,8 @@ done
 [ -n "$address" ] || { cat "$work/serve.err" >&2; die "imagegen serve printed no address"; }
 
 IMAGEGEN_GATEWAY_URL="$address/v1" IMAGEGEN_KEY="$key" IMAGEGEN_TIGHT_KEY="$tight" \
-  timeout 300 "$venv/bin/python" "$here/test_gateway.py"
+  IMAGEGEN_BIN="$bin" IMAGEGEN_WORK="$work" \
+  timeout 180 "$venv/bin/python" "$here/test_gateway.py"
 status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- imagegen serve stderr ---" >&2

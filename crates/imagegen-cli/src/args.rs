@@ -328,6 +328,75 @@ pub(crate) struct ServeArgs {
     /// http:// and the Host the request named).
     #[arg(long, value_name = "URL", value_parser = parse_public_url)]
     pub(crate) public_url: Option<imagegen_server::Url>,
+    /// The most generations one caller (a gateway key, or this machine's callers without
+    /// one) runs at once; one more is refused with 429 `too_many_requests_in_flight` and
+    /// `Retry-After: 1`, nothing sent or charged.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = imagegen_server::DEFAULT_MAX_IN_FLIGHT_PER_KEY,
+        value_parser = in_flight_parser(),
+    )]
+    pub(crate) max_in_flight_per_key: usize,
+    /// Kolbo's generation limit for this account, `N/WINDOW` (`10/60s`, `10/min`,
+    /// `600/1h`; default the documented 10 a minute). Every gateway on the same `--db`
+    /// paces against it together.
+    #[arg(long, value_name = "N/WINDOW", value_parser = parse_rate_limit)]
+    pub(crate) kolbo_rate_limit: Option<RateLimit>,
+    /// How long a gateway's lease on the jobs it waits on lasts, in seconds, unless it
+    /// renews it (it does, a third of the way through). When a gateway dies, another on
+    /// the same `--db` finishes its open jobs once their lease ran out.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) job_lease: u64,
+}
+
+/// `--kolbo-rate-limit`: at most `limit` generation starts per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateLimit {
+    pub(crate) limit: u32,
+    pub(crate) window: std::time::Duration,
+}
+
+/// `N/WINDOW`: `N` at least 1; `WINDOW` a number of seconds with `s`, `m` or `h`, or
+/// `sec`, `min`, `hour` alone (one of them).
+fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    let shape = || format!("`{text}` is not a rate limit: write N/WINDOW, like 10/60s or 10/min");
+    let (limit, window) = text.trim().split_once('/').ok_or_else(shape)?;
+    let limit: u32 = limit.trim().parse().map_err(|_| shape())?;
+    if limit == 0 {
+        return Err(format!("`{text}`: the limit must be at least 1"));
+    }
+    let window = window.trim();
+    let (number, unit) = match window.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => window.split_at(at),
+        None => (window, "s"),
+    };
+    let count: u64 = if number.is_empty() {
+        1
+    } else {
+        number.parse().map_err(|_| shape())?
+    };
+    let seconds = match unit {
+        "s" | "sec" => 1,
+        "m" | "min" => 60,
+        "h" | "hour" => 3600,
+        _ => return Err(shape()),
+    };
+    let secs = count.saturating_mul(seconds);
+    if secs == 0 || secs > 86_400 {
+        return Err(format!("`{text}`: the window must be 1 s to 1 day"));
+    }
+    Ok(RateLimit {
+        limit,
+        window: std::time::Duration::from_secs(secs),
+    })
+}
+
+/// `--max-in-flight-per-key`: at least one generation.
+fn in_flight_parser() -> impl TypedValueParser<Value = usize> {
+    clap::value_parser!(u32)
+        .range(1..)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// `--limit`: at least one generation.

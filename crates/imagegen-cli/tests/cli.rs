@@ -393,6 +393,22 @@ fn bad_inputs_exit_2_before_any_request() {
         .args(["generate", "a fox", "--provider", "openai"]));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--provider"), "{}", r.stderr);
+    // The gateway runs at least one generation per caller: 0 is refused before it starts.
+    let sent = sim.sim().request_log().total();
+    let r = run(sim.cmd(dir.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-in-flight-per-key",
+        "0",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--max-in-flight-per-key"), "{}", r.stderr);
+    assert_eq!(
+        sim.sim().request_log().total(),
+        sent,
+        "serve sent a request"
+    );
 }
 
 #[test]

@@ -631,6 +631,11 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// ```
     async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError>;
 
+    /// Every job of every request recorded with `request_key`, in any state, with the
+    /// images saved so far, oldest first: what a generation taken over from a gateway
+    /// that died answers with.
+    async fn request_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError>;
+
     /// Renews every lease `owner` holds, on its open jobs and its running generations,
     /// until `until_ms`; returns how many rows it renewed. A gateway instance calls this
     /// well within its lease time for as long as it runs (see [`lease`]).

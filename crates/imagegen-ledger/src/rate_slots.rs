@@ -6,15 +6,12 @@
 //! while fewer than the limit were answered within the last window or are still in
 //! flight: the provider counts a call when it arrives, so a slot counts from when it was
 //! taken until a whole window after its answer, and no instance's call can land in a
-//! window the provider has already filled. Slots still in flight after
-//! [`STALE_SLOT_MS`] (their process died) stop counting.
+//! window the provider has already filled. A slot still in flight two windows after it
+//! was taken (its process died before the answer) stops counting.
 
 use std::time::Duration;
 
 use serde::Serialize;
-
-/// A slot taken and never finished stops counting after this long (its caller died).
-pub const STALE_SLOT_MS: u64 = 5 * 60 * 1000;
 
 /// The id of a taken slot, to finish it with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

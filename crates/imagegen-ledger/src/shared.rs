@@ -17,7 +17,7 @@ use sqlx::{Row, Transaction};
 
 use crate::generations::{GenerationRecord, GenerationState, NewGeneration};
 use crate::lease::Lease;
-use crate::rate_slots::{RateSlot, RateSlotId, STALE_SLOT_MS};
+use crate::rate_slots::{RateSlot, RateSlotId};
 use crate::api_keys::{
     ApiKeyId, ApiKeyRecord, NewApiKey, api_key_hash, is_well_formed, key_budget_name,
 };
@@ -1373,6 +1373,40 @@ impl Ledger for Store {
         Ok(deleted.rows_affected())
     }
 
+    async fn request_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError> {
+        const OP: &str = "look up a request's jobs";
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs AS j JOIN requests AS r ON r.id = j.request_id \
+             WHERE r.request_key = $1 ORDER BY j.accepted_at_ms, j.id"
+        );
+        let jobs = sqlx::query(&sql)
+            .bind(request_key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(E::db(OP))?
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let images_sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE provider = $1 AND job_id = $2 \
+             ORDER BY image_index"
+        );
+        let mut found = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let images = sqlx::query(&images_sql)
+                .bind(job.provider.as_str())
+                .bind(&job.job_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(E::db(OP))?
+                .iter()
+                .map(image_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            found.push(SavedJob { job, images });
+        }
+        Ok(found)
+    }
+
     async fn renew_leases(&self, owner: &str, until_ms: u64) -> Result<u64, LedgerError> {
         const OP: &str = "renew leases";
         let until = int(until_ms, "a lease's end")?;
@@ -1595,7 +1629,7 @@ impl Ledger for Store {
         .bind(provider.as_str())
         .bind(account.as_str())
         .bind(now.saturating_sub(window))
-        .bind(now.saturating_sub(int(STALE_SLOT_MS, "a time")?))
+        .bind(now.saturating_sub(window.saturating_mul(2)))
         .execute(&mut *tx)
         .await
         .map_err(E::db(OP))?;

@@ -24,6 +24,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// one) has in flight by default; one more is refused with 429.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_KEY: usize = 4;
 
+/// How long a gateway's lease on the jobs it waits on lasts unless renewed (see
+/// [`ServerConfig::with_job_lease`]).
+pub const DEFAULT_JOB_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Where the gateway's ledger comes from.
 #[derive(Clone)]
 pub(crate) enum LedgerSource {
@@ -78,6 +82,7 @@ pub struct ServerConfig {
     pub(crate) max_body_bytes: usize,
     pub(crate) local_budget: Option<String>,
     pub(crate) max_in_flight_per_key: usize,
+    pub(crate) job_lease: std::time::Duration,
     pub(crate) clock: SharedClock,
 }
 
@@ -116,6 +121,7 @@ impl ServerConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             local_budget: None,
             max_in_flight_per_key: DEFAULT_MAX_IN_FLIGHT_PER_KEY,
+            job_lease: DEFAULT_JOB_LEASE,
             clock: TokioClock::shared(),
         }
     }
@@ -189,6 +195,16 @@ impl ServerConfig {
     /// `too_many_requests_in_flight` and `Retry-After: 1`, nothing sent or charged.
     pub fn with_max_in_flight_per_key(mut self, max: usize) -> Self {
         self.max_in_flight_per_key = max.max(1);
+        self
+    }
+
+    /// How long this gateway's lease on each job it waits on (and each background
+    /// generation it runs) lasts unless renewed (default [`DEFAULT_JOB_LEASE`], at least
+    /// a second). It renews its leases a third of the way through. When it dies, another
+    /// gateway on the same ledger claims its open jobs once their lease ran out, waits on
+    /// them and keeps their images: never submitting them again.
+    pub fn with_job_lease(mut self, lease: std::time::Duration) -> Self {
+        self.job_lease = lease.max(std::time::Duration::from_secs(1));
         self
     }
 

@@ -14,6 +14,30 @@ use crate::openai_error::ApiError;
 use crate::state::AppState;
 
 /// The handler.
+#[utoipa::path(
+    get,
+    path = "/v1/files/{name}",
+    tag = "files",
+    summary = "A stored image",
+    description = "An image the gateway stored, by its content's hash; cacheable for good. Needs no key: the name is as unguessable as a signed URL.",
+    params(
+        ("name" = String, Path, description = "`<sha256>.<ext>`, as an image URL names it"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag held; 304 when it is this image's"),
+    ),
+    security(()),
+    responses(
+        (status = 200, description = "The image", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif")),
+            headers(
+                ("ETag" = String, description = "The image's hash, quoted"),
+                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+            ),
+        ),
+        (status = 304, description = "Unchanged: the ETag sent is this image's"),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 404, description = "No stored image by this name (`file_not_found`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The image could not be read", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,

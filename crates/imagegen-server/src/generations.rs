@@ -57,6 +57,40 @@ pub(crate) enum Mode {
 }
 
 /// The handler.
+#[utoipa::path(
+    post,
+    path = "/v1/images/generations",
+    tag = "images",
+    summary = "Generate images",
+    description = "OpenAI's image generation, on the cheapest model that can take the request, within the caller's budget. Waits for the images.",
+    request_body(content = crate::openapi::schema::ImagesRequest, content_type = "application/json", description = "OpenAI's image request; unknown fields are ignored and named in `x-imagegen-ignored-fields`"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeated request with the same key and body is answered again (`idempotent-replayed: true`), never paid twice. 1 to 255 visible ASCII characters."),
+    ),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The images, and where they were made and for what", body = crate::openapi::schema::ImagesResponse,
+            headers(
+                ("x-request-id" = String, description = "The gateway's id of the request"),
+                ("x-imagegen-credits" = String, description = "The credits charged, as a decimal"),
+                ("x-imagegen-ignored-fields" = String, description = "The request fields ignored, comma-separated"),
+                ("idempotent-replayed" = String, description = "`true` on an answer sent again for a repeated `Idempotency-Key`"),
+            ),
+        ),
+        (status = 400, description = "The request cannot be taken as it stands (a bad field, `param` names it; not JSON; `stream: true`; no model can take it; a content policy refusal)", body = crate::openapi::schema::ErrorResponse),
+        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
+        (status = 402, description = "Over a budget or price cap (`budget_exceeded`); never retried", body = crate::openapi::schema::ErrorResponse),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`), or the provider's plan does not allow the model (`plan_required`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 404, description = "The model named does not exist (`model_not_found`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 409, description = "A request with this `Idempotency-Key` is still running (`idempotency_in_progress`, with `Retry-After`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 413, description = "The body is larger than the gateway takes (`request_too_large`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used for a different request (`idempotency_key_reused`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 429, description = "Too many generations in flight for this key (`too_many_requests_in_flight`), a provider's rate limit (`rate_limit_exceeded`), or out of credits (`insufficient_quota`); `Retry-After` when waiting helps", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The gateway failed (the ledger, the disk, its configuration)", body = crate::openapi::schema::ErrorResponse),
+        (status = 502, description = "A provider failed or could not be reached (`generation_failed`, `provider_error`); may have been charged when `x-should-retry: false`", body = crate::openapi::schema::ErrorResponse),
+        (status = 503, description = "No provider can take it for now (`providers_unavailable`), or the gateway is stopping (`shutting_down`)", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -263,18 +297,33 @@ async fn run(
         images = request.count(),
         "generating"
     );
-    // Known before it starts, so its first progress reaches its followers.
-    let progress = (mode == Mode::Background).then(|| state.jobs.start(id, caller));
+    // Known before it starts (and in the ledger, for every gateway on it), so its first
+    // progress reaches its followers.
+    let progress = if mode == Mode::Background {
+        let dir = state.store.incoming_dir(id);
+        let key = imagegen::job_log::request_key(&request, &call, &dir);
+        match state.jobs.start(state, id, caller, key).await {
+            Ok(sink) => Some(sink),
+            Err(error) => {
+                claim.abandon().await;
+                return Err(error);
+            }
+        }
+    } else {
+        None
+    };
     let guard = state.inflight.enter();
     let task = {
         let state = Arc::clone(state);
         let id = id.to_owned();
         let headers = headers.clone();
+        let caller = caller.clone();
         // Its own task: a caller that hangs up does not cancel a paid job half-recorded,
         // nor leave its hold or its idempotency key unresolved.
         tokio::spawn(async move {
             let _in_flight = (guard, slot);
-            let (report, stored) = generate_and_store(&state, &id, &request, call, progress).await;
+            let (report, stored) =
+                generate_and_store(&state, &id, &caller, &request, call, progress).await;
             if let Some(hold) = hold {
                 hold.settle(report.credits_charged(), !report.unfinished.is_empty())
                     .await;
@@ -318,7 +367,7 @@ async fn run(
                     }
                 }
             };
-            state.jobs.finish(&job_id, recorded);
+            state.jobs.finish(&state, &job_id, recorded).await;
         });
         return Ok(crate::jobs::accepted(id));
     }
@@ -344,15 +393,20 @@ async fn run(
 async fn generate_and_store(
     state: &AppState,
     id: &str,
+    caller: &Caller,
     request: &GenerationRequest,
     call: CallOptions,
     progress: Option<Arc<dyn ProgressSink>>,
 ) -> (RunReport, Vec<io::Result<StoredImage>>) {
     let dir = state.store.incoming_dir(id);
-    let log = StoreLog::new(
-        LedgerLog::new(Arc::clone(&state.ledger)).with_clock(Arc::clone(&state.clock)),
-        state.store.clone(),
-    );
+    // Each job leased to this gateway: if it dies, another on the ledger finishes it.
+    let mut ledger_log = LedgerLog::new(Arc::clone(&state.ledger))
+        .with_clock(Arc::clone(&state.clock))
+        .leased_to(state.instance.clone(), state.job_lease);
+    if let Caller::Key(record) = caller {
+        ledger_log = ledger_log.paid_by(record.id);
+    }
+    let log = StoreLog::new(ledger_log, state.store.clone());
     let mut options = GenerateOptions::default()
         .journal(log.clone())
         .out_dir(&dir)

@@ -56,12 +56,12 @@ pub(crate) struct Recorded {
 
 impl Recorded {
     /// The text the ledger keeps.
-    fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         json!({"v": 1, "inline": self.inline, "body": self.body}).to_string()
     }
 
     /// A recorded text read back.
-    fn from_text(status: u16, text: &str) -> Option<Self> {
+    pub(crate) fn from_text(status: u16, text: &str) -> Option<Self> {
         let value: Value = serde_json::from_str(text).ok()?;
         Some(Self {
             status: StatusCode::from_u16(status).ok()?,

@@ -10,13 +10,18 @@
 //! what the GET answers once it is finished, and the stream ends (a generation already
 //! finished gets the `done` event only). A comment every 15 s keeps it alive.
 //!
-//! [`Jobs`] keeps the ids in the gateway's memory, each readable by the caller that
-//! started it only (another caller's id is a 404): they last as long as the process.
+//! Each generation is recorded in the ledger when it starts, with its latest progress
+//! and then its answer, so every gateway sharing the ledger answers for it: the one
+//! running it from memory (its followers hear each event as it happens), any other from
+//! the ledger (its followers hear the latest progress, looked up every
+//! [`LEDGER_POLL`]). Only the caller that started one may read it (another caller's id
+//! is a 404). When the gateway running one dies, another takes it over (see
+//! `crate::leases`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -25,6 +30,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use imagegen::{ProgressEvent, ProgressSink};
+use imagegen_ledger::{GenerationRecord, Ledger, NewGeneration};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -34,7 +40,7 @@ use crate::idempotency::Recorded;
 use crate::openai_error::ApiError;
 use crate::state::AppState;
 
-/// The generations started asynchronously, by id.
+/// The generations this gateway runs, by id (the ledger has every gateway's).
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
     entries: Mutex<HashMap<String, Entry>>,
@@ -65,13 +71,42 @@ const EVENT_BUFFER: usize = 64;
 /// How often an idle event stream sends a comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The progress sink of a background generation: its jobs' events, to its followers.
+/// How often a follower on another gateway looks the generation up in the ledger.
+const LEDGER_POLL: Duration = Duration::from_millis(500);
+
+/// How often a generation's latest progress is written to the ledger at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// The progress sink of a background generation: its jobs' events, to its followers
+/// here, and the latest (at most every [`PROGRESS_EVERY`]) to the ledger for the others.
 pub(crate) struct JobProgress {
+    id: String,
     events: broadcast::Sender<JobEvent>,
+    ledger: Arc<dyn Ledger>,
+    written: Mutex<Option<Instant>>,
 }
 
 impl ProgressSink for JobProgress {
     fn report(&self, event: ProgressEvent) {
+        let due = {
+            let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+            let due = written.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY);
+            if due {
+                *written = Some(Instant::now());
+            }
+            due
+        };
+        if due
+            && let Ok(text) = serde_json::to_string(&event)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (ledger, id) = (Arc::clone(&self.ledger), self.id.clone());
+            runtime.spawn(async move {
+                if let Err(e) = ledger.set_generation_progress(&id, &text).await {
+                    tracing::debug!(generation = %id, error = %e, "progress not recorded");
+                }
+            });
+        }
         // No follower is no error.
         let _ = self.events.send(JobEvent::Progress(event));
     }
@@ -81,13 +116,41 @@ impl ProgressSink for JobProgress {
 enum Follow {
     /// Done already, with this answer.
     Done(Recorded),
-    /// Running: its events from now on.
+    /// Running here: its events from now on.
     Running(broadcast::Receiver<JobEvent>),
+    /// Running on another gateway: looked up in the ledger.
+    Elsewhere,
+}
+
+/// A generation as a reader may see it.
+enum Found {
+    /// Still running.
+    Running,
+    /// Done, with this answer.
+    Done(Recorded),
 }
 
 impl Jobs {
-    /// `id`, started by `caller`, is running; the sink for its progress.
-    pub(crate) fn start(&self, id: &str, caller: &Caller) -> Arc<dyn ProgressSink> {
+    /// `id`, started by `caller` for the request keyed `request_key`, is running: it is
+    /// recorded in the ledger (leased to this gateway), and its progress sink returned.
+    pub(crate) async fn start(
+        &self,
+        state: &AppState,
+        id: &str,
+        caller: &Caller,
+        request_key: String,
+    ) -> Result<Arc<dyn ProgressSink>, ApiError> {
+        let generation = NewGeneration::new(id, owner_of(caller), crate::leases::lease(state))
+            .with_request_key(request_key);
+        state
+            .ledger
+            .create_generation(&generation)
+            .await
+            .map_err(|e| {
+                ApiError::internal(format!(
+                    "the generation could not be recorded in the ledger ({e}); nothing was sent"
+                ))
+            })?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         self.lock().insert(
             id.to_owned(),
@@ -97,11 +160,23 @@ impl Jobs {
                 events: events.clone(),
             },
         );
-        Arc::new(JobProgress { events })
+        Ok(Arc::new(JobProgress {
+            id: id.to_owned(),
+            events,
+            ledger: Arc::clone(&state.ledger),
+            written: Mutex::new(None),
+        }))
     }
 
-    /// `id` is done with `outcome`.
-    pub(crate) fn finish(&self, id: &str, outcome: Recorded) {
+    /// `id` is done with `outcome`: in the ledger for every gateway, then here.
+    pub(crate) async fn finish(&self, state: &AppState, id: &str, outcome: Recorded) {
+        if let Err(e) = state
+            .ledger
+            .finish_generation(id, outcome.status.as_u16(), &outcome.to_text())
+            .await
+        {
+            tracing::warn!(generation = %id, error = %e, "a generation's answer could not be recorded in the ledger; only this gateway has it");
+        }
         if let Some(entry) = self.lock().get_mut(id) {
             entry.outcome = Some(outcome);
             // Under the lock: a follower either sees the outcome or hears this.
@@ -110,24 +185,54 @@ impl Jobs {
     }
 
     /// `id` to follow as `caller`: `None` when unknown or another caller's.
-    fn follow(&self, id: &str, caller: &Caller) -> Option<Follow> {
-        let entries = self.lock();
-        let entry = entries.get(id).filter(|e| e.owner == owner_of(caller))?;
-        Some(match &entry.outcome {
-            Some(recorded) => Follow::Done(recorded.clone()),
-            None => Follow::Running(entry.events.subscribe()),
+    async fn follow(
+        &self,
+        ledger: &dyn Ledger,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<Option<Follow>, ApiError> {
+        {
+            let entries = self.lock();
+            if let Some(entry) = entries.get(id) {
+                if entry.owner != owner_of(caller) {
+                    return Ok(None);
+                }
+                return Ok(Some(match &entry.outcome {
+                    Some(recorded) => Follow::Done(recorded.clone()),
+                    None => Follow::Running(entry.events.subscribe()),
+                }));
+            }
+        }
+        Ok(match from_ledger(ledger, id, caller).await? {
+            None => None,
+            Some(Found::Done(recorded)) => Some(Follow::Done(recorded)),
+            Some(Found::Running) => Some(Follow::Elsewhere),
         })
     }
 
-    /// `id` as `caller` may see it: `None` when unknown or another caller's; else its
-    /// answer when done.
-    fn get(&self, id: &str, caller: &Caller) -> Option<Option<Recorded>> {
-        let entries = self.lock();
-        let entry = entries.get(id).filter(|e| e.owner == owner_of(caller))?;
-        Some(entry.outcome.clone())
+    /// `id` as `caller` may see it: `None` when unknown or another caller's.
+    async fn get(
+        &self,
+        ledger: &dyn Ledger,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<Option<Found>, ApiError> {
+        {
+            let entries = self.lock();
+            if let Some(entry) = entries.get(id) {
+                if entry.owner != owner_of(caller) {
+                    return Ok(None);
+                }
+                return Ok(Some(match &entry.outcome {
+                    Some(recorded) => Found::Done(recorded.clone()),
+                    None => Found::Running,
+                }));
+            }
+        }
+        from_ledger(ledger, id, caller).await
     }
 
-    /// `id`'s answer, when it is done (whoever asks: the caller was checked before).
+    /// `id`'s answer, when it is done here (whoever asks: the caller was checked before).
     fn outcome(&self, id: &str) -> Option<Recorded> {
         self.lock().get(id).and_then(|e| e.outcome.clone())
     }
@@ -135,6 +240,32 @@ impl Jobs {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         // Each update is one insert or assignment: never left half done by a panic.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Generation `id` as the ledger has it, for `caller`: `None` when unknown or another
+/// caller's.
+async fn from_ledger(
+    ledger: &dyn Ledger,
+    id: &str,
+    caller: &Caller,
+) -> Result<Option<Found>, ApiError> {
+    let record = ledger
+        .generation(id)
+        .await
+        .map_err(|e| ApiError::internal(format!("the ledger could not be read ({e})")))?;
+    Ok(record
+        .filter(|r| r.caller == owner_of(caller))
+        .map(|r| found_in(&r)))
+}
+
+/// Where a ledger record stands.
+fn found_in(record: &GenerationRecord) -> Found {
+    match (record.status, record.response.as_deref()) {
+        (Some(status), Some(text)) => {
+            Recorded::from_text(status, text).map_or(Found::Running, Found::Done)
+        }
+        _ => Found::Running,
     }
 }
 
@@ -147,6 +278,35 @@ fn owner_of(caller: &Caller) -> String {
 }
 
 /// `POST /v1/generations`.
+#[utoipa::path(
+    post,
+    path = "/v1/generations",
+    tag = "imagegen",
+    summary = "Start a generation in the background",
+    description = "The same body and checks as `POST /v1/images/generations`; answers 202 with the generation's id at once. Read it with `GET /v1/generations/{id}` or follow it with `/events`.",
+    request_body(content = crate::openapi::schema::ImagesRequest, content_type = "application/json", description = "OpenAI's image request; unknown fields are ignored and named in `x-imagegen-ignored-fields`"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeated request with the same key and body is answered again (`idempotent-replayed: true`), never paid twice. 1 to 255 visible ASCII characters."),
+    ),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 202, description = "Started: `status` is `running`", body = crate::openapi::schema::Generation,
+            headers(("x-request-id" = String, description = "The generation's id")),
+        ),
+        (status = 400, description = "The request cannot be taken as it stands (a bad field, `param` names it; not JSON; `stream: true`; no model can take it; a content policy refusal)", body = crate::openapi::schema::ErrorResponse),
+        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
+        (status = 402, description = "Over a budget or price cap (`budget_exceeded`); never retried", body = crate::openapi::schema::ErrorResponse),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`), or the provider's plan does not allow the model (`plan_required`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 404, description = "The model named does not exist (`model_not_found`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 409, description = "A request with this `Idempotency-Key` is still running (`idempotency_in_progress`, with `Retry-After`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 413, description = "The body is larger than the gateway takes (`request_too_large`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 422, description = "This `Idempotency-Key` was used for a different request (`idempotency_key_reused`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 429, description = "Too many generations in flight for this key (`too_many_requests_in_flight`), a provider's rate limit (`rate_limit_exceeded`), or out of credits (`insufficient_quota`); `Retry-After` when waiting helps", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The gateway failed (the ledger, the disk, its configuration)", body = crate::openapi::schema::ErrorResponse),
+        (status = 502, description = "A provider failed or could not be reached (`generation_failed`, `provider_error`); may have been charged when `x-should-retry: false`", body = crate::openapi::schema::ErrorResponse),
+        (status = 503, description = "No provider can take it for now (`providers_unavailable`), or the gateway is stopping (`shutting_down`)", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -156,6 +316,24 @@ pub(crate) async fn create(
 }
 
 /// `GET /v1/generations/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/generations/{id}",
+    tag = "imagegen",
+    summary = "Read a background generation",
+    description = "Its `status` and, once done, the status and body `POST /v1/images/generations` would have answered. Only the caller that started it may read it.",
+    params(
+        ("id" = String, Path, description = "The id `POST /v1/generations` answered"),
+    ),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The generation", body = crate::openapi::schema::Generation),
+        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 404, description = "No generation with this id for this caller", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The gateway failed (the ledger; a stored image could not be read)", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -171,9 +349,10 @@ async fn read(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Respons
     let caller = state.auth.caller(headers).await?;
     let found = state
         .jobs
-        .get(id, &caller)
+        .get(state.ledger.as_ref(), id, &caller)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("No generation with id `{id}`.")))?;
-    let Some(recorded) = found else {
+    let Found::Done(recorded) = found else {
         return Ok(axum::Json(
             json!({"id": id, "object": "imagegen.generation", "status": "running"}),
         )
@@ -202,13 +381,35 @@ async fn finished_body(state: &AppState, id: &str, recorded: Recorded) -> Result
 }
 
 /// `GET /v1/generations/{id}/events`.
+#[utoipa::path(
+    get,
+    path = "/v1/generations/{id}/events",
+    tag = "imagegen",
+    summary = "Follow a background generation",
+    description = "Server-sent events: a `progress` event (data: a `ProgressEvent`) as its jobs report, then one `done` event (data: the `Generation` that `GET /v1/generations/{id}` answers), and the stream ends. A comment every 15 s keeps it alive.",
+    params(
+        ("id" = String, Path, description = "The id `POST /v1/generations` answered"),
+    ),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The event stream: `event: progress` with a `ProgressEvent`, then `event: done` with a `Generation`", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 404, description = "No generation with this id for this caller", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The gateway failed (the ledger)", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn events(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let follow = match state.auth.caller(&headers).await {
-        Ok(caller) => state.jobs.follow(&id, &caller),
+        Ok(caller) => state.jobs.follow(state.ledger.as_ref(), &id, &caller).await,
+        Err(error) => return error.into_response(),
+    };
+    let follow = match follow {
+        Ok(follow) => follow,
         Err(error) => return error.into_response(),
     };
     let Some(follow) = follow else {
@@ -223,6 +424,8 @@ pub(crate) async fn events(
 enum Cursor {
     /// Following the generation.
     Following(broadcast::Receiver<JobEvent>),
+    /// Running on another gateway: its latest progress seen so far.
+    Polling(Option<String>),
     /// Done: the `done` event is next.
     Done(Recorded),
     /// Nothing more.
@@ -238,6 +441,7 @@ fn event_stream(
     let cursor = match follow {
         Follow::Done(recorded) => Cursor::Done(recorded),
         Follow::Running(receiver) => Cursor::Following(receiver),
+        Follow::Elsewhere => Cursor::Polling(None),
     };
     futures_util::stream::unfold(cursor, move |cursor| {
         let state = Arc::clone(&state);
@@ -249,6 +453,7 @@ fn event_stream(
                     return Some((Ok(done_event(&state, &id, recorded).await), Cursor::Ended));
                 }
                 Cursor::Following(receiver) => receiver,
+                Cursor::Polling(seen) => return poll_ledger(&state, &id, seen).await,
             };
             loop {
                 match receiver.recv().await {
@@ -269,6 +474,34 @@ fn event_stream(
             }
         }
     })
+}
+
+/// The next event of a generation another gateway runs: its progress when it changed
+/// since `seen`, else `done` once it finished, looked up every [`LEDGER_POLL`].
+async fn poll_ledger(
+    state: &AppState,
+    id: &str,
+    seen: Option<String>,
+) -> Option<(Result<Event, Infallible>, Cursor)> {
+    loop {
+        match state.ledger.generation(id).await {
+            Ok(Some(record)) => {
+                if let Found::Done(recorded) = found_in(&record) {
+                    return Some((Ok(done_event(state, id, recorded).await), Cursor::Ended));
+                }
+                if record.progress.is_some() && record.progress != seen {
+                    let data = record.progress.clone().unwrap_or_default();
+                    let event = Event::default().event("progress").data(data);
+                    return Some((Ok(event), Cursor::Polling(record.progress)));
+                }
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::debug!(generation = %id, error = %e, "the ledger could not be read; trying again")
+            }
+        }
+        state.clock.sleep(LEDGER_POLL).await;
+    }
 }
 
 /// The `done` event: what `GET /v1/generations/{id}` answers, or the error reading it.

@@ -27,7 +27,8 @@
 //! | `POST /v1/estimate` | imagegen's own: the same body as a generation; the ranked candidates with prices and reasons, nothing spent |
 //! | `POST /v1/generations`, `GET /v1/generations/<id>` | imagegen's own: the same body as a generation, answered 202 `{id}` at once; the GET gives its `status` and, when done, the response `POST /v1/images/generations` would have given |
 //! | `GET /v1/generations/<id>/events` | imagegen's own: server-sent events following a background generation: `progress` (provider, job id, state, percent) as its jobs report it, then one `done` whose data is what `GET /v1/generations/<id>` answers, and the stream ends |
-//! | `GET /v1/spend?by=provider\|model\|day` | imagegen's own: what charged jobs cost, from the ledger (callers without a key only, for now) |
+//! | `GET /v1/spend?by=provider\|model\|day` | imagegen's own: what charged jobs cost, from the ledger: a key holder's own, or the whole ledger's for this machine's callers without keys |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of every endpoint above (request and response shapes, errors, the bearer scheme); needs no key |
 //!
 //! Errors have OpenAI's shape and statuses (the `error_map` module has the
 //! table); a response to a request that may have been charged carries
@@ -55,12 +56,14 @@
 //! | `spend` | `GET /v1/spend` |
 //! | `models` | `GET /v1/models` |
 //! | `files` | `GET /v1/files/…` |
+//! | `openapi` | `GET /openapi.json`: the OpenAPI document, generated from the handlers |
 //! | `openai_error` | an error response in OpenAI's shape |
 //! | `error_map` | the facade's errors as OpenAI statuses, types, params and codes |
 //! | `state` | what the handlers share, and the gateway's URL as a request sees it |
 //! | `inflight` | the generations running, which a shutdown waits for |
 //! | `key_limit` | at most so many generations in flight per caller; 429 beyond |
 //! | `request_id` | `x-request-id` |
+//! | `leases` | this gateway's leases on its jobs and background generations, renewed while it lives; the work of a gateway that died, taken over |
 //! | `maintenance` | the background upkeep: stale idempotency records pruned at start and hourly |
 //!
 //! ## Features
@@ -81,10 +84,12 @@ mod idempotency;
 mod inflight;
 mod jobs;
 mod key_limit;
+mod leases;
 mod maintenance;
 mod model_choice;
 mod models;
 mod openai_error;
+mod openapi;
 mod params;
 mod request_id;
 pub mod server;
@@ -94,7 +99,8 @@ pub mod store;
 mod store_log;
 
 pub use config::{
-    DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT_PER_KEY, ServerConfig,
+    DEFAULT_JOB_LEASE, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT_PER_KEY,
+    ServerConfig,
 };
 pub use error::ServerError;
 pub use params::MAX_IMAGES;

@@ -17,6 +17,23 @@ use crate::openai_error::ApiError;
 use crate::state::AppState;
 
 /// `GET /v1/models`.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "models",
+    summary = "List the models",
+    description = "Every model of every configured provider as `provider/model`, with its price and capabilities.",
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The models", body = crate::openapi::schema::ModelList),
+        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 429, description = "A provider's rate limit while reading its catalog", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The gateway failed (the ledger, its configuration)", body = crate::openapi::schema::ErrorResponse),
+        (status = 502, description = "A provider's catalog could not be read (`provider_error`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 503, description = "The gateway is stopping (`shutting_down`)", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match models(&state, &headers, None).await {
         Ok(body) => axum::Json(body).into_response(),
@@ -25,6 +42,27 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap)
 }
 
 /// `GET /v1/models/<provider>/<model>`.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{id}",
+    tag = "models",
+    summary = "Retrieve a model",
+    description = "One model, named `provider/model` (its `/` is part of the path).",
+    params(
+        ("id" = String, Path, description = "`provider/model`, as `GET /v1/models` lists it", example = "kolbo/z-image/turbo"),
+    ),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The model", body = crate::openapi::schema::Model),
+        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 404, description = "No such model (`model_not_found`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 429, description = "A provider's rate limit while reading its catalog", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The gateway failed (the ledger, its configuration)", body = crate::openapi::schema::ErrorResponse),
+        (status = 502, description = "A provider's catalog could not be read (`provider_error`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 503, description = "The gateway is stopping (`shutting_down`)", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn retrieve(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

@@ -12,15 +12,20 @@ pub(crate) struct RequestIds {
 }
 
 impl RequestIds {
-    /// Ids for a gateway started at `started_ms` (milliseconds since the Unix epoch).
-    pub(crate) fn new(started_ms: u64) -> Self {
+    /// Ids for gateway `instance` (`gw-` and hex digits, unique among the gateways on a
+    /// ledger): unique across them, as the ledger's background generations need.
+    pub(crate) fn new(instance: &str) -> Self {
+        let unique: String = instance
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
         Self {
-            prefix: format!("req_{started_ms:x}{:x}", std::process::id()),
+            prefix: format!("req_{unique}"),
             next: AtomicU64::new(1),
         }
     }
 
-    /// The next id: `req_<start><pid>_<n>`, letters, digits and `_` only.
+    /// The next id: `req_<instance>_<n>`, letters, digits and `_` only.
     pub(crate) fn next(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         format!("{}_{n}", self.prefix)
@@ -33,7 +38,7 @@ mod tests {
 
     #[test]
     fn ids_are_distinct_tokens() {
-        let ids = RequestIds::new(1_767_225_600_000);
+        let ids = RequestIds::new("gw-00ff12ab");
         let (a, b) = (ids.next(), ids.next());
         assert_ne!(a, b);
         assert!(a.starts_with("req_"));

@@ -11,9 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use imagegen::core::unix_millis;
 use imagegen_ledger::Ledger;
 use tempfile::TempDir;
@@ -32,7 +33,7 @@ use crate::openai_error::ApiError;
 use crate::request_id::RequestIds;
 use crate::state::AppState;
 use crate::store::{ImageStore, default_image_dir};
-use crate::{estimate, files, generations, jobs, maintenance, models, spend};
+use crate::{estimate, files, generations, jobs, leases, maintenance, models, openapi, spend};
 
 /// Starts the gateway described by `config` on a task of its own and returns once it
 /// listens: the ledger is open, the image directory exists, the access rule is settled
@@ -61,6 +62,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_body_bytes,
         local_budget,
         max_in_flight_per_key,
+        job_lease,
         clock,
     } = config;
     let public_url = public_url.map(checked_public_url).transpose()?;
@@ -117,15 +119,19 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let started_ms = unix_millis(clock.wall_time());
+    let instance = leases::instance_id();
     let state = Arc::new(AppState {
         client,
         ledger,
         store,
         auth,
-        ids: RequestIds::new(started_ms),
+        ids: RequestIds::new(&instance),
         inflight: InFlight::new(),
         key_limit: KeyLimit::new(max_in_flight_per_key),
         jobs: Jobs::default(),
+        instance,
+        job_lease,
+        adopted: leases::Adopted::default(),
         clock,
         public_url,
         local_addr,
@@ -139,6 +145,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         Arc::clone(&state.clock),
         stopping.clone(),
     );
+    let keeper = leases::spawn(Arc::clone(&state), stopping.clone());
     let app = routes(Arc::clone(&state));
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -148,7 +155,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
             })
             .await
     });
-    tracing::info!(addr = %local_addr, keys = state.auth.requires_keys(), "the gateway listens");
+    tracing::info!(addr = %local_addr, instance = %state.instance, keys = state.auth.requires_keys(), "the gateway listens");
     Ok(RunningServer {
         local_addr,
         state,
@@ -157,23 +164,76 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         },
         task,
         upkeep,
+        keeper,
         owns_ledger,
         temporary,
     })
 }
 
+/// One route: a method, the path as axum matches it, and its handler.
+pub(crate) struct Route {
+    /// The method.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the test that every route is documented")
+    )]
+    pub(crate) method: Method,
+    /// The path (`{name}` a segment, `{*name}` the rest).
+    pub(crate) path: &'static str,
+    handler: MethodRouter<Arc<AppState>>,
+}
+
+impl Route {
+    fn get<H, T>(path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        Self {
+            method: Method::GET,
+            path,
+            handler: get(handler),
+        }
+    }
+
+    fn post<H, T>(path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        Self {
+            method: Method::POST,
+            path,
+            handler: post(handler),
+        }
+    }
+}
+
+/// Every route, in one list: the router is built from it, and a test checks that the
+/// OpenAPI document ([`crate::openapi`]) describes each, so add a route here with its
+/// `#[utoipa::path]`.
+pub(crate) fn route_table() -> Vec<Route> {
+    vec![
+        Route::post("/v1/images/generations", generations::create),
+        Route::post("/v1/estimate", estimate::create),
+        Route::post("/v1/generations", jobs::create),
+        Route::get("/v1/generations/{id}", jobs::get),
+        Route::get("/v1/generations/{id}/events", jobs::events),
+        Route::get("/v1/spend", spend::get),
+        Route::get("/v1/models", models::list),
+        Route::get("/v1/models/{*id}", models::retrieve),
+        Route::get("/v1/files/{name}", files::get),
+        Route::get("/openapi.json", openapi::get),
+    ]
+}
+
 /// The routes.
 fn routes(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1/images/generations", post(generations::create))
-        .route("/v1/estimate", post(estimate::create))
-        .route("/v1/generations", post(jobs::create))
-        .route("/v1/generations/{id}", get(jobs::get))
-        .route("/v1/generations/{id}/events", get(jobs::events))
-        .route("/v1/spend", get(spend::get))
-        .route("/v1/models", get(models::list))
-        .route("/v1/models/{*id}", get(models::retrieve))
-        .route("/v1/files/{name}", get(files::get))
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handler)
+        })
         .fallback(unknown_url)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -247,6 +307,8 @@ pub struct RunningServer {
     task: JoinHandle<io::Result<()>>,
     /// The background upkeep ([`maintenance`]), ended by the same stop.
     upkeep: JoinHandle<()>,
+    /// The lease keeper ([`leases`]), ended by the same stop.
+    keeper: JoinHandle<()>,
     owns_ledger: bool,
     temporary: Option<TempDir>,
 }
@@ -283,6 +345,12 @@ impl RunningServer {
         self.temporary.is_some()
     }
 
+    /// Its instance id: what its leases in the ledger are held by (see
+    /// [`ServerConfig::with_job_lease`]).
+    pub fn instance(&self) -> &str {
+        &self.state.instance
+    }
+
     /// How many generations are running.
     pub fn generations_in_flight(&self) -> usize {
         self.state.inflight.count()
@@ -307,6 +375,16 @@ impl RunningServer {
         self.state.inflight.idle().await;
         // It stops with the server; a prune it was running finishes first.
         let _ = self.upkeep.await;
+        let _ = self.keeper.await;
+        // What it leaves open (a job whose images could not be fetched) is taken over
+        // by another gateway on the ledger at once, or by this one when it starts again.
+        match self.state.ledger.release_leases(&self.state.instance).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "leases released for another gateway"),
+            Err(e) => {
+                tracing::warn!(error = %e, "leases could not be released; they run out on their own")
+            }
+        }
         if self.owns_ledger {
             self.state.ledger.close().await;
         }

@@ -2,25 +2,43 @@
 //! ([`Ledger::spend`](imagegen_ledger::Ledger::spend)), grouped by provider (the
 //! default), model or UTC day.
 //!
-//! The answer is `{"object": "list", "by": …, "data": [{provider, model, day, credits,
-//! jobs}]}`. It is the whole ledger's spend, so it is served to this machine's callers
-//! when the gateway runs without keys; a caller with a gateway key is refused (403
-//! `spend_not_by_key`), as the ledger does not yet sum spend per key and another key's
-//! spending is not its holder's to see.
+//! The answer is `{"object": "list", "by": …, "scope": …, "data": [{provider, model,
+//! day, credits, jobs}]}`. A caller with a gateway key sees what its own key paid for
+//! (`scope: "key"`): another key's spending is not its holder's to see. This machine's
+//! callers, when the gateway runs without keys, see the whole ledger (`scope:
+//! "ledger"`).
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use imagegen_ledger::{SpendGroup, SpendQuery};
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::openai_error::{ApiError, PERMISSION};
+use crate::openai_error::ApiError;
 use crate::state::AppState;
 
 /// The handler.
+#[utoipa::path(
+    get,
+    path = "/v1/spend",
+    tag = "imagegen",
+    summary = "What charged jobs cost",
+    description = "What was charged, grouped: for a caller with a gateway key, what that key paid for (`scope: key`); for this machine's callers when the gateway runs without keys, the whole ledger (`scope: ledger`).",
+    params(
+        ("by" = Option<crate::openapi::schema::SpendBy>, Query, description = "The grouping (default `provider`)"),
+    ),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The spend, one row per group", body = crate::openapi::schema::SpendResponse),
+        (status = 400, description = "`by` is not `provider`, `model` or `day`", body = crate::openapi::schema::ErrorResponse),
+        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
+        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        (status = 500, description = "The ledger failed (`ledger_error`)", body = crate::openapi::schema::ErrorResponse),
+    ),
+)]
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -35,20 +53,19 @@ pub(crate) async fn get(
 async fn spend(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Response, ApiError> {
     let caller = state.auth.caller(headers).await?;
     let group = group_of(uri.query().unwrap_or_default())?;
-    if let Caller::Key(_) = caller {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            PERMISSION,
-            "Spend is not yet summed per gateway key: ask the gateway's operator (`imagegen spend`).",
-        )
-        .code("spend_not_by_key"));
-    }
+    let (query, scope) = match &caller {
+        Caller::Key(record) => (SpendQuery::by(group).paid_by(record.id), "key"),
+        Caller::Local => (SpendQuery::by(group), "ledger"),
+    };
     let rows = state
         .ledger
-        .spend(&SpendQuery::by(group))
+        .spend(&query)
         .await
         .map_err(|e| ApiError::internal(format!("the ledger: {e}")).code("ledger_error"))?;
-    Ok(axum::Json(json!({"object": "list", "by": group, "data": rows})).into_response())
+    Ok(
+        axum::Json(json!({"object": "list", "by": group, "scope": scope, "data": rows}))
+            .into_response(),
+    )
 }
 
 /// The grouping a query string asks for (`by=provider`, `by=model`, `by=day`; provider

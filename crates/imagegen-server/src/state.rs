@@ -31,6 +31,12 @@ pub(crate) struct AppState {
     pub(crate) key_limit: KeyLimit,
     /// The generations started with `POST /v1/generations`.
     pub(crate) jobs: Jobs,
+    /// This gateway's id among those sharing the ledger: what its leases are held by.
+    pub(crate) instance: String,
+    /// How long its leases last unless renewed.
+    pub(crate) job_lease: std::time::Duration,
+    /// The generations it took over from a gateway that died, until answered.
+    pub(crate) adopted: crate::leases::Adopted,
     pub(crate) clock: SharedClock,
     /// Where image URLs point when configured (ends with `/`).
     pub(crate) public_url: Option<Url>,

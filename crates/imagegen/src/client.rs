@@ -112,6 +112,8 @@ pub struct ClientBuilder {
     download_concurrency: usize,
     poll_schedule: Option<PollSchedule>,
     kolbo_pacing: bool,
+    kolbo_rate_limit: Option<(u32, Duration)>,
+    shared_pacing: Option<Arc<dyn imagegen_ledger::Ledger>>,
     #[cfg(feature = "simulator")]
     simulator: Option<imagegen_sim::SimHandle>,
 }
@@ -184,6 +186,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Kolbo's generation limit for this account: `limit` starts per `window` (default:
+    /// the documented 10 a minute). For an account Kolbo gave a higher limit.
+    pub fn kolbo_rate_limit(mut self, limit: u32, window: Duration) -> Self {
+        self.kolbo_rate_limit = Some((limit.max(1), window.max(Duration::from_millis(1))));
+        self
+    }
+
+    /// Paces Kolbo's generation starts across every process on `ledger` as well as in
+    /// this one (see [`crate::ledger_window`]): gateway instances sharing one account
+    /// stay within its limit together. Needs [`kolbo_pacing`](Self::kolbo_pacing) on.
+    pub fn shared_pacing(mut self, ledger: Arc<dyn imagegen_ledger::Ledger>) -> Self {
+        self.shared_pacing = Some(ledger);
+        self
+    }
+
     /// Builds the client: Kolbo when its key is set, KoalaImages when its key is set, and
     /// any providers added. Fails with [`Error::NoProvider`] when there is none.
     pub fn build(self) -> Result<Client, Error> {
@@ -199,7 +216,19 @@ impl ClientBuilder {
                 builder = builder.base_url(url.as_str());
             }
             if self.kolbo_pacing {
-                let pacer = kolbo_api::SubmitPacer::kolbo_generate();
+                let mut pacer = match self.kolbo_rate_limit {
+                    Some((limit, window)) => kolbo_api::SubmitPacer::new(limit, window),
+                    None => kolbo_api::SubmitPacer::kolbo_generate(),
+                };
+                if let Some(ledger) = &self.shared_pacing {
+                    pacer = pacer.with_shared_window(Arc::new(
+                        crate::ledger_window::LedgerWindow::new(
+                            Arc::clone(ledger),
+                            "kolbo",
+                            key.expose_secret(),
+                        ),
+                    ));
+                }
                 pacer.on_wait(crate::pacing::heard);
                 builder = builder.submit_pacer(pacer);
             }
@@ -339,6 +368,8 @@ impl Client {
             download_concurrency: DEFAULT_DOWNLOAD_CONCURRENCY,
             poll_schedule: None,
             kolbo_pacing: true,
+            kolbo_rate_limit: None,
+            shared_pacing: None,
             #[cfg(feature = "simulator")]
             simulator: None,
         }

@@ -63,6 +63,17 @@ pub struct OpenJobs {
     pub bad_lines: Vec<BadLine>,
 }
 
+impl From<Vec<UnfinishedJob>> for OpenJobs {
+    /// Exactly `jobs` open, no bad lines: a log of jobs chosen elsewhere (a gateway's
+    /// jobs taken over from one that died, say).
+    fn from(jobs: Vec<UnfinishedJob>) -> Self {
+        Self {
+            jobs,
+            bad_lines: Vec::new(),
+        }
+    }
+}
+
 /// A durable record of paid jobs; see the [module docs](self).
 #[async_trait]
 pub trait JobLog: Send + Sync + fmt::Debug {

@@ -40,6 +40,10 @@ pub struct LedgerLog {
     requests: Mutex<HashMap<String, RequestId>>,
     /// The batch the requests of this log belong to, if any.
     batch_key: Option<String>,
+    /// The instance waiting on its jobs, and how long each lease lasts.
+    lease: Option<(String, std::time::Duration)>,
+    /// The gateway key paying for its jobs.
+    api_key: Option<imagegen_ledger::ApiKeyId>,
 }
 
 impl std::fmt::Debug for LedgerLog {
@@ -59,7 +63,26 @@ impl LedgerLog {
             clock: TokioClock::shared(),
             requests: Mutex::new(HashMap::new()),
             batch_key: None,
+            lease: None,
+            api_key: None,
         }
+    }
+
+    /// Leases each job it records to `owner` for `lease` (see
+    /// [`imagegen_ledger::lease`]): if `owner` dies before the job is finished, another
+    /// instance on the ledger claims it once the lease ran out and finishes it. The owner
+    /// renews its leases itself ([`Ledger::renew_leases`]).
+    #[must_use]
+    pub fn leased_to(mut self, owner: impl Into<String>, lease: std::time::Duration) -> Self {
+        self.lease = Some((owner.into(), lease));
+        self
+    }
+
+    /// Records each job as paid by gateway key `key`.
+    #[must_use]
+    pub fn paid_by(mut self, key: imagegen_ledger::ApiKeyId) -> Self {
+        self.api_key = Some(key);
+        self
     }
 
     /// Records requests as lines of the batch `key` (its file path, say).
@@ -187,6 +210,14 @@ impl JobLog for LedgerLog {
         if let Some(request) = request {
             job = job.with_request(request);
         }
+        if let Some((owner, lease)) = &self.lease {
+            let until = imagegen_core::provider::unix_millis(self.clock.wall_time())
+                .saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
+            job = job.with_lease(imagegen_ledger::Lease::new(owner.clone(), until));
+        }
+        if let Some(key) = self.api_key {
+            job = job.with_api_key(key);
+        }
         self.ledger.record_accepted(&job).await.map_err(to_io)?;
         Ok(())
     }
@@ -209,24 +240,26 @@ impl JobLog for LedgerLog {
     async fn open_jobs(&self) -> io::Result<OpenJobs> {
         let jobs = self.ledger.open_jobs().await.map_err(to_io)?;
         Ok(OpenJobs {
-            jobs: jobs.into_iter().map(unfinished).collect(),
+            jobs: jobs.into_iter().map(UnfinishedJob::from).collect(),
             bad_lines: Vec::new(),
         })
     }
 }
 
-/// A ledger job as `resume` takes it.
-fn unfinished(record: JobRecord) -> UnfinishedJob {
-    let plan = record
-        .plan_json
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<CallPlan>(json).ok());
-    UnfinishedJob {
-        job: record.handle,
-        plan,
-        prompt: record.prompt,
-        out_dir: record.out_dir,
-        reserved_credits: record.reserved,
+/// A ledger job as `resume` takes it (its plan read back when the ledger kept one).
+impl From<JobRecord> for UnfinishedJob {
+    fn from(record: JobRecord) -> Self {
+        let plan = record
+            .plan_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<CallPlan>(json).ok());
+        Self {
+            job: record.handle,
+            plan,
+            prompt: record.prompt,
+            out_dir: record.out_dir,
+            reserved_credits: record.reserved,
+        }
     }
 }
 

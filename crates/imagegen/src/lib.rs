@@ -87,6 +87,7 @@ pub mod generation;
 pub mod job_log;
 pub mod journal;
 pub mod ledger_log;
+pub mod ledger_window;
 pub mod naming;
 mod pacing;
 pub mod progress;

@@ -116,18 +116,22 @@ impl Client {
         for bad in &contents.bad_lines {
             tracing::warn!(journal = %journal.location(), "skipped {bad}");
         }
+        // Each run numbered before it is streamed (no closure in the stream's type, so
+        // the whole resume is `Send` for a caller that spawns it).
         let runs: Vec<_> = contents
             .jobs
             .into_iter()
-            .map(|job| self.resume_job(journal, job, progress))
+            .enumerate()
+            .map(|(order, job)| {
+                let run = self.resume_job(journal, job, progress);
+                async move { (order, run.await) }
+            })
             .collect();
         // Unordered: a job that waits long holds only its own place.
-        let mut jobs: Vec<(usize, ResumedJob)> =
-            futures_util::stream::iter(runs.into_iter().enumerate())
-                .map(|(order, run)| async move { (order, run.await) })
-                .buffer_unordered(RESUME_CONCURRENCY)
-                .collect()
-                .await;
+        let mut jobs: Vec<(usize, ResumedJob)> = futures_util::stream::iter(runs)
+            .buffer_unordered(RESUME_CONCURRENCY)
+            .collect()
+            .await;
         jobs.sort_by_key(|(order, _)| *order);
         Ok(ResumeReport {
             jobs: jobs.into_iter().map(|(_, job)| job).collect(),

@@ -97,7 +97,7 @@ pub use error::KolboError;
 /// How GETs are retried ([`KolboClientBuilder::retry_policy`]); the shared transport's
 /// policy. POSTs are never retried.
 pub use imagegen_http::RetryPolicy;
-pub use pace::SubmitPacer;
+pub use pace::{SharedTake, SharedWindow, SharedWindowError, SubmitPacer};
 pub use provider::KolboProvider;
 
 // What the public signatures use, so that this crate works as the only dependency.

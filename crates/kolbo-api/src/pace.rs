@@ -15,6 +15,12 @@
 //!
 //! A program that shows progress can hear of every wait with [`SubmitPacer::on_wait`].
 //!
+//! Several processes that share one key (gateway instances behind a load balancer) each
+//! have their own pacer; [`SubmitPacer::with_shared_window`] makes each one also take its
+//! slot from a [`SharedWindow`] they all share (a database), so together they stay within
+//! the limit. The local window still bounds this process; a shared window that cannot be
+//! reached is logged and skipped, never a reason to stop sending.
+//!
 //! Share one pacer (it is cheap to clone) between every client that uses the same key:
 //!
 //! ```
@@ -30,6 +36,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use imagegen_core::SharedClock;
 
 /// Kolbo's documented generation limit: 10 per minute per key.
@@ -44,9 +51,37 @@ pub struct SubmitPacer {
 /// Hears how long a request is held by the pacer; see [`SubmitPacer::on_wait`].
 type WaitListener = Arc<dyn Fn(Duration) + Send + Sync>;
 
+/// A sliding window of requests shared by several processes (a database), which a
+/// [`SubmitPacer`] asks for each slot as well as its own; see the [module docs](self).
+/// Its count follows the same rule as the pacer's: a slot counts from when it is taken
+/// until a whole window after its answer arrived.
+#[async_trait]
+pub trait SharedWindow: Send + Sync + fmt::Debug {
+    /// Takes a slot for one request within `limit` per `window`, or says how long to wait
+    /// before asking again.
+    async fn take(&self, limit: u32, window: Duration) -> Result<SharedTake, SharedWindowError>;
+
+    /// The request of `slot` has its answer.
+    async fn finish(&self, slot: u64) -> Result<(), SharedWindowError>;
+}
+
+/// What [`SharedWindow::take`] answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SharedTake {
+    /// Send now; the slot to finish when the answer has arrived.
+    Taken(u64),
+    /// The window is full: ask again after this long.
+    Wait(Duration),
+}
+
+/// Why a [`SharedWindow`] could not answer (its store is unreachable, say).
+pub type SharedWindowError = Box<dyn std::error::Error + Send + Sync>;
+
 struct PacerState {
     limit: usize,
     window: Duration,
+    shared: Option<Arc<dyn SharedWindow>>,
     next_id: u64,
     slots: Vec<Slot>,
     waited: Duration,
@@ -78,6 +113,7 @@ impl fmt::Debug for SubmitPacer {
             .field("window", &state.window)
             .field("in_window", &state.slots.len())
             .field("on_wait", &WaitListenerShown(&state.listener))
+            .field("shared", &state.shared)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +125,7 @@ impl SubmitPacer {
             inner: Arc::new(Mutex::new(PacerState {
                 limit: limit.max(1) as usize,
                 window,
+                shared: None,
                 next_id: 0,
                 slots: Vec::new(),
                 waited: Duration::ZERO,
@@ -107,6 +144,20 @@ impl SubmitPacer {
         self.lock().listener = Some(Arc::new(listener));
     }
 
+    /// Also takes each slot from `window`, shared with other processes on the same key;
+    /// see the [module docs](self).
+    #[must_use]
+    pub fn with_shared_window(self, window: Arc<dyn SharedWindow>) -> Self {
+        self.lock().shared = Some(window);
+        self
+    }
+
+    /// The limit and its window.
+    pub fn limit(&self) -> (u32, Duration) {
+        let state = self.lock();
+        (u32::try_from(state.limit).unwrap_or(u32::MAX), state.window)
+    }
+
     /// Kolbo's documented generation limit: [`KOLBO_GENERATE_PER_MINUTE`] per minute.
     pub fn kolbo_generate() -> Self {
         Self::new(KOLBO_GENERATE_PER_MINUTE, Duration::from_secs(60))
@@ -118,9 +169,47 @@ impl SubmitPacer {
         (state.paced, state.waited)
     }
 
-    /// Waits until a request may be sent, and reserves its slot. Keep the permit until
-    /// the answer has arrived (dropping it records the time).
+    /// Waits until a request may be sent, and reserves its slot (in this process, then in
+    /// the shared window when there is one). Keep the permit until the answer has arrived
+    /// (dropping it records the time).
     pub async fn acquire(&self, clock: &SharedClock) -> PacerPermit {
+        let mut permit = self.acquire_local(clock).await;
+        let (shared, limit, window, listener) = {
+            let state = self.lock();
+            (
+                state.shared.clone(),
+                u32::try_from(state.limit).unwrap_or(u32::MAX),
+                state.window,
+                state.listener.clone(),
+            )
+        };
+        let Some(shared) = shared else {
+            return permit;
+        };
+        let started = clock.now();
+        loop {
+            match shared.take(limit, window).await {
+                Ok(SharedTake::Taken(slot)) => {
+                    permit.shared = Some((shared, slot));
+                    break;
+                }
+                Ok(SharedTake::Wait(wait)) => {
+                    if let Some(listener) = &listener {
+                        listener(wait);
+                    }
+                    clock.sleep(wait.max(Duration::from_millis(1))).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the shared rate-limit window could not be reached; pacing in this process only");
+                    break;
+                }
+            }
+        }
+        self.lock().waited += clock.now().saturating_sub(started);
+        permit
+    }
+
+    async fn acquire_local(&self, clock: &SharedClock) -> PacerPermit {
         let started = clock.now();
         loop {
             let (wait, listener) = {
@@ -140,6 +229,7 @@ impl SubmitPacer {
                         pacer: self.clone(),
                         clock: Arc::clone(clock),
                         id,
+                        shared: None,
                     };
                 }
                 // The earliest finished slot to leave the window; if every slot is in
@@ -182,6 +272,8 @@ pub struct PacerPermit {
     pacer: SubmitPacer,
     clock: SharedClock,
     id: u64,
+    /// The slot taken in the shared window, if any.
+    shared: Option<(Arc<dyn SharedWindow>, u64)>,
 }
 
 impl fmt::Debug for PacerPermit {
@@ -193,6 +285,17 @@ impl fmt::Debug for PacerPermit {
 impl Drop for PacerPermit {
     fn drop(&mut self) {
         self.pacer.finish(self.id, self.clock.now());
+        if let Some((shared, slot)) = self.shared.take() {
+            // The answer's time is recorded by the shared window itself; without a
+            // runtime to record it on, the slot stops counting when it goes stale.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(error) = shared.finish(slot).await {
+                        tracing::warn!(%error, slot, "a shared rate-limit slot could not be finished");
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -278,6 +381,93 @@ mod tests {
         // The first two went at once; the third waited out the window.
         assert_eq!(*heard.lock().unwrap(), [Duration::from_secs(60)]);
         assert!(format!("{pacer:?}").contains("on_wait: Some"));
+    }
+
+    /// A shared window in memory, on the test's clock: what a database does for several
+    /// processes.
+    #[derive(Debug)]
+    struct MemoryWindow {
+        clock: SharedClock,
+        slots: Mutex<Vec<(u64, Option<Duration>)>>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl SharedWindow for MemoryWindow {
+        async fn take(
+            &self,
+            limit: u32,
+            window: Duration,
+        ) -> Result<SharedTake, SharedWindowError> {
+            if self.fail {
+                return Err("the database is down".into());
+            }
+            let now = self.clock.now();
+            let mut slots = self.slots.lock().unwrap();
+            slots.retain(|(_, done)| done.is_none_or(|t| now.saturating_sub(t) < window));
+            if slots.len() < limit as usize {
+                let id = slots.len() as u64 + now.as_millis() as u64 * 1000;
+                slots.push((id, None));
+                return Ok(SharedTake::Taken(id));
+            }
+            let first = slots.iter().filter_map(|(_, done)| *done).min();
+            Ok(SharedTake::Wait(
+                first.map_or(Duration::from_secs(1), |t| (t + window).saturating_sub(now)),
+            ))
+        }
+
+        async fn finish(&self, slot: u64) -> Result<(), SharedWindowError> {
+            let now = self.clock.now();
+            for entry in self.slots.lock().unwrap().iter_mut() {
+                if entry.0 == slot {
+                    entry.1 = Some(now);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn two_pacers_sharing_a_window_stay_within_one_limit() {
+        let clock = ManualClock::new();
+        let shared = clock.shared();
+        let window = Arc::new(MemoryWindow {
+            clock: Arc::clone(&shared),
+            slots: Mutex::new(Vec::new()),
+            fail: false,
+        });
+        let a = SubmitPacer::new(3, Duration::from_secs(60)).with_shared_window(window.clone());
+        let b = SubmitPacer::new(3, Duration::from_secs(60)).with_shared_window(window);
+        let mut times = Vec::new();
+        for n in 0..7 {
+            let pacer = if n % 2 == 0 { &a } else { &b };
+            let permit = pacer.acquire(&shared).await;
+            times.push(shared.now().as_secs());
+            drop(permit);
+            // The shared slot is finished on a task: let it run.
+            tokio::task::yield_now().await;
+        }
+        // Each pacer alone would have sent 6 at once; together they send 3 a minute.
+        assert_eq!(times, [0, 0, 0, 60, 60, 60, 120]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_shared_window_falls_back_to_the_local_one() {
+        let clock = ManualClock::new();
+        let shared = clock.shared();
+        let window = Arc::new(MemoryWindow {
+            clock: Arc::clone(&shared),
+            slots: Mutex::new(Vec::new()),
+            fail: true,
+        });
+        let pacer = SubmitPacer::new(2, Duration::from_secs(60)).with_shared_window(window);
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            drop(pacer.acquire(&shared).await);
+            times.push(shared.now().as_secs());
+        }
+        assert_eq!(times, [0, 0, 60]);
+        assert_eq!(pacer.limit(), (2, Duration::from_secs(60)));
     }
 
     #[test]

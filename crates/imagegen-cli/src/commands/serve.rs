@@ -9,9 +9,11 @@
 //! once the requests already sent to a provider are recorded.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use imagegen::Client;
+use imagegen::ledger::Ledger;
+use imagegen::{Client, ClientConfig};
 use imagegen_server::{RunningServer, ServerConfig, ServerError};
 
 use super::{connect, fail, interrupted_code, resume_command};
@@ -24,11 +26,41 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub(crate) async fn run(args: ServeArgs, db: Option<&str>, quiet: bool) -> u8 {
     let out = Output::new(false, quiet);
-    let client = match connect(&out, true).await {
-        Ok(client) => client,
+    let (client, ledger) = match connect_paced(&out, &args, db).await {
+        Ok(connected) => connected,
         Err(error) => return fail(&out, &error),
     };
+    let args = Served { args, ledger };
     serve_until(client, args, db, &out, |_| {}, stop_signal).await
+}
+
+/// What `serve` runs with: its arguments, and the ledger its client paces on.
+struct Served {
+    args: ServeArgs,
+    ledger: Option<Arc<dyn Ledger>>,
+}
+
+/// The client from the environment. With a provider key, the ledger (`--db`, or the
+/// default one) is opened first and Kolbo's generation starts are paced on it: every
+/// gateway on the same ledger keeps to the account's limit together
+/// (`--kolbo-rate-limit`, default Kolbo's 10 a minute). With none, the built-in simulator.
+async fn connect_paced(
+    out: &Output,
+    args: &ServeArgs,
+    db: Option<&str>,
+) -> Result<(Client, Option<Arc<dyn Ledger>>), imagegen::Error> {
+    let config = ClientConfig::from_env()?;
+    if !config.has_provider() {
+        return Ok((connect(out, true).await?, None));
+    }
+    let ledger = super::open_ledger(db).await?;
+    let mut builder = Client::builder()
+        .config(config)
+        .shared_pacing(Arc::clone(&ledger));
+    if let Some(rate) = args.kolbo_rate_limit {
+        builder = builder.kolbo_rate_limit(rate.limit, rate.window);
+    }
+    Ok((builder.build()?, Some(ledger)))
 }
 
 /// Serves with `client` until `stop` completes (then stops gracefully) or completes
@@ -36,18 +68,23 @@ pub(crate) async fn run(args: ServeArgs, db: Option<&str>, quiet: bool) -> u8 {
 /// once it listens.
 async fn serve_until<F: Future<Output = ()>>(
     client: Client,
-    args: ServeArgs,
+    served: Served,
     db: Option<&str>,
     out: &Output,
     listening: impl FnOnce(&RunningServer),
     stop: impl Fn() -> F,
 ) -> u8 {
-    let mut config = ServerConfig::new(client.clone()).listen(args.listen);
-    match db {
-        Some(url) => config = config.with_ledger_url(url),
+    let Served { args, ledger } = served;
+    let mut config = ServerConfig::new(client.clone())
+        .listen(args.listen)
+        .with_max_in_flight_per_key(args.max_in_flight_per_key)
+        .with_job_lease(Duration::from_secs(args.job_lease));
+    match (ledger, db) {
+        (Some(ledger), _) => config = config.with_ledger(ledger),
+        (None, Some(url)) => config = config.with_ledger_url(url),
         // The built-in simulator's jobs end with this process: nothing to resume later.
-        None if client.is_simulated() => config = config.ephemeral(),
-        None => {}
+        (None, None) if client.is_simulated() => config = config.ephemeral(),
+        (None, None) => {}
     }
     if let Some(dir) = args.image_dir {
         config = config.with_image_dir(dir);
@@ -164,28 +201,52 @@ mod tests {
     use super::*;
     use crate::args::{Cli, Command};
 
-    fn args(line: &[&str]) -> ServeArgs {
+    fn args(line: &[&str]) -> Served {
         match Cli::try_parse_from([&["imagegen", "serve"], line].concat())
             .unwrap()
             .command
         {
-            Command::Serve(args) => args,
+            Command::Serve(args) => Served { args, ledger: None },
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn flags_are_typed() {
-        let defaults = args(&[]);
+        let defaults = args(&[]).args;
         assert_eq!(defaults.listen, imagegen_server::DEFAULT_LISTEN);
         assert_eq!(defaults.image_dir, None);
+        assert_eq!(
+            defaults.max_in_flight_per_key,
+            imagegen_server::DEFAULT_MAX_IN_FLIGHT_PER_KEY
+        );
+        assert_eq!(defaults.job_lease, 30);
+        assert_eq!(defaults.kolbo_rate_limit, None);
         let set = args(&[
             "--listen",
             "127.0.0.1:0",
             "--public-url",
             "https://images.example.org/",
-        ]);
+            "--max-in-flight-per-key",
+            "1",
+            "--kolbo-rate-limit",
+            "20/5s",
+            "--job-lease",
+            "3",
+        ])
+        .args;
+        assert_eq!(set.job_lease, 3);
+        let rate = set.kolbo_rate_limit.unwrap();
+        assert_eq!((rate.limit, rate.window), (20, Duration::from_secs(5)));
+        for (text, limit, secs) in [("10/min", 10, 60), ("600/1h", 600, 3600), ("7/60", 7, 60)] {
+            let rate = args(&["--kolbo-rate-limit", text])
+                .args
+                .kolbo_rate_limit
+                .unwrap();
+            assert_eq!((rate.limit, rate.window.as_secs()), (limit, secs), "{text}");
+        }
         assert_eq!(set.listen.port(), 0);
+        assert_eq!(set.max_in_flight_per_key, 1);
         assert_eq!(
             set.public_url.map(|u| u.to_string()).as_deref(),
             Some("https://images.example.org/")
@@ -193,6 +254,14 @@ mod tests {
         for bad in [
             &["--listen", "localhost"][..],
             &["--public-url", "not a url"],
+            &["--max-in-flight-per-key", "0"],
+            &["--kolbo-rate-limit", "0/min"],
+            &["--kolbo-rate-limit", "10"],
+            &["--kolbo-rate-limit", "10/0s"],
+            &["--kolbo-rate-limit", "10/fortnight"],
+            &["--job-lease", "0"],
+            &["--max-in-flight-per-key", "-1"],
+            &["--max-in-flight-per-key", "many"],
         ] {
             assert!(
                 Cli::try_parse_from([&["imagegen", "serve"], bad].concat()).is_err(),
