@@ -129,6 +129,16 @@ impl Cooldowns {
         provider_left.max(model_left)
     }
 
+    /// Rests `model` at `provider` (`None`: the provider as a whole) for at least
+    /// `remaining` from now: a cooldown learned elsewhere (another process on the same
+    /// account). It only ever lengthens a cooldown.
+    pub fn rest(&self, provider: &ProviderId, model: Option<&ModelId>, remaining: Duration) {
+        let until = self.clock.now().saturating_add(remaining);
+        let mut state = self.lock();
+        let health = state.entry((provider.clone(), model.cloned())).or_default();
+        health.until = Some(health.until.map_or(until, |now| now.max(until)));
+    }
+
     /// Everything resting now.
     pub fn active(&self) -> Vec<CoolingDown> {
         let now = self.clock.now();
@@ -156,6 +166,22 @@ mod tests {
     use imagegen_core::ManualClock;
 
     use super::*;
+
+    #[test]
+    fn a_cooldown_learned_elsewhere_only_lengthens() {
+        let clock = ManualClock::new();
+        let cooldowns = Cooldowns::new(clock.shared(), CooldownPolicy::default());
+        let kolbo = ProviderId::new("kolbo");
+        cooldowns.rest(&kolbo, None, Duration::from_secs(30));
+        cooldowns.rest(&kolbo, None, Duration::from_secs(10));
+        assert_eq!(
+            cooldowns.remaining(&kolbo, None),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(cooldowns.active().len(), 1);
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(cooldowns.remaining(&kolbo, None), None);
+    }
 
     #[test]
     fn model_cooldown_does_not_rest_the_provider_and_success_resets() {

@@ -10,6 +10,8 @@
 //!   machine) and finishes them as `imagegen resume` would: waits on them, keeps their
 //!   images in the store and records them in the ledger. Nothing is submitted again. A
 //!   job recorded without a lease (by the CLI) is never claimed.
+//! - shares cooldowns: those this gateway learned go to the ledger, those the others
+//!   learned rest here too;
 //! - claims running background generations whose lease ran out, and answers each once
 //!   none of its jobs is open any more: with the images its jobs saved, or, when it had
 //!   paid for nothing, an error saying so.
@@ -129,6 +131,7 @@ pub(crate) async fn tick(state: &Arc<AppState>) {
         }
         Err(e) => tracing::warn!(error = %e, "expired generation leases could not be claimed"),
     }
+    share_cooldowns(state).await;
     for id in state.adopted.list() {
         match answer_adopted(state, &id).await {
             Ok(true) => state.adopted.remove(&id),
@@ -137,6 +140,35 @@ pub(crate) async fn tick(state: &Arc<AppState>) {
                 tracing::warn!(generation = %id, error = %e, "a generation taken over could not be answered yet")
             }
         }
+    }
+}
+
+/// Cooldowns learned here go to the ledger, and those learned by the other gateways on
+/// it rest here too: a provider that keeps failing is skipped by all of them.
+async fn share_cooldowns(state: &AppState) {
+    let now = state.now_ms();
+    for resting in state.client.cooldowns().active() {
+        let until =
+            now.saturating_add(u64::try_from(resting.remaining.as_millis()).unwrap_or(u64::MAX));
+        if let Err(e) = state
+            .ledger
+            .set_cooldown(&resting.provider, resting.model.as_ref(), until)
+            .await
+        {
+            tracing::debug!(error = %e, "a cooldown could not be shared");
+        }
+    }
+    match state.ledger.cooldowns(now).await {
+        Ok(shared) => {
+            for cooldown in shared {
+                let left = Duration::from_millis(cooldown.until_ms.saturating_sub(now));
+                state
+                    .client
+                    .cooldowns()
+                    .rest(&cooldown.provider, cooldown.model.as_ref(), left);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "shared cooldowns could not be read"),
     }
 }
 

@@ -386,3 +386,44 @@ async fn a_generation_started_on_one_gateway_is_answered_by_another() {
     first.server.shutdown().await.unwrap();
     second.server.shutdown().await.unwrap();
 }
+
+/// A cooldown one gateway learned rests the provider on every gateway of its ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooldown_learned_by_one_gateway_is_honoured_by_another() {
+    let lease = std::time::Duration::from_secs(1);
+    let first = common::start_with(common::sim(), move |config| config.with_job_lease(lease)).await;
+    let ledger_url = first.ledger_url.clone();
+    let second = common::start_with(common::sim(), move |config| {
+        config.with_ledger_url(ledger_url).with_job_lease(lease)
+    })
+    .await;
+    let kolbo = imagegen::ProviderId::new("kolbo");
+    first
+        .client
+        .cooldowns()
+        .rest(&kolbo, None, std::time::Duration::from_secs(120));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while second.client.cooldowns().remaining(&kolbo, None).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second gateway never heard of the cooldown"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let left = second.client.cooldowns().remaining(&kolbo, None).unwrap();
+    assert!(left > std::time::Duration::from_secs(100), "{left:?}");
+    // Routing there skips it: an estimate names the cooldown as the reason.
+    let estimate = json(
+        second
+            .http
+            .post(second.url("/v1/estimate"))
+            .json(&json!({"prompt": "a fox", "model": "kolbo/z-image/turbo"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(estimate.to_string().contains("cool"), "{estimate}");
+    first.server.shutdown().await.unwrap();
+    second.server.shutdown().await.unwrap();
+}

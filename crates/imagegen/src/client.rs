@@ -427,6 +427,13 @@ impl Client {
         self.router.policy()
     }
 
+    /// The providers and models resting after repeated failures in this run, which
+    /// routing skips until their cooldown ends; [`Cooldowns::rest`] adds one learned
+    /// elsewhere (a gateway shares them through its ledger).
+    pub fn cooldowns(&self) -> &imagegen_router::Cooldowns {
+        self.router.cooldowns()
+    }
+
     /// The configured providers, in tie-break order.
     pub fn providers(&self) -> Vec<ProviderId> {
         self.router.provider_ids().to_vec()
