@@ -76,6 +76,8 @@ mod postgres;
 pub mod rate_slots;
 mod sqlite;
 mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 pub use api_keys::{ApiKey, ApiKeyId, ApiKeyRecord, KeyPeriod, NewApiKey, api_key_hash};
@@ -429,33 +431,6 @@ pub trait Ledger: Send + Sync + fmt::Debug {
 
     /// Ends reservation `id` with nothing spent.
     async fn release(&self, id: ReservationId) -> Result<(), LedgerError>;
-
-    /// Takes one call from the fixed window starting at `window_start_ms` for `provider`
-    /// and `account`, atomically: `true` when fewer than `limit` were taken in that window.
-    /// A later window starts again from zero; a caller behind on the clock counts in the
-    /// newest window.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
-    /// use imagegen_ledger::AccountHash;
-    /// let account = AccountHash::of_key("kolbo_live_secret");
-    /// let kolbo = "kolbo".into();
-    /// assert!(ledger.take_rate_slot(&kolbo, &account, 60_000, 2).await?);
-    /// assert!(ledger.take_rate_slot(&kolbo, &account, 60_000, 2).await?);
-    /// assert!(!ledger.take_rate_slot(&kolbo, &account, 60_000, 2).await?);
-    /// assert!(ledger.take_rate_slot(&kolbo, &account, 120_000, 2).await?); // next minute
-    /// # Ok(()) }
-    /// ```
-    async fn take_rate_slot(
-        &self,
-        provider: &ProviderId,
-        account: &AccountHash,
-        window_start_ms: u64,
-        limit: u32,
-    ) -> Result<bool, LedgerError>;
 
     /// No calls to `provider` (`model`, or the whole provider for `None`) before
     /// `until_ms`. A cooldown only ever grows: an earlier `until_ms` than the one stored

@@ -1044,40 +1044,6 @@ impl Ledger for Store {
         }
     }
 
-    async fn take_rate_slot(
-        &self,
-        provider: &ProviderId,
-        account: &AccountHash,
-        window_start_ms: u64,
-        limit: u32,
-    ) -> Result<bool, LedgerError> {
-        if limit == 0 {
-            return Ok(false);
-        }
-        // One upsert: a newer window restarts the count at 1; the same (or an older)
-        // window counts on only while under the limit. No row back means refused.
-        let taken = sqlx::query(
-            "INSERT INTO rate_windows (provider, account_hash, window_start_ms, taken) \
-             VALUES ($1, $2, $3, 1) \
-             ON CONFLICT (provider, account_hash) DO UPDATE SET \
-             taken = CASE WHEN excluded.window_start_ms > rate_windows.window_start_ms \
-                     THEN 1 ELSE rate_windows.taken + 1 END, \
-             window_start_ms = CASE WHEN excluded.window_start_ms > rate_windows.window_start_ms \
-                     THEN excluded.window_start_ms ELSE rate_windows.window_start_ms END \
-             WHERE excluded.window_start_ms > rate_windows.window_start_ms \
-                OR rate_windows.taken < $4 \
-             RETURNING taken",
-        )
-        .bind(provider.as_str())
-        .bind(account.as_str())
-        .bind(int(window_start_ms, "a window start")?)
-        .bind(i64::from(limit))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(E::db("take a rate-limit slot"))?;
-        Ok(taken.is_some())
-    }
-
     async fn set_cooldown(
         &self,
         provider: &ProviderId,

@@ -3,7 +3,7 @@
 //! (`NAME::sqlite`, `NAME::postgres`).
 //!
 //! PostgreSQL comes from `IMAGEGEN_TEST_POSTGRES_URL`, or a throwaway server the harness
-//! starts (see `common/postgres.rs`); without one, the PostgreSQL tests fail saying how
+//! starts (`imagegen_ledger::testing`); without one, the PostgreSQL tests fail saying how
 //! to install it. The multi-process tests re-run this test binary in a child mode
 //! (`child_process`, a no-op in a normal run).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -52,7 +52,6 @@ on_both_ledgers!(
     spend_sums_charged_jobs,
     budgets_reserve_settle_and_release,
     finishing_a_job_settles_its_reservation,
-    rate_windows_count_atomically,
     cooldowns_only_grow,
     journal_import_is_idempotent,
 );
@@ -537,46 +536,6 @@ async fn finishing_a_job_settles_its_reservation(ledger: Arc<dyn Ledger>) {
     assert_eq!(day.reserved, Credits::ZERO);
     let stored = ledger.job(&kolbo(), "j1").await.unwrap().unwrap();
     assert_eq!(stored.reservation, Some(r1));
-}
-
-async fn rate_windows_count_atomically(ledger: Arc<dyn Ledger>) {
-    let account = AccountHash::of_key("kolbo_live_abc");
-    let other = AccountHash::of_key("kolbo_live_def");
-    let minute = 60_000;
-    let take = |account: &AccountHash, window: u64, limit: u32| {
-        let ledger = Arc::clone(&ledger);
-        let account = account.clone();
-        async move {
-            ledger
-                .take_rate_slot(&kolbo(), &account, window, limit)
-                .await
-                .unwrap()
-        }
-    };
-    assert!(take(&account, minute, 2).await);
-    assert!(take(&account, minute, 2).await);
-    assert!(!take(&account, minute, 2).await);
-    assert!(take(&other, minute, 2).await, "accounts count apart");
-    assert!(!take(&account, minute, 0).await);
-    // The next window starts again; a caller behind on the clock counts in the newest.
-    assert!(take(&account, 2 * minute, 2).await);
-    assert!(take(&account, minute, 2).await);
-    assert!(!take(&account, 2 * minute, 2).await);
-    let koala = ledger
-        .take_rate_slot(&ProviderId::new("koala"), &account, minute, 1)
-        .await
-        .unwrap();
-    assert!(koala, "providers count apart");
-
-    // Concurrent takers: exactly the limit succeed.
-    let tasks: Vec<_> = (0..40)
-        .map(|_| tokio::spawn(take(&account, 3 * minute, 10)))
-        .collect();
-    let mut taken = 0;
-    for task in tasks {
-        taken += usize::from(task.await.unwrap());
-    }
-    assert_eq!(taken, 10);
 }
 
 async fn cooldowns_only_grow(ledger: Arc<dyn Ledger>) {

@@ -167,6 +167,13 @@ impl SimConfig {
         self
     }
 
+    /// Sets Kolbo's rate limits (for example a small generation limit over a short window).
+    #[must_use]
+    pub fn with_kolbo_rate_limits(mut self, limits: KolboRateLimits) -> Self {
+        self.kolbo.rate_limits = limits;
+        self
+    }
+
     /// Turns off every rate limit (for benchmarks).
     #[must_use]
     pub fn without_rate_limits(mut self) -> Self {
@@ -186,7 +193,7 @@ pub struct KolboConfig {
     pub poll_url: PollUrlForm,
     /// The HTTP status of `INSUFFICIENT_CREDITS` (documented 400; 402 is seen elsewhere).
     pub insufficient_credits_status: u16,
-    /// Requests per minute per key.
+    /// Requests per window (a minute by default) per key.
     pub rate_limits: KolboRateLimits,
     /// Whether a Smart Select result names the model that ran (as Kolbo's own client
     /// expects) or says `"auto"` (as the docs example shows).
@@ -251,7 +258,21 @@ impl KolboAccount {
     }
 }
 
-/// Kolbo rate limits, requests per minute per key (`None`: unlimited).
+/// Kolbo rate limits, requests per sliding window (a minute, as documented) per key
+/// (`None`: unlimited).
+///
+/// ```
+/// use std::time::Duration;
+/// use imagegen_sim::{KolboRateLimits, SimConfig};
+///
+/// // 5 generation starts per 2 seconds, for tests of pacing that must not wait minutes.
+/// let limits = KolboRateLimits::default()
+///     .with_generate(Some(5))
+///     .with_window(Duration::from_secs(2));
+/// let config = SimConfig::default().with_kolbo_rate_limits(limits);
+/// assert_eq!(config.kolbo.rate_limits.window, Duration::from_secs(2));
+/// assert_eq!(KolboRateLimits::default().window, Duration::from_secs(60));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KolboRateLimits {
@@ -261,6 +282,8 @@ pub struct KolboRateLimits {
     pub status: Option<u32>,
     /// Models, credits, visual DNA and cancel (documented 300/min).
     pub other: Option<u32>,
+    /// The sliding window every limit counts over (default, as documented: 60 s).
+    pub window: Duration,
 }
 
 impl Default for KolboRateLimits {
@@ -269,6 +292,7 @@ impl Default for KolboRateLimits {
             generate: Some(10),
             status: Some(300),
             other: Some(300),
+            window: crate::rate_limit::MINUTE,
         }
     }
 }
@@ -280,7 +304,22 @@ impl KolboRateLimits {
             generate: None,
             status: None,
             other: None,
+            window: crate::rate_limit::MINUTE,
         }
+    }
+
+    /// Sets the generation-start limit (`None`: unlimited).
+    #[must_use]
+    pub fn with_generate(mut self, limit: Option<u32>) -> Self {
+        self.generate = limit;
+        self
+    }
+
+    /// Sets the window every limit counts over (at least a millisecond).
+    #[must_use]
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window.max(Duration::from_millis(1));
+        self
     }
 }
 

@@ -377,6 +377,43 @@ async fn insufficient_credits_is_400_by_default_and_402_on_request() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_window_can_be_shorter_than_a_minute() {
+    let limits = KolboRateLimits::default()
+        .with_generate(Some(2))
+        .with_window(Duration::from_secs(3));
+    let (sim, clock) = sim(move |c| c.with_kolbo_rate_limits(limits)).await;
+    let key = sim.kolbo_api_key().to_owned();
+    let start = |i: u32| {
+        let (sim, key) = (&sim, &key);
+        async move {
+            kolbo_post(
+                sim,
+                key,
+                "/v1/generate/image",
+                &json!({"prompt": format!("w{i}"), "model": "z-image/turbo"}),
+            )
+            .await
+        }
+    };
+    assert_eq!(start(0).await.status, 200);
+    clock.advance(SECS(1));
+    assert_eq!(start(1).await.status, 200);
+    let limited = start(2).await;
+    assert_eq!(limited.status, 429);
+    // The first start was at t=0; the 3 s window frees at t=3s; now is t=1s.
+    assert_eq!(limited.header("retry-after"), Some("2"));
+    clock.advance(SECS(2));
+    assert_eq!(
+        start(3).await.status,
+        200,
+        "the first start left the window"
+    );
+    assert_eq!(start(4).await.status, 429);
+    // The default stays Kolbo's documented minute.
+    assert_eq!(KolboRateLimits::default().window, SECS(60));
+}
+
+#[tokio::test]
 async fn rate_limits_answer_429_with_their_own_body_and_retry_after() {
     let (sim, clock) = sim(|mut c| {
         c.kolbo.rate_limits = KolboRateLimits::default();

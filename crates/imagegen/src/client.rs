@@ -428,7 +428,7 @@ impl Client {
     }
 
     /// The providers and models resting after repeated failures in this run, which
-    /// routing skips until their cooldown ends; [`Cooldowns::rest`] adds one learned
+    /// routing skips until their cooldown ends; [`Cooldowns::rest`](imagegen_router::Cooldowns::rest) adds one learned
     /// elsewhere (a gateway shares them through its ledger).
     pub fn cooldowns(&self) -> &imagegen_router::Cooldowns {
         self.router.cooldowns()

@@ -2,9 +2,14 @@
 //! one run, reported as ratios (these machines are noisy), printed as a table and written
 //! to `docs/benchmarks.md`. Release mode only: a debug build re-runs itself with
 //! `cargo run --release`. Loopback only; every loop is bounded.
+//!
+//! A fifth, `--only instances`, runs apart (it needs PostgreSQL and the release `imagegen`
+//! binary): several gateways on one ledger. Its section of `docs/benchmarks.md` is written
+//! by hand from one run and kept when the other four regenerate the file.
 
 pub(crate) mod batch;
 pub(crate) mod clock;
+pub(crate) mod instances;
 pub(crate) mod measure;
 pub(crate) mod overhead;
 pub(crate) mod polling;
@@ -43,6 +48,9 @@ pub(crate) enum Bench {
     Polling,
     /// 4: a batch under Kolbo's 10 generations/min.
     Batch,
+    /// 5: several `imagegen serve` processes on one PostgreSQL ledger: shared Kolbo pacing
+    /// and throughput through 1 and 3 gateways (needs PostgreSQL; `--only` alone).
+    Instances,
 }
 
 struct Sizes {
@@ -154,7 +162,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let tables = report.tables();
     println!("{tables}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
-    std::fs::write(&path, report.document(&tables))
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| instances_section(&old))
+        .unwrap_or_default();
+    std::fs::write(&path, report.document(&tables, &kept))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("wrote docs/benchmarks.md");
     Ok(())
@@ -183,6 +195,7 @@ fn run_one(bench: Bench, sizes: &Sizes, args: &BenchArgs) -> Result<String, Stri
             let unpaced = runtime.block_on(batch::run(sizes.batch, false))?;
             batch_table(&[paced, unpaced])
         }
+        Bench::Instances => instances::table(&instances::run(args.quick)?),
     })
 }
 
@@ -221,6 +234,19 @@ struct Report {
     polling: polling::PollingResult,
     batch: [batch::BatchResult; 2],
     seconds: f64,
+}
+
+/// The heading of benchmark 5's section, which a full run keeps as it finds it.
+const INSTANCES_HEADING: &str = "## Several gateways on one ledger";
+
+/// Benchmark 5's section of an existing `docs/benchmarks.md`, up to the next `## `.
+fn instances_section(document: &str) -> Option<String> {
+    let start = document.find(INSTANCES_HEADING)?;
+    let rest = &document[start..];
+    let end = rest[INSTANCES_HEADING.len()..]
+        .find("\n## ")
+        .map_or(rest.len(), |i| i + INSTANCES_HEADING.len() + 1);
+    Some(rest[..end].to_owned())
 }
 
 fn mib(kib: u64) -> f64 {
@@ -288,7 +314,7 @@ impl Report {
         v
     }
 
-    fn document(&self, tables: &str) -> String {
+    fn document(&self, tables: &str, kept: &str) -> String {
         let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
         format!(
             "# Benchmarks\n\n\
@@ -299,7 +325,7 @@ side in one run, because these machines are shared and noisy.\n\n\
 ## Against the goals\n\n\
 {verdicts}\n\
 {tables}\n\
-{notes}## How each figure is measured\n\n\
+{kept}{notes}## How each figure is measured\n\n\
 1. **Client overhead.** The simulator's generations finish at once (speed 0), images are\n\
    256 px. Our path is `KolboProvider::submit` (Smart Select), `Provider::wait` (the\n\
    kolbo-api waiter; its sleeps run on an auto-advancing `ManualClock`, so no real time\n\
@@ -478,4 +504,21 @@ fn batch_table(batch: &[batch::BatchResult]) -> String {
         );
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_run_keeps_the_instances_section() {
+        let doc = "# Benchmarks\n\n### 4. Batch\n\n## Several gateways on one ledger\n\nfigures\n\n## Where the client's CPU goes\n\nnotes\n";
+        assert_eq!(
+            instances_section(doc).as_deref(),
+            Some("## Several gateways on one ledger\n\nfigures\n\n")
+        );
+        assert_eq!(instances_section("# Benchmarks\n"), None);
+        let last = "## Several gateways on one ledger\n\nend\n";
+        assert_eq!(instances_section(last).as_deref(), Some(last));
+    }
 }

@@ -3,7 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-pub mod postgres;
+/// The throwaway PostgreSQL server (the ledger's `testing` feature).
+pub use imagegen_ledger::testing as postgres;
 
 use std::sync::Arc;
 

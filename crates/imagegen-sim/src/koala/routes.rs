@@ -16,7 +16,7 @@ use crate::image::{ImageFormat, ImageSpec};
 use crate::image_store::StoredImage;
 use crate::interceptor::JobFaults;
 use crate::koala::models::{self, STYLES, resolve_size};
-use crate::rate_limit::retry_after_secs;
+use crate::rate_limit::{MINUTE, retry_after_secs};
 use crate::reply::{json, koala_error, set_retry_after, with_type};
 use crate::state::SimState;
 use crate::timing::draw_duration;
@@ -203,7 +203,7 @@ async fn generate(
         return koala_error(402, "Insufficient credits");
     }
     let limit = sim.config.koala.generate_per_minute;
-    if let Err(wait) = koala.limiter.check(&key, "generate", limit, now) {
+    if let Err(wait) = koala.limiter.check(&key, "generate", limit, MINUTE, now) {
         let mut response = koala_error(429, "Rate limit exceeded");
         set_retry_after(&mut response, retry_after_secs(wait));
         return response;

@@ -69,7 +69,7 @@ fn admit(
     }
     kolbo
         .limiter
-        .check(key, bucket, limit, now)
+        .check(key, bucket, limit, limits.window, now)
         .map_err(|wait| Box::new(kolbo_rate_limited(wait)))?;
     Ok(key.to_owned())
 }

@@ -1,5 +1,27 @@
-//! A PostgreSQL server for the tests: the one `IMAGEGEN_TEST_POSTGRES_URL` names, or a
-//! throwaway server this test process starts (and that stops when the process exits).
+//! Test support, not for production use: a throwaway PostgreSQL server and fresh databases
+//! on it, for the tests of this crate and of the crates built on it (the gateway's
+//! multi-instance tests, the benchmarks). Enabled by the `testing` feature.
+//!
+//! The server is the one [`URL_ENV`] (`IMAGEGEN_TEST_POSTGRES_URL`) names, or else one this
+//! process starts on loopback from the installed binaries (`initdb` and `postgres`, found
+//! on `PATH` or in `/usr/lib/postgresql/*/bin`; as root they run as the `postgres` user).
+//! That server lives in a temporary folder and stops, and the folder is removed, when this
+//! process exits. Without either, [`fresh_database`] panics saying how to install one:
+//! tests that need PostgreSQL fail rather than skip.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let (url, name) = imagegen_ledger::testing::fresh_database().await;
+//! let ledger = imagegen_ledger::open(&url).await.expect("a fresh database opens");
+//! // ...
+//! ledger.close().await;
+//! imagegen_ledger::testing::drop_database(&name).await;
+//! # }
+//! ```
+//!
+//! Its functions panic on failure (they are for tests).
+#![allow(clippy::expect_used)]
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -47,7 +69,12 @@ fn admin() -> (String, Option<PathBuf>) {
     }
 }
 
-/// A fresh, empty database for one test; dropped by [`drop_database`].
+/// A fresh, empty database for one test: its URL and its name (for [`drop_database`]).
+///
+/// # Panics
+///
+/// When there is no PostgreSQL server (the message says how to install one) or the
+/// database cannot be made.
 pub async fn fresh_database() -> (String, String) {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (admin_url, log) = admin();
@@ -69,6 +96,10 @@ pub async fn fresh_database() -> (String, String) {
 }
 
 /// Drops a database made by [`fresh_database`] (its connections are cut).
+///
+/// # Panics
+///
+/// When the server cannot be reached or the database cannot be dropped.
 pub async fn drop_database(name: &str) {
     let (admin_url, log) = admin();
     let mut conn = connect_when_ready(&admin_url, log.as_deref()).await;
@@ -94,7 +125,7 @@ async fn connect_when_ready(url: &str, log: Option<&Path>) -> sqlx::PgConnection
                     .unwrap_or_default();
                 panic!(
                     "could not connect to the test PostgreSQL server {}: {error}\n{log}",
-                    imagegen_ledger::redact_url(url)
+                    crate::redact_url(url)
                 );
             }
         }
