@@ -419,16 +419,19 @@ pub(crate) struct HistoryArgs {
 
 /// `--by`: how `spend` groups charges, typed as the ledger's [`SpendGroup`].
 fn spend_group_parser() -> impl TypedValueParser<Value = SpendGroup> {
-    PossibleValuesParser::new(["provider", "model", "day"]).map(|name| match name.as_str() {
-        "model" => SpendGroup::Model,
-        "day" => SpendGroup::Day,
-        _ => SpendGroup::Provider,
+    PossibleValuesParser::new(["provider", "model", "day", "provider-day"]).map(|name| {
+        match name.as_str() {
+            "model" => SpendGroup::Model,
+            "day" => SpendGroup::Day,
+            "provider-day" => SpendGroup::ProviderDay,
+            _ => SpendGroup::Provider,
+        }
     })
 }
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SpendArgs {
-    /// Group by provider, model (per provider) or UTC day.
+    /// Group by provider, model (per provider), UTC day, or provider and day.
     #[arg(long, value_name = "GROUP", default_value = "provider", value_parser = spend_group_parser())]
     pub(crate) by: SpendGroup,
     /// Print one JSON object on stdout.

@@ -71,6 +71,7 @@ pub mod digest;
 mod error;
 pub mod generations;
 pub mod idempotency;
+pub mod image_query;
 pub mod lease;
 mod postgres;
 pub mod rate_slots;
@@ -85,6 +86,7 @@ pub use convert::utc_minute;
 pub use error::LedgerError;
 pub use generations::{GenerationRecord, GenerationState, NewGeneration};
 pub use idempotency::IdempotencyBegin;
+pub use image_query::{DeletedImage, ImageCursor, ImageEntry, ImageKey, ImageQuery};
 pub use lease::Lease;
 pub use postgres::PostgresLedger;
 pub use rate_slots::{RateSlot, RateSlotId};
@@ -605,6 +607,17 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// # Ok(()) }
     /// ```
     async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError>;
+
+    /// Saved images, newest first, a page at a time, as `query` filters them (see
+    /// [`image_query`]).
+    async fn images(&self, query: &ImageQuery) -> Result<Vec<ImageEntry>, LedgerError>;
+
+    /// One saved image with its job, when recorded.
+    async fn image(&self, key: &ImageKey) -> Result<Option<ImageEntry>, LedgerError>;
+
+    /// Removes a saved image's record (its job and what it cost stay), and says whether
+    /// its file is still named by another record; `None` when there was none.
+    async fn delete_image(&self, key: &ImageKey) -> Result<Option<DeletedImage>, LedgerError>;
 
     /// Every job of every request recorded with `request_key`, in any state, with the
     /// images saved so far, oldest first: what a generation taken over from a gateway

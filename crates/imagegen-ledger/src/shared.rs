@@ -16,6 +16,7 @@ use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
 use sqlx::{Row, Transaction};
 
 use crate::generations::{GenerationRecord, GenerationState, NewGeneration};
+use crate::image_query::{DeletedImage, ImageEntry, ImageKey, ImageQuery};
 use crate::lease::Lease;
 use crate::rate_slots::{RateSlot, RateSlotId};
 use crate::api_keys::{
@@ -47,6 +48,10 @@ const GENERATION_COLUMNS: &str = "id, caller, state, request_key, progress, stat
 /// The columns `image_from_row` reads, from `images`.
 const IMAGE_COLUMNS: &str = "provider, job_id, image_index, path, sha256, bytes, mime, \
      width, height, alt_text, source_url, created_at_ms";
+
+/// [`IMAGE_COLUMNS`] from `images AS i`.
+const IMAGE_COLUMNS_I: &str = "i.provider, i.job_id, i.image_index, i.path, i.sha256, \
+     i.bytes, i.mime, i.width, i.height, i.alt_text, i.source_url, i.created_at_ms";
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -783,6 +788,10 @@ impl Ledger for Store {
                 "SELECT accepted_at_ms / {DAY_MS} AS day, {SUMS} \
                  GROUP BY accepted_at_ms / {DAY_MS} ORDER BY day"
             ),
+            SpendGroup::ProviderDay => format!(
+                "SELECT provider, accepted_at_ms / {DAY_MS} AS day, {SUMS} \
+                 GROUP BY provider, accepted_at_ms / {DAY_MS} ORDER BY day, provider"
+            ),
         };
         let rows = sqlx::query(&sql)
             .bind(since)
@@ -796,7 +805,7 @@ impl Ledger for Store {
                 let group = query.group;
                 Ok(SpendRow {
                     provider: match group {
-                        SpendGroup::Provider | SpendGroup::Model => {
+                        SpendGroup::Provider | SpendGroup::Model | SpendGroup::ProviderDay => {
                             Some(ProviderId::new(get::<String>(row, "provider")?))
                         }
                         SpendGroup::Day => None,
@@ -806,7 +815,9 @@ impl Ledger for Store {
                         _ => None,
                     },
                     day: match group {
-                        SpendGroup::Day => Some(crate::convert::utc_day(get(row, "day")?)),
+                        SpendGroup::Day | SpendGroup::ProviderDay => {
+                            Some(crate::convert::utc_day(get(row, "day")?))
+                        }
                         _ => None,
                     },
                     credits: get_credits(row, "credits")?,
@@ -1337,6 +1348,125 @@ impl Ledger for Store {
             .await
             .map_err(E::db("prune idempotency records"))?;
         Ok(deleted.rows_affected())
+    }
+
+    async fn images(&self, query: &ImageQuery) -> Result<Vec<ImageEntry>, LedgerError> {
+        const OP: &str = "list images";
+        let since = int(query.since_ms.unwrap_or(0), "a time")?;
+        let until = query.until_ms.map_or(Ok(i64::MAX), |t| int(t, "a time"))?;
+        let search = query.search.as_deref().map(|s| contains_pattern(Some(s)));
+        let key = query.api_key.map(|k| int(k.0, "a key id")).transpose()?;
+        let (after_ms, after_provider, after_job, after_index) = match &query.after {
+            Some(cursor) => (
+                Some(int(cursor.created_at_ms, "a time")?),
+                Some(cursor.key.provider.as_str()),
+                Some(cursor.key.job_id.as_str()),
+                Some(i64::from(cursor.key.index)),
+            ),
+            None => (None, None, None, None),
+        };
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS_I} FROM images AS i \
+             JOIN jobs AS j ON j.provider = i.provider AND j.job_id = i.job_id \
+             WHERE ($1 IS NULL OR i.provider = $1) AND ($2 IS NULL OR j.model = $2) \
+             AND i.created_at_ms >= $3 AND i.created_at_ms < $4 \
+             AND ($5 IS NULL OR lower(j.prompt) LIKE $5 ESCAPE '!') \
+             AND ($6 IS NULL OR j.api_key_id = $6) \
+             AND ($7 IS NULL OR i.created_at_ms < $7 OR (i.created_at_ms = $7 AND \
+                  (i.provider < $8 OR (i.provider = $8 AND (i.job_id < $9 OR \
+                   (i.job_id = $9 AND i.image_index < $10)))))) \
+             ORDER BY i.created_at_ms DESC, i.provider DESC, i.job_id DESC, i.image_index DESC \
+             LIMIT $11"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query.provider.as_ref().map(ProviderId::as_str))
+            .bind(query.model.as_ref().map(ModelId::as_str))
+            .bind(since)
+            .bind(until)
+            .bind(search)
+            .bind(key)
+            .bind(after_ms)
+            .bind(after_provider)
+            .bind(after_job)
+            .bind(after_index)
+            .bind(i64::from(query.limit.max(1)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(E::db(OP))?;
+        let mut jobs: std::collections::HashMap<(String, String), JobRecord> =
+            std::collections::HashMap::new();
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let image = image_from_row(row)?;
+            let id = (image.provider.as_str().to_owned(), image.job_id.clone());
+            let job = match jobs.get(&id) {
+                Some(job) => job.clone(),
+                None => {
+                    let job = self
+                        .job(&image.provider, &image.job_id)
+                        .await?
+                        .ok_or(E::Corrupt {
+                            what: format!("image of unknown job {}/{}", id.0, id.1),
+                        })?;
+                    jobs.insert(id, job.clone());
+                    job
+                }
+            };
+            entries.push(ImageEntry { image, job });
+        }
+        Ok(entries)
+    }
+
+    async fn image(&self, key: &ImageKey) -> Result<Option<ImageEntry>, LedgerError> {
+        let row = sqlx::query(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM images \
+             WHERE provider = $1 AND job_id = $2 AND image_index = $3"
+        ))
+        .bind(key.provider.as_str())
+        .bind(&key.job_id)
+        .bind(i64::from(key.index))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(E::db("read an image"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let image = image_from_row(&row)?;
+        let job = self.job(&key.provider, &key.job_id).await?.ok_or(E::Corrupt {
+            what: format!("image of unknown job {}/{}", key.provider, key.job_id),
+        })?;
+        Ok(Some(ImageEntry { image, job }))
+    }
+
+    async fn delete_image(&self, key: &ImageKey) -> Result<Option<DeletedImage>, LedgerError> {
+        const OP: &str = "delete an image";
+        let mut tx = self.write(OP).await?;
+        let deleted = sqlx::query(
+            "DELETE FROM images WHERE provider = $1 AND job_id = $2 AND image_index = $3 \
+             RETURNING path",
+        )
+        .bind(key.provider.as_str())
+        .bind(&key.job_id)
+        .bind(i64::from(key.index))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let Some(deleted) = deleted else {
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Ok(None);
+        };
+        let file: String = get(&deleted, "path")?;
+        let others = sqlx::query("SELECT COUNT(*) AS n FROM images WHERE path = $1")
+            .bind(&file)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(E::db(OP))?;
+        let file_still_used = get_u64(&others, "n")? > 0;
+        tx.commit().await.map_err(E::db(OP))?;
+        Ok(Some(DeletedImage {
+            path: path(file),
+            file_still_used,
+        }))
     }
 
     async fn request_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError> {

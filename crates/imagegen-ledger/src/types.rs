@@ -587,6 +587,8 @@ pub enum SpendGroup {
     Model,
     /// One row per UTC day the jobs were accepted.
     Day,
+    /// One row per provider and UTC day (a chart of spend per provider per day).
+    ProviderDay,
 }
 
 /// What [`Ledger::spend`](crate::Ledger::spend) sums.

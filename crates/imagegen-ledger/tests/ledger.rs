@@ -20,9 +20,10 @@ use imagegen_core::{Credits, JobHandle, ManualClock, ModelId, ProviderId};
 use imagegen_ledger::api_keys::ExposeSecret;
 use imagegen_ledger::{
     AcceptedJob, AccountHash, ApiKey, ApiKeyId, ApiKeyRecord, Backend, GenerationState,
-    HistoryQuery, IdempotencyBegin, JobFinish, JobState, JournalEntry, JournalOutcome, KeyPeriod,
-    Lease, Ledger, LedgerError, LedgerOptions, NewApiKey, NewGeneration, NewImage, NewRequest,
-    RateSlot, ReservationState, SpendGroup, SpendQuery, api_key_hash, idempotency,
+    HistoryQuery, IdempotencyBegin, ImageKey, ImageQuery, JobFinish, JobState, JournalEntry,
+    JournalOutcome, KeyPeriod, Lease, Ledger, LedgerError, LedgerOptions, NewApiKey, NewGeneration,
+    NewImage, NewRequest, RateSlot, ReservationState, SpendGroup, SpendQuery, api_key_hash,
+    idempotency,
 };
 
 const DAY: u64 = 86_400_000;
@@ -1718,4 +1719,145 @@ async fn spend_sums_one_keys_jobs(ledger: Arc<dyn Ledger>) {
         .await
         .unwrap();
     assert_eq!(all[0].credits, Credits::whole(12));
+}
+
+on_both_ledgers!(images_list_newest_first_filter_page_and_delete);
+
+async fn images_list_newest_first_filter_page_and_delete(ledger: Arc<dyn Ledger>) {
+    // Three jobs: two of koala (one image each, the same file), one of kolbo with two.
+    let finish = |provider: &str, id: &str, at: u64, files: &[&str]| {
+        let ledger = Arc::clone(&ledger);
+        let (provider, id) = (provider.to_owned(), id.to_owned());
+        let images: Vec<NewImage> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| NewImage::new(u32::try_from(i).unwrap(), *f))
+            .collect();
+        async move {
+            ledger
+                .finish_job(
+                    &ProviderId::new(&provider),
+                    &id,
+                    &JobFinish::done(at, images),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let mut fox = job("koala", "k1", JAN_1, "a red fox", 1);
+    fox = fox.with_api_key(ApiKeyId(3));
+    ledger.record_accepted(&fox).await.unwrap();
+    finish("koala", "k1", JAN_1 + 10, &["store/same.png"]).await;
+    ledger
+        .record_accepted(&job("koala", "k2", JAN_1 + DAY, "a grey hen", 1))
+        .await
+        .unwrap();
+    finish("koala", "k2", JAN_1 + DAY + 10, &["store/same.png"]).await;
+    ledger
+        .record_accepted(&job("kolbo", "g1", JAN_1 + 2 * DAY, "a red kite", 1))
+        .await
+        .unwrap();
+    finish(
+        "kolbo",
+        "g1",
+        JAN_1 + 2 * DAY + 10,
+        &["store/a.png", "store/b.png"],
+    )
+    .await;
+
+    let all = ledger.images(&ImageQuery::newest(10)).await.unwrap();
+    assert_eq!(all.len(), 4);
+    let jobs: Vec<&str> = all.iter().map(|e| e.job.job_id.as_str()).collect();
+    // Newest first (the clock stamps rows; ties broken by provider, job, index).
+    assert!(jobs.contains(&"g1") && jobs.contains(&"k1") && jobs.contains(&"k2"));
+
+    // Pages of one follow each other without repeats.
+    let mut seen = Vec::new();
+    let mut query = ImageQuery::newest(1);
+    loop {
+        let page = ledger.images(&query).await.unwrap();
+        let Some(last) = page.last() else { break };
+        seen.push(last.key());
+        query = ImageQuery::newest(1).after(last.cursor());
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort_by(|a, b| (&a.job_id, a.index).cmp(&(&b.job_id, b.index)));
+    unique.dedup();
+    assert_eq!(unique.len(), 4);
+
+    // Filters.
+    let red = ledger
+        .images(&ImageQuery::newest(10).matching("RED"))
+        .await
+        .unwrap();
+    assert_eq!(red.len(), 3);
+    let koala = ledger
+        .images(&ImageQuery::newest(10).from_provider("koala"))
+        .await
+        .unwrap();
+    assert_eq!(koala.len(), 2);
+    let keyed = ledger
+        .images(&ImageQuery::newest(10).paid_by(ApiKeyId(3)))
+        .await
+        .unwrap();
+    assert_eq!(keyed.len(), 1);
+    assert_eq!(keyed[0].job.job_id, "k1");
+    let percent = ledger
+        .images(&ImageQuery::newest(10).matching("100%"))
+        .await
+        .unwrap();
+    assert!(percent.is_empty(), "LIKE wildcards are escaped");
+
+    // One image with its job.
+    let key = ImageKey::new("kolbo", "g1", 1);
+    let found = ledger.image(&key).await.unwrap().unwrap();
+    assert_eq!(found.image.path, PathBuf::from("store/b.png"));
+    assert_eq!(found.job.prompt, "a red kite");
+    assert!(
+        ledger
+            .image(&ImageKey::new("kolbo", "g1", 9))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Deleting: a file another row names stays.
+    let first = ledger
+        .delete_image(&ImageKey::new("koala", "k1", 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.path, PathBuf::from("store/same.png"));
+    assert!(first.file_still_used);
+    let second = ledger
+        .delete_image(&ImageKey::new("koala", "k2", 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!second.file_still_used);
+    assert!(
+        ledger
+            .delete_image(&ImageKey::new("koala", "k2", 0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        ledger.images(&ImageQuery::newest(10)).await.unwrap().len(),
+        2
+    );
+
+    // Spend per provider per day.
+    let mut charged = job("koala", "k3", JAN_1 + 3 * DAY, "paid", 5);
+    charged.handle.credits_charged = Some(Credits::whole(4));
+    ledger.record_accepted(&charged).await.unwrap();
+    let rows = ledger
+        .spend(&SpendQuery::by(SpendGroup::ProviderDay))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].provider, Some(ProviderId::new("koala")));
+    assert_eq!(rows[0].day.as_deref(), Some("2026-01-04"));
+    assert_eq!(rows[0].credits, Credits::whole(4));
 }

@@ -415,6 +415,8 @@ pub(crate) mod schema {
         Model,
         /// By UTC day.
         Day,
+        /// By provider and UTC day.
+        ProviderDay,
     }
 
     /// What charged jobs cost, from the ledger.

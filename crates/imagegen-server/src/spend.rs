@@ -1,4 +1,4 @@
-//! `GET /v1/spend?by=provider|model|day`: what charged jobs cost, from the ledger
+//! `GET /v1/spend?by=provider|model|day|provider_day`: what charged jobs cost, from the ledger
 //! ([`Ledger::spend`](imagegen_ledger::Ledger::spend)), grouped by provider (the
 //! default), model or UTC day.
 //!
@@ -78,9 +78,10 @@ fn group_of(query: &str) -> Result<SpendGroup, ApiError> {
         None | Some("provider") => Ok(SpendGroup::Provider),
         Some("model") => Ok(SpendGroup::Model),
         Some("day") => Ok(SpendGroup::Day),
+        Some("provider_day") => Ok(SpendGroup::ProviderDay),
         Some(_) => Err(ApiError::invalid(
             Some("by"),
-            "`by` must be one of provider, model or day.",
+            "`by` must be one of provider, model, day or provider_day.",
         )
         .code("invalid_value")),
     }

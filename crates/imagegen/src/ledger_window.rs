@@ -18,7 +18,7 @@ use kolbo_api::{SharedTake, SharedWindow, SharedWindowError};
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use imagegen::ledger_window::LedgerWindow;

@@ -62,6 +62,7 @@ fn print_table(out: &Output, by: SpendGroup, rows: &[SpendRow], credits: Credits
         SpendGroup::Provider => "PROVIDER",
         SpendGroup::Model => "PROVIDER/MODEL",
         SpendGroup::Day => "DAY (UTC)",
+        SpendGroup::ProviderDay => "DAY (UTC) PROVIDER",
     };
     let names: Vec<String> = rows.iter().map(|row| group_name(by, row)).collect();
     let width = names
@@ -99,5 +100,8 @@ fn group_name(by: SpendGroup, row: &SpendRow) -> String {
             None => format!("{provider} (model unknown)"),
         },
         SpendGroup::Day => row.day.clone().unwrap_or_default(),
+        SpendGroup::ProviderDay => {
+            format!("{} {provider}", row.day.as_deref().unwrap_or_default())
+        }
     }
 }
