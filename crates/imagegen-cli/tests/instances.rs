@@ -278,8 +278,28 @@ async fn a_killed_gateways_jobs_are_finished_by_another() {
     let http = http();
     const REQUESTS: usize = 12;
     let marker = |i: usize| format!("lease job {i:02} of {REQUESTS}");
+    // The first few wait for their answer (with an Idempotency-Key) and lose it with A;
+    // the others run in the background.
+    const WAITED: usize = 4;
+    let waited_body = |i: usize| json!({"prompt": marker(i), "model": KOLBO_MODEL});
+    for i in 0..WAITED {
+        let (http, url, body) = (
+            http.clone(),
+            format!("{}/v1/images/generations", gateways[0].url),
+            waited_body(i),
+        );
+        tokio::spawn(async move {
+            // Cut off when A dies: the repeat below gets the answer.
+            let _ = http
+                .post(url)
+                .header("Idempotency-Key", format!("waited-{i}"))
+                .json(&body)
+                .send()
+                .await;
+        });
+    }
     let mut ids = Vec::new();
-    for i in 0..REQUESTS {
+    for i in WAITED..REQUESTS {
         let body = json!({"prompt": marker(i), "model": KOLBO_MODEL});
         let answer = post_json(
             &http,
@@ -427,6 +447,38 @@ async fn a_killed_gateways_jobs_are_finished_by_another() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // A waited request repeated on B with its Idempotency-Key gets the images the jobs A
+    // paid for saved, and nothing is submitted again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for i in 0..WAITED {
+        loop {
+            let response = http
+                .post(format!("{}/v1/images/generations", gateways[1].url))
+                .header("Idempotency-Key", format!("waited-{i}"))
+                .json(&waited_body(i))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            if status == 200 {
+                assert!(body["data"][0]["url"].is_string(), "{body}");
+                assert_eq!(body["imagegen"]["taken_over"], true, "{body}");
+                break;
+            }
+            assert_eq!(status, 409, "repeat {i} on B: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "repeat {i} on B still running: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(
+        sim.request_log().count(Route::KolboGenerate),
+        REQUESTS,
+        "no repeat was submitted again"
+    );
     ledger.close().await;
     drop(gateways);
     db.drop_database().await;

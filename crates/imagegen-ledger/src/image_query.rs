@@ -43,6 +43,14 @@ pub struct ImageCursor {
     pub key: ImageKey,
 }
 
+impl ImageCursor {
+    /// The cursor after image `key`, recorded at `created_at_ms` (as a page's link
+    /// carries it back).
+    pub fn new(created_at_ms: u64, key: ImageKey) -> Self {
+        Self { created_at_ms, key }
+    }
+}
+
 /// What [`Ledger::images`](crate::Ledger::images) lists: newest first, at most `limit`,
 /// after `after` when given, matching every filter given.
 ///

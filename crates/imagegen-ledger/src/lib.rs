@@ -608,6 +608,24 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// ```
     async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError>;
 
+    /// Links running idempotency record (`scope`, `idem_key`) to generation
+    /// `generation_id` (see [`idempotency`]).
+    async fn link_idempotent(
+        &self,
+        scope: &str,
+        idem_key: &str,
+        generation_id: &str,
+    ) -> Result<(), LedgerError>;
+
+    /// The generation idempotency record (`scope`, `idem_key`) is linked to: a repeat
+    /// that finds the record still running reads that generation, which another gateway
+    /// may have finished after the first one died.
+    async fn idempotent_generation(
+        &self,
+        scope: &str,
+        idem_key: &str,
+    ) -> Result<Option<String>, LedgerError>;
+
     /// Saved images, newest first, a page at a time, as `query` filters them (see
     /// [`image_query`]).
     async fn images(&self, query: &ImageQuery) -> Result<Vec<ImageEntry>, LedgerError>;
@@ -635,7 +653,8 @@ pub trait Ledger: Send + Sync + fmt::Debug {
 
     /// Claims for `lease` up to `limit` open jobs whose lease ran out (their instance
     /// died), oldest first, and returns them: the caller now finishes them. Jobs recorded
-    /// without a lease are never claimed. Of concurrent claimers, one gets each job.
+    /// without a lease, and the claimer's own, are never claimed. Of concurrent
+    /// claimers, one gets each job.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -1350,6 +1350,44 @@ impl Ledger for Store {
         Ok(deleted.rows_affected())
     }
 
+    async fn link_idempotent(
+        &self,
+        scope: &str,
+        idem_key: &str,
+        generation_id: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE idempotency SET generation_id = $3 \
+             WHERE scope = $1 AND idem_key = $2 AND state = 'running'",
+        )
+        .bind(scope)
+        .bind(idem_key)
+        .bind(generation_id)
+        .execute(&self.pool)
+        .await
+        .map_err(E::db("link an idempotent request to its generation"))?;
+        Ok(())
+    }
+
+    async fn idempotent_generation(
+        &self,
+        scope: &str,
+        idem_key: &str,
+    ) -> Result<Option<String>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT generation_id FROM idempotency WHERE scope = $1 AND idem_key = $2",
+        )
+        .bind(scope)
+        .bind(idem_key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(E::db("read an idempotent request's generation"))?;
+        match row {
+            Some(row) => get(&row, "generation_id"),
+            None => Ok(None),
+        }
+    }
+
     async fn images(&self, query: &ImageQuery) -> Result<Vec<ImageEntry>, LedgerError> {
         const OP: &str = "list images";
         let since = int(query.since_ms.unwrap_or(0), "a time")?;
@@ -1561,10 +1599,10 @@ impl Ledger for Store {
         let claimed = sqlx::query(
             "UPDATE jobs SET lease_owner = $1, lease_until_ms = $2 \
              WHERE id IN (SELECT id FROM jobs WHERE state = 'accepted' \
-                 AND lease_owner IS NOT NULL AND lease_until_ms <= $3 \
+                 AND lease_owner IS NOT NULL AND lease_owner <> $1 AND lease_until_ms <= $3 \
                  ORDER BY accepted_at_ms, id LIMIT $4) \
-             AND state = 'accepted' AND lease_owner IS NOT NULL AND lease_until_ms <= $3 \
-             RETURNING id",
+             AND state = 'accepted' AND lease_owner IS NOT NULL AND lease_owner <> $1 \
+             AND lease_until_ms <= $3 RETURNING id",
         )
         .bind(&lease.owner)
         .bind(int(lease.until_ms, "a lease's end")?)
@@ -1668,8 +1706,10 @@ impl Ledger for Store {
         let claimed = sqlx::query(
             "UPDATE generations SET lease_owner = $1, lease_until_ms = $2 \
              WHERE id IN (SELECT id FROM generations WHERE state = 'running' \
-                 AND lease_until_ms <= $3 ORDER BY created_at_ms, id LIMIT $4) \
-             AND state = 'running' AND lease_until_ms <= $3 RETURNING id",
+                 AND lease_owner <> $1 AND lease_until_ms <= $3 \
+                 ORDER BY created_at_ms, id LIMIT $4) \
+             AND state = 'running' AND lease_owner <> $1 AND lease_until_ms <= $3 \
+             RETURNING id",
         )
         .bind(&lease.owner)
         .bind(int(lease.until_ms, "a lease's end")?)
