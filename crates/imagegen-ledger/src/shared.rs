@@ -70,6 +70,32 @@ impl Store {
     async fn write(&self, op: &'static str) -> Result<Transaction<'static, Db>, LedgerError> {
         begin_write(&self.pool).await.map_err(E::db(op))
     }
+
+    /// Each of `jobs` with its images, by index.
+    async fn with_images(
+        &self,
+        jobs: Vec<JobRecord>,
+        op: &'static str,
+    ) -> Result<Vec<SavedJob>, LedgerError> {
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE provider = $1 AND job_id = $2 \
+             ORDER BY image_index"
+        );
+        let mut found = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let images = sqlx::query(&sql)
+                .bind(job.provider.as_str())
+                .bind(&job.job_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(E::db(op))?
+                .iter()
+                .map(image_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            found.push(SavedJob { job, images });
+        }
+        Ok(found)
+    }
 }
 
 /// Reads column `column` of `row`.
@@ -155,6 +181,23 @@ fn job_from_row(row: &DbRow) -> Result<JobRecord, LedgerError> {
         provider,
         job_id,
     })
+}
+
+/// The claim of up to `$4` rows of `table` still `open` whose lease (held by another
+/// than `$1`) ran out by `$3`, oldest by `age` first, for `$1` until `$2`; returns their
+/// ids. The outer condition is checked again on the latest row after PostgreSQL's row
+/// lock, so of two instances claiming at once, one gets each row; SQLite's write lock
+/// lets one claimer in at a time.
+fn claim_sql(table: &str, open: &str, age: &str) -> String {
+    let expired = format!(
+        "state = '{open}' AND lease_owner IS NOT NULL AND lease_owner <> $1 \
+         AND lease_until_ms <= $3"
+    );
+    format!(
+        "UPDATE {table} SET lease_owner = $1, lease_until_ms = $2 \
+         WHERE id IN (SELECT id FROM {table} WHERE {expired} ORDER BY {age}, id LIMIT $4) \
+         AND {expired} RETURNING id"
+    )
 }
 
 fn generation_from_row(row: &DbRow) -> Result<GenerationRecord, LedgerError> {
@@ -706,24 +749,7 @@ impl Ledger for Store {
             .iter()
             .map(job_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let images_sql = format!(
-            "SELECT {IMAGE_COLUMNS} FROM images WHERE provider = $1 AND job_id = $2 \
-             ORDER BY image_index"
-        );
-        let mut saved = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let images = sqlx::query(&images_sql)
-                .bind(job.provider.as_str())
-                .bind(&job.job_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(E::db(OP))?
-                .iter()
-                .map(image_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
-            saved.push(SavedJob { job, images });
-        }
-        Ok(saved)
+        self.with_images(jobs, OP).await
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, LedgerError> {
@@ -1521,24 +1547,7 @@ impl Ledger for Store {
             .iter()
             .map(job_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let images_sql = format!(
-            "SELECT {IMAGE_COLUMNS} FROM images WHERE provider = $1 AND job_id = $2 \
-             ORDER BY image_index"
-        );
-        let mut found = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let images = sqlx::query(&images_sql)
-                .bind(job.provider.as_str())
-                .bind(&job.job_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(E::db(OP))?
-                .iter()
-                .map(image_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
-            found.push(SavedJob { job, images });
-        }
-        Ok(found)
+        self.with_images(jobs, OP).await
     }
 
     async fn renew_leases(&self, owner: &str, until_ms: u64) -> Result<u64, LedgerError> {
@@ -1594,16 +1603,7 @@ impl Ledger for Store {
         const OP: &str = "claim jobs whose lease ran out";
         let now = self.now_ms()?;
         let mut tx = self.write(OP).await?;
-        // The outer condition is checked again on the latest row after PostgreSQL's row
-        // lock, so of two instances claiming at once, one gets each job.
-        let claimed = sqlx::query(
-            "UPDATE jobs SET lease_owner = $1, lease_until_ms = $2 \
-             WHERE id IN (SELECT id FROM jobs WHERE state = 'accepted' \
-                 AND lease_owner IS NOT NULL AND lease_owner <> $1 AND lease_until_ms <= $3 \
-                 ORDER BY accepted_at_ms, id LIMIT $4) \
-             AND state = 'accepted' AND lease_owner IS NOT NULL AND lease_owner <> $1 \
-             AND lease_until_ms <= $3 RETURNING id",
-        )
+        let claimed = sqlx::query(&claim_sql("jobs", "accepted", "accepted_at_ms"))
         .bind(&lease.owner)
         .bind(int(lease.until_ms, "a lease's end")?)
         .bind(now)
@@ -1703,14 +1703,7 @@ impl Ledger for Store {
         const OP: &str = "claim generations whose lease ran out";
         let now = self.now_ms()?;
         let mut tx = self.write(OP).await?;
-        let claimed = sqlx::query(
-            "UPDATE generations SET lease_owner = $1, lease_until_ms = $2 \
-             WHERE id IN (SELECT id FROM generations WHERE state = 'running' \
-                 AND lease_owner <> $1 AND lease_until_ms <= $3 \
-                 ORDER BY created_at_ms, id LIMIT $4) \
-             AND state = 'running' AND lease_owner <> $1 AND lease_until_ms <= $3 \
-             RETURNING id",
-        )
+        let claimed = sqlx::query(&claim_sql("generations", "running", "created_at_ms"))
         .bind(&lease.owner)
         .bind(int(lease.until_ms, "a lease's end")?)
         .bind(now)
