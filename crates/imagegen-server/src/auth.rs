@@ -13,6 +13,10 @@
 //!   through DNS rebinding; any other bearer token (the OpenAI clients insist on one) is
 //!   ignored. Once a live key appears in the ledger, keys are required from then on.
 //!
+//! A browser on the gallery (see `crate::gallery`) cannot send `Authorization` when it
+//! navigates, so the key it signed in with at `/login` comes back in the
+//! [`SESSION_COOKIE`] instead, taken like a bearer token (a bearer gateway key wins).
+//!
 //! Image files (`GET /v1/files/…`) need no key: their names are SHA-256 digests, as
 //! unguessable as a signed URL, so a URL the gateway returned works wherever it is
 //! passed; they keep the host check.
@@ -21,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use imagegen_ledger::api_keys::is_well_formed;
 use imagegen_ledger::{ApiKeyRecord, Ledger, api_key_hash};
@@ -87,8 +91,13 @@ impl Auth {
 
     /// The caller of a request with `headers`, or the error that refuses it.
     pub(crate) async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let presented = bearer(headers);
-        if let Some(key) = presented.filter(|k| is_well_formed(k)) {
+        let presented = bearer(headers).or_else(|| session_key(headers));
+        // A gateway key in the header, else in the gallery's session cookie (an OpenAI
+        // client's placeholder bearer does not hide a signed-in browser's key).
+        let key = bearer(headers)
+            .filter(|k| is_well_formed(k))
+            .or_else(|| session_key(headers).filter(|k| is_well_formed(k)));
+        if let Some(key) = key {
             return match self.ledger.find_api_key(&api_key_hash(key)).await {
                 Ok(Some(record)) => Ok(Caller::Key(Box::new(record))),
                 Ok(None) => Err(incorrect_key(Some(key))),
@@ -176,6 +185,23 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The name of the gallery's session cookie: the gateway key a browser signed in with
+/// (`HttpOnly`, `SameSite=Strict`), presented like `Authorization: Bearer`.
+pub(crate) const SESSION_COOKIE: &str = "imagegen_key";
+
+/// The value of the session cookie, when the request carries one.
+fn session_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
 /// 401 for a key that is not a live gateway key, showing at most its display prefix.
 fn incorrect_key(key: Option<&str>) -> ApiError {
     let shown = key
@@ -216,6 +242,14 @@ mod tests {
         assert_eq!(bearer(&headers(&[(AUTHORIZATION, "Basic x")])), None);
         assert_eq!(bearer(&headers(&[(AUTHORIZATION, "Bearer ")])), None);
         assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_read() {
+        let both = headers(&[(COOKIE, "a=1; imagegen_key=igk_2 ; b=3")]);
+        assert_eq!(session_key(&both), Some("igk_2"));
+        assert_eq!(session_key(&headers(&[(COOKIE, "imagegen_key=")])), None);
+        assert_eq!(session_key(&headers(&[(COOKIE, "other=igk_3")])), None);
     }
 
     #[test]

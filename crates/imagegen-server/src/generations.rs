@@ -133,7 +133,9 @@ async fn generate(
     require_json(headers)?;
     let bytes = read_body(body, state.max_body_bytes).await?;
     let claim =
-        match idempotency::begin(&state.ledger, headers, &caller, &bytes, state.now_ms()).await? {
+        match idempotency::begin(&state.ledger, headers, &caller, &bytes, id, state.now_ms())
+            .await?
+        {
             Begin::None => Claim::none(),
             Begin::Claimed(claim) => claim,
             Begin::Replay(recorded) => return replay(state, recorded).await,
@@ -297,20 +299,18 @@ async fn run(
         images = request.count(),
         "generating"
     );
-    // Known before it starts (and in the ledger, for every gateway on it), so its first
-    // progress reaches its followers.
-    let progress = if mode == Mode::Background {
-        let dir = state.store.incoming_dir(id);
-        let key = imagegen::job_log::request_key(&request, &call, &dir);
-        match state.jobs.start(state, id, caller, key).await {
-            Ok(sink) => Some(sink),
-            Err(error) => {
-                claim.abandon().await;
-                return Err(error);
-            }
+    // Every generation, waited on or not, is known before it starts (and in the ledger,
+    // for every gateway on it): its first progress reaches its followers, and if this
+    // gateway dies another answers for it (`GET /v1/generations/{id}`, the
+    // `Idempotency-Key` repeated).
+    let dir = state.store.incoming_dir(id);
+    let key = imagegen::job_log::request_key(&request, &call, &dir);
+    let progress = match state.jobs.start(state, id, caller, key).await {
+        Ok(sink) => Some(sink),
+        Err(error) => {
+            claim.abandon().await;
+            return Err(error);
         }
-    } else {
-        None
     };
     let guard = state.inflight.enter();
     let task = {
@@ -342,41 +342,45 @@ async fn run(
                 }
                 Err(_) => claim.abandon().await,
             }
+            // Its answer, for whoever reads or follows it, here or on another gateway.
+            let answer = match &rendered {
+                Ok(recorded) => recorded.clone(),
+                Err(error) => Recorded {
+                    status: error.status(),
+                    body: error.body(),
+                    inline: false,
+                },
+            };
+            state.jobs.finish(&state, &id, answer).await;
             (rendered, report.credits_charged())
         })
+    };
+    // A task that panicked answered nothing: its generation is closed with the error.
+    let stopped = |state: &Arc<AppState>, id: &str, e: tokio::task::JoinError| {
+        let error = ApiError::internal(format!(
+            "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger"
+        ))
+        .no_retry();
+        let answer = Recorded {
+            status: error.status(),
+            body: error.body(),
+            inline: false,
+        };
+        let (state, id) = (Arc::clone(state), id.to_owned());
+        tokio::spawn(async move { state.jobs.finish(&state, &id, answer).await });
+        error
     };
     if mode == Mode::Background {
         let state = Arc::clone(state);
         let job_id = id.to_owned();
         tokio::spawn(async move {
-            let recorded = match task.await {
-                Ok((Ok(recorded), _)) => recorded,
-                Ok((Err(error), _)) => Recorded {
-                    status: error.status(),
-                    body: error.body(),
-                    inline: false,
-                },
-                Err(e) => {
-                    let error = ApiError::internal(format!(
-                        "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger"
-                    ));
-                    Recorded {
-                        status: error.status(),
-                        body: error.body(),
-                        inline: false,
-                    }
-                }
-            };
-            state.jobs.finish(&state, &job_id, recorded).await;
+            if let Err(e) = task.await {
+                stopped(&state, &job_id, e);
+            }
         });
         return Ok(crate::jobs::accepted(id));
     }
-    let (rendered, credits) = task.await.map_err(|e| {
-        ApiError::internal(format!(
-            "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger"
-        ))
-        .no_retry()
-    })?;
+    let (rendered, credits) = task.await.map_err(|e| stopped(state, id, e))?;
     let recorded = rendered?;
     let mut response = deliver(state, recorded).await?;
     if let Ok(value) = HeaderValue::from_str(&credits.to_string()) {
@@ -586,6 +590,11 @@ fn extension(
                 "generation_id": saved.image.job_id,
                 "credits": saved.image.credits,
                 "alt": saved.image.alt,
+                "detail": crate::gallery::detail_path(
+                    saved.image.provider.as_str(),
+                    &saved.image.job_id,
+                    u32::try_from(saved.image.index).unwrap_or(u32::MAX),
+                ),
             })
         })
         .collect();

@@ -91,6 +91,7 @@ pub(crate) async fn begin(
     headers: &HeaderMap,
     caller: &Caller,
     body: &[u8],
+    generation_id: &str,
     now_ms: u64,
 ) -> Result<Begin, ApiError> {
     let Some(value) = headers.get(HEADER) else {
@@ -122,20 +123,24 @@ pub(crate) async fn begin(
         .await
         .map_err(|e| ApiError::internal(format!("the ledger: {e}")).code("ledger_error"))?;
     match begun {
-        IdempotencyBegin::Started => Ok(Begin::Claimed(Claim {
-            owned: Some(Owned {
-                ledger: Arc::clone(ledger),
-                scope,
-                key: key.to_owned(),
-            }),
-        })),
-        IdempotencyBegin::Running => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            INVALID_REQUEST,
-            "A request with this Idempotency-Key is still running: try again in a moment to receive its response.",
-        )
-        .code("idempotency_in_progress")
-        .retry_after(1)),
+        IdempotencyBegin::Started => {
+            // A repeat finding it still running reads this generation: the answer of
+            // another gateway that took it over when this one died.
+            if let Err(e) = ledger.link_idempotent(&scope, key, generation_id).await {
+                tracing::warn!(error = %e, "an idempotency key could not be linked to its generation");
+            }
+            Ok(Begin::Claimed(Claim {
+                owned: Some(Owned {
+                    ledger: Arc::clone(ledger),
+                    scope,
+                    key: key.to_owned(),
+                }),
+            }))
+        }
+        IdempotencyBegin::Running => match taken_over_answer(ledger, &scope, key).await {
+            Some(recorded) => Ok(Begin::Replay(recorded)),
+            None => Err(still_running()),
+        },
         IdempotencyBegin::Done { status, response } => Recorded::from_text(status, &response)
             .map(Begin::Replay)
             .ok_or_else(|| {
@@ -152,6 +157,43 @@ pub(crate) async fn begin(
         )
         .code("idempotency_key_reused")),
     }
+}
+
+/// The answer of the generation a running key is linked to, when that generation has
+/// finished although the key was never closed (its gateway died and another gateway
+/// finished it): the key is closed with it, and the repeat gets it.
+async fn taken_over_answer(ledger: &Arc<dyn Ledger>, scope: &str, key: &str) -> Option<Recorded> {
+    let generation_id = ledger.idempotent_generation(scope, key).await.ok()??;
+    let generation = ledger.generation(&generation_id).await.ok()??;
+    let (status, text) = (generation.status?, generation.response?);
+    let recorded = Recorded::from_text(status, &text)?;
+    let nothing_sent = recorded.body["imagegen"]["taken_over"] == true
+        && recorded.body["imagegen"]["jobs"]
+            .as_array()
+            .is_some_and(Vec::is_empty);
+    if nothing_sent {
+        // Its gateway died before sending anything: the key is given back, and the
+        // client's retry runs the request afresh.
+        if let Err(e) = ledger.abandon_idempotent(scope, key).await {
+            tracing::debug!(error = %e, "an idempotency key taken over could not be given back");
+        }
+        return None;
+    }
+    if let Err(e) = ledger.finish_idempotent(scope, key, status, &text).await {
+        tracing::debug!(error = %e, "an idempotency key taken over could not be closed");
+    }
+    Some(recorded)
+}
+
+/// 409: the first request with the key is still running.
+fn still_running() -> ApiError {
+    ApiError::new(
+            StatusCode::CONFLICT,
+            INVALID_REQUEST,
+            "A request with this Idempotency-Key is still running: try again in a moment to receive its response.",
+        )
+        .code("idempotency_in_progress")
+        .retry_after(1)
 }
 
 impl Claim {

@@ -10,8 +10,10 @@
 //! what the GET answers once it is finished, and the stream ends (a generation already
 //! finished gets the `done` event only). A comment every 15 s keeps it alive.
 //!
-//! Each generation is recorded in the ledger when it starts, with its latest progress
-//! and then its answer, so every gateway sharing the ledger answers for it: the one
+//! Every generation the gateway runs, background or waited on (`POST
+//! /v1/images/generations`, whose `x-request-id` is its id), is recorded in the ledger
+//! when it starts, with its latest progress and then its answer, so every gateway
+//! sharing the ledger answers for it: the one
 //! running it from memory (its followers hear each event as it happens), any other from
 //! the ledger (its followers hear the latest progress, looked up every
 //! [`LEDGER_POLL`]). Only the caller that started one may read it (another caller's id
@@ -54,6 +56,8 @@ struct Entry {
     outcome: Option<Recorded>,
     /// Its progress, then its end, to whoever follows its events.
     events: broadcast::Sender<JobEvent>,
+    /// When it finished here.
+    finished: Option<Instant>,
 }
 
 /// What a generation's followers hear.
@@ -73,6 +77,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How often a follower on another gateway looks the generation up in the ledger.
 const LEDGER_POLL: Duration = Duration::from_millis(500);
+
+/// How long a finished generation stays in this gateway's memory (the ledger keeps it).
+const KEEP_FINISHED: Duration = Duration::from_secs(60);
 
 /// How often a generation's latest progress is written to the ledger at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -152,14 +159,19 @@ impl Jobs {
                 ))
             })?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        self.lock().insert(
+        let mut entries = self.lock();
+        // Those finished a while ago are read from the ledger from now on.
+        entries.retain(|_, e| e.finished.is_none_or(|at| at.elapsed() < KEEP_FINISHED));
+        entries.insert(
             id.to_owned(),
             Entry {
                 owner: owner_of(caller),
                 outcome: None,
                 events: events.clone(),
+                finished: None,
             },
         );
+        drop(entries);
         Ok(Arc::new(JobProgress {
             id: id.to_owned(),
             events,
@@ -179,6 +191,7 @@ impl Jobs {
         }
         if let Some(entry) = self.lock().get_mut(id) {
             entry.outcome = Some(outcome);
+            entry.finished = Some(Instant::now());
             // Under the lock: a follower either sees the outcome or hears this.
             let _ = entry.events.send(JobEvent::Done);
         }
@@ -467,7 +480,10 @@ fn event_stream(
                     // Skipped progress is no loss: the next event says where it is.
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Ok(JobEvent::Done) | Err(broadcast::error::RecvError::Closed) => {
-                        let recorded = state.jobs.outcome(&id)?;
+                        let Some(recorded) = state.jobs.outcome(&id) else {
+                            // No longer in memory: the ledger has its answer.
+                            return poll_ledger(&state, &id, None).await;
+                        };
                         return Some((Ok(done_event(&state, &id, recorded).await), Cursor::Ended));
                     }
                 }

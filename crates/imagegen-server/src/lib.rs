@@ -25,9 +25,10 @@
 //! | `GET /v1/models`, `GET /v1/models/<provider>/<model>` | every model as `provider/model`, in OpenAI's list shape, with prices |
 //! | `GET /v1/files/<sha256>.<ext>` | a stored image |
 //! | `POST /v1/estimate` | imagegen's own: the same body as a generation; the ranked candidates with prices and reasons, nothing spent |
-//! | `POST /v1/generations`, `GET /v1/generations/<id>` | imagegen's own: the same body as a generation, answered 202 `{id}` at once; the GET gives its `status` and, when done, the response `POST /v1/images/generations` would have given |
+//! | `POST /v1/generations`, `GET /v1/generations/<id>` | imagegen's own: the same body as a generation, answered 202 `{id}` at once; the GET gives its `status` and, when done, the response `POST /v1/images/generations` would have given (any generation's id works, its `x-request-id`, on any gateway sharing the ledger) |
 //! | `GET /v1/generations/<id>/events` | imagegen's own: server-sent events following a background generation: `progress` (provider, job id, state, percent) as its jobs report it, then one `done` whose data is what `GET /v1/generations/<id>` answers, and the stream ends |
 //! | `GET /v1/spend?by=provider\|model\|day` | imagegen's own: what charged jobs cost, from the ledger: a key holder's own, or the whole ledger's for this machine's callers without keys |
+//! | `GET /`, `/images/…`, `/generate`, `/spend`, `/login` | the gallery: HTML pages for people (history, one image, a generation form with live estimates and progress, spend and budgets), with the same keys (a browser signs in once; a cookie carries the key); not in the OpenAPI document |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of every endpoint above (request and response shapes, errors, the bearer scheme); needs no key |
 //!
 //! Errors have OpenAI's shape and statuses (the `error_map` module has the
@@ -64,6 +65,7 @@
 //! | `key_limit` | at most so many generations in flight per caller; 429 beyond |
 //! | `request_id` | `x-request-id` |
 //! | `leases` | this gateway's leases on its jobs and background generations, renewed while it lives; the work of a gateway that died, taken over |
+//! | `gallery` | the web pages at `/`: askama templates, thumbnails, sign-in; its own router beside the API's |
 //! | `maintenance` | the background upkeep: stale idempotency records pruned at start and hourly |
 //!
 //! ## Features
@@ -78,6 +80,7 @@ pub mod error;
 mod error_map;
 mod estimate;
 mod files;
+mod gallery;
 mod generations;
 pub mod headers;
 mod idempotency;

@@ -279,6 +279,8 @@ pub(crate) mod schema {
         /// Alt text, when the provider made one.
         #[schema(nullable)]
         pub(crate) alt: Option<String>,
+        /// Its page in the gateway's gallery (`/images/<provider>/<job id>/<index>`).
+        pub(crate) detail: String,
     }
 
     /// An error in OpenAI's shape. A response to a request that may have been charged

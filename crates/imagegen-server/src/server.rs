@@ -33,7 +33,9 @@ use crate::openai_error::ApiError;
 use crate::request_id::RequestIds;
 use crate::state::AppState;
 use crate::store::{ImageStore, default_image_dir};
-use crate::{estimate, files, generations, jobs, leases, maintenance, models, openapi, spend};
+use crate::{
+    estimate, files, gallery, generations, jobs, leases, maintenance, models, openapi, spend,
+};
 
 /// Starts the gateway described by `config` on a task of its own and returns once it
 /// listens: the ledger is open, the image directory exists, the access rule is settled
@@ -227,13 +229,14 @@ pub(crate) fn route_table() -> Vec<Route> {
     ]
 }
 
-/// The routes.
+/// The routes: the API's table, and the gallery's HTML pages beside it.
 fn routes(state: Arc<AppState>) -> Router {
     route_table()
         .into_iter()
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handler)
         })
+        .merge(gallery::router())
         .fallback(unknown_url)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -159,3 +159,61 @@ async fn a_key_left_running_by_a_crash_is_pruned_after_a_day() {
     assert_eq!(post(&again, "old", &body).await.status(), 200);
     again.server.shutdown().await.unwrap();
 }
+
+/// A gateway that died after taking a key but before sending anything: another gateway
+/// on the ledger takes its generation over, finds nothing was sent, and gives the key
+/// back, so the client's retry runs the request afresh (charged once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_a_gateway_that_died_before_sending_runs_again() {
+    let gateway = start_with(common::sim(), |config| {
+        config.with_job_lease(std::time::Duration::from_secs(1))
+    })
+    .await;
+    let ledger = gateway.server.ledger().clone();
+    let body = json!({"prompt": "a heron"});
+    crashed_while_running(&gateway, "died", &body, 1).await;
+    ledger
+        .link_idempotent("anonymous", "died", "req_dead_1")
+        .await
+        .unwrap();
+    ledger
+        .create_generation(
+            &imagegen_ledger::NewGeneration::new(
+                "req_dead_1",
+                "local",
+                imagegen_ledger::Lease::new("gw-dead", 1),
+            )
+            .with_request_key("nothing-was-sent"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(post(&gateway, "died", &body).await.status(), 409);
+
+    // The keeper takes the generation over and answers it: nothing was sent.
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let answered = ledger.generation("req_dead_1").await.unwrap().unwrap();
+            if answered.finished_at_ms.is_some() {
+                assert_eq!(answered.status, Some(503));
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the generation was taken over");
+    // The next try gives the key back; the one after runs it.
+    let retried = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let response = post(&gateway, "died", &body).await;
+            if response.status() != 409 {
+                return response;
+            }
+        }
+    })
+    .await
+    .expect("the key was given back");
+    assert_eq!(retried.status(), 200);
+    assert_eq!(submissions(&gateway), 1);
+    gateway.server.shutdown().await.unwrap();
+}
