@@ -57,6 +57,9 @@ pub(crate) enum Command {
     /// Serve the OpenAI Images API (POST /v1/images/generations, GET /v1/models) in the
     /// foreground, until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Serve imagegen's tools to an AI agent over MCP on stdin/stdout (generate_image,
+    /// estimate_cost, list_models, get_generation, list_history); logs go to stderr.
+    Mcp(McpArgs),
     /// List past generations from the ledger, newest first.
     History(HistoryArgs),
     /// Sum what the ledger shows was charged, by provider, model or day.
@@ -348,6 +351,33 @@ pub(crate) struct ServeArgs {
     /// the same `--db` finishes its open jobs once their lease ran out.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) job_lease: u64,
+}
+
+/// `--wait-limit`: a positive number of seconds (fractions allowed).
+fn parse_wait_limit(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(std::time::Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "`{text}`: give a number of seconds above 0 (at most a day), such as 120 or 0.5"
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct McpArgs {
+    /// The most credits this server may spend in its life (every call's worst case is
+    /// reserved in the ledger before anything is sent; a call that does not fit is
+    /// refused with what is left and what it needs).
+    #[arg(long, value_name = "CREDITS", value_parser = parse_positive_credits)]
+    pub(crate) budget: Option<Credits>,
+    /// Where to save images (default: imagegen/mcp-out in the user's data directory; a
+    /// temporary folder on the built-in simulator without --db).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// The longest one tool call waits for its images, in seconds; past it the call
+    /// answers "pending" with the paid job ids, which get_generation fetches later.
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_wait_limit)]
+    pub(crate) wait_limit: std::time::Duration,
 }
 
 /// `--kolbo-rate-limit`: at most `limit` generation starts per `window`.

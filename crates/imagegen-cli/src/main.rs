@@ -62,6 +62,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Resume(args) => commands::resume::run(args, db, quiet).await,
         Command::Sim(args) => commands::sim::run(args, quiet).await,
         Command::Serve(args) => commands::serve::run(args, db, quiet).await,
+        Command::Mcp(args) => commands::mcp::run(args, db, quiet).await,
         Command::History(args) => commands::history::run(args, db, quiet).await,
         Command::Spend(args) => commands::spend::run(args, db, quiet).await,
         Command::Keys(command) => commands::keys::run(command, db, quiet).await,

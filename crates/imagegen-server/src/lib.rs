@@ -29,6 +29,7 @@
 //! | `GET /v1/generations/<id>/events` | imagegen's own: server-sent events following a background generation: `progress` (provider, job id, state, percent) as its jobs report it, then one `done` whose data is what `GET /v1/generations/<id>` answers, and the stream ends |
 //! | `GET /v1/spend?by=provider\|model\|day` | imagegen's own: what charged jobs cost, from the ledger: a key holder's own, or the whole ledger's for this machine's callers without keys |
 //! | `GET /`, `/images/…`, `/generate`, `/spend`, `/login` | the gallery: HTML pages for people (history, one image, a generation form with live estimates and progress, spend and budgets), with the same keys (a browser signs in once; a cookie carries the key); not in the OpenAPI document |
+//! | `POST /mcp` | the MCP server (Streamable HTTP, stateless, JSON answers) for AI agents: tools `generate_image`, `estimate_cost`, `list_models`, `get_generation`, `list_history` (see [`mcp`]), with the same keys and budgets as the API; not in the OpenAPI document |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of every endpoint above (request and response shapes, errors, the bearer scheme); needs no key |
 //!
 //! Errors have OpenAI's shape and statuses (the `error_map` module has the
@@ -66,6 +67,7 @@
 //! | `request_id` | `x-request-id` |
 //! | `leases` | this gateway's leases on its jobs and background generations, renewed while it lives; the work of a gateway that died, taken over |
 //! | `gallery` | the web pages at `/`: askama templates, thumbnails, sign-in; its own router beside the API's |
+//! | [`mcp`] | the MCP server: [`mcp::ImagegenMcp`], [`mcp::serve_stdio`] (`imagegen mcp`) and the `/mcp` route |
 //! | `maintenance` | the background upkeep: stale idempotency records pruned at start and hourly |
 //!
 //! ## Features
@@ -89,6 +91,7 @@ mod jobs;
 mod key_limit;
 mod leases;
 mod maintenance;
+pub mod mcp;
 mod model_choice;
 mod models;
 mod openai_error;

@@ -237,6 +237,7 @@ fn routes(state: Arc<AppState>) -> Router {
             router.route(route.path, route.handler)
         })
         .merge(gallery::router())
+        .merge(crate::mcp::http::router(&state))
         .fallback(unknown_url)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -9,6 +9,7 @@ pub(crate) mod generate;
 pub(crate) mod history;
 pub(crate) mod keys;
 pub(crate) mod library;
+pub(crate) mod mcp;
 pub(crate) mod models;
 pub(crate) mod resume;
 pub(crate) mod serve;
