@@ -351,6 +351,11 @@ pub(crate) struct ServeArgs {
     /// the same `--db` finishes its open jobs once their lease ran out.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) job_lease: u64,
+    /// How long an MCP tool call at /mcp waits for its images, in seconds (fractions
+    /// allowed; default 120); past it, the call answers `pending` with the paid job ids,
+    /// to fetch with `get_generation`.
+    #[arg(long, value_name = "SECS", value_parser = parse_wait_limit)]
+    pub(crate) mcp_wait_limit: Option<std::time::Duration>,
 }
 
 /// `--wait-limit`: a positive number of seconds (fractions allowed).

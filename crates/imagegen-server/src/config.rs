@@ -83,6 +83,7 @@ pub struct ServerConfig {
     pub(crate) local_budget: Option<String>,
     pub(crate) max_in_flight_per_key: usize,
     pub(crate) job_lease: std::time::Duration,
+    pub(crate) mcp_wait_limit: std::time::Duration,
     pub(crate) clock: SharedClock,
 }
 
@@ -122,6 +123,7 @@ impl ServerConfig {
             local_budget: None,
             max_in_flight_per_key: DEFAULT_MAX_IN_FLIGHT_PER_KEY,
             job_lease: DEFAULT_JOB_LEASE,
+            mcp_wait_limit: crate::mcp::DEFAULT_WAIT_LIMIT,
             clock: TokioClock::shared(),
         }
     }
@@ -205,6 +207,14 @@ impl ServerConfig {
     /// them and keeps their images: never submitting them again.
     pub fn with_job_lease(mut self, lease: std::time::Duration) -> Self {
         self.job_lease = lease.max(std::time::Duration::from_secs(1));
+        self
+    }
+
+    /// How long an MCP tool call at `/mcp` waits for its images (default
+    /// [`DEFAULT_WAIT_LIMIT`](crate::mcp::DEFAULT_WAIT_LIMIT), at least a millisecond);
+    /// past it, the call answers `pending` with the paid job ids, for `get_generation`.
+    pub fn with_mcp_wait_limit(mut self, limit: std::time::Duration) -> Self {
+        self.mcp_wait_limit = limit.max(std::time::Duration::from_millis(1));
         self
     }
 

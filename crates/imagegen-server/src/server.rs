@@ -65,6 +65,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         local_budget,
         max_in_flight_per_key,
         job_lease,
+        mcp_wait_limit,
         clock,
     } = config;
     let public_url = public_url.map(checked_public_url).transpose()?;
@@ -133,6 +134,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         jobs: Jobs::default(),
         instance,
         job_lease,
+        mcp_wait_limit,
         adopted: leases::Adopted::default(),
         clock,
         public_url,

@@ -35,6 +35,8 @@ pub(crate) struct AppState {
     pub(crate) instance: String,
     /// How long its leases last unless renewed.
     pub(crate) job_lease: std::time::Duration,
+    /// How long an MCP tool call waits for its images before answering `pending`.
+    pub(crate) mcp_wait_limit: std::time::Duration,
     /// The generations it took over from a gateway that died, until answered.
     pub(crate) adopted: crate::leases::Adopted,
     pub(crate) clock: SharedClock,

@@ -205,3 +205,43 @@ async fn new_key_id(gateway: &common::Gateway, name: &str) -> imagegen_ledger::A
         .unwrap()
         .id
 }
+
+/// Over HTTP too, a wait past the gateway's MCP wait limit is `pending` with the paid
+/// job id, and `get_generation` later returns its images with nothing submitted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_past_the_limit_is_pending_then_fetched() {
+    let gateway = common::start_with(common::sim().with_speed(0.5), |config| {
+        config.with_mcp_wait_limit(std::time::Duration::from_millis(200))
+    })
+    .await;
+    let url = gateway.server.url();
+    let agent = connect(&url, None).await.unwrap();
+    let started = call(
+        &agent,
+        "generate_image",
+        json!({"prompt": "a slow heron", "model": "kolbo/z-image/turbo"}),
+    )
+    .await;
+    assert_ne!(started.is_error, Some(true), "{started:?}");
+    let out = structured(&started).clone();
+    assert_eq!(out["status"], "pending", "{out}");
+    let job_id = out["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(posts(&gateway), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let fetched = call(&agent, "get_generation", json!({"job_id": job_id})).await;
+        let out = structured(&fetched).clone();
+        if out["status"] == "done" {
+            assert_eq!(images(&fetched), 1, "{out}");
+            break;
+        }
+        assert_eq!(out["status"], "pending", "{out}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never finished: {out}"
+        );
+    }
+    assert_eq!(posts(&gateway), 1, "fetched, never submitted again");
+    agent.cancel().await.unwrap();
+    gateway.server.shutdown().await.unwrap();
+}

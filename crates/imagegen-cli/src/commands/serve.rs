@@ -79,6 +79,9 @@ async fn serve_until<F: Future<Output = ()>>(
         .listen(args.listen)
         .with_max_in_flight_per_key(args.max_in_flight_per_key)
         .with_job_lease(Duration::from_secs(args.job_lease));
+    if let Some(limit) = args.mcp_wait_limit {
+        config = config.with_mcp_wait_limit(limit);
+    }
     match (ledger, db) {
         (Some(ledger), _) => config = config.with_ledger(ledger),
         (None, Some(url)) => config = config.with_ledger_url(url),
@@ -236,6 +239,9 @@ mod tests {
         ])
         .args;
         assert_eq!(set.job_lease, 3);
+        assert_eq!(defaults.mcp_wait_limit, None);
+        let waits = args(&["--mcp-wait-limit", "0.5"]).args;
+        assert_eq!(waits.mcp_wait_limit, Some(Duration::from_millis(500)));
         let rate = set.kolbo_rate_limit.unwrap();
         assert_eq!((rate.limit, rate.window), (20, Duration::from_secs(5)));
         for (text, limit, secs) in [("10/min", 10, 60), ("600/1h", 600, 3600), ("7/60", 7, 60)] {
@@ -260,6 +266,7 @@ mod tests {
             &["--kolbo-rate-limit", "10/0s"],
             &["--kolbo-rate-limit", "10/fortnight"],
             &["--job-lease", "0"],
+            &["--mcp-wait-limit", "0"],
             &["--max-in-flight-per-key", "-1"],
             &["--max-in-flight-per-key", "many"],
         ] {

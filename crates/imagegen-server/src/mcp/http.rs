@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use super::{DEFAULT_WAIT_LIMIT, ImagegenMcp};
+use super::ImagegenMcp;
 use crate::state::AppState;
 
 /// The path the MCP server is mounted at.
@@ -20,7 +20,7 @@ pub(crate) const PATH: &str = "/mcp";
 
 /// The `/mcp` route, for the gateway's router.
 pub(crate) fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
-    let server = ImagegenMcp::for_gateway(state, DEFAULT_WAIT_LIMIT);
+    let server = ImagegenMcp::for_gateway(state, state.mcp_wait_limit);
     // No sessions and no open streams: every request is answered and closed, so a
     // graceful stop never waits on an idle client. `Host` is checked by the gateway's
     // own rule (loopback names when it has no keys), not the SDK's fixed list.
