@@ -28,8 +28,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use imagegen::ledger_log::LedgerLog;
 use imagegen::{
-    Attempt, CallOptions, Credits, GenerateOptions, GenerationRequest, ProgressSink, RouteError,
-    RunReport, SavedImage, Usd,
+    CallOptions, GenerateOptions, GenerationRequest, ProgressSink, RunReport, SavedImage,
 };
 use serde_json::{Value, json};
 
@@ -574,7 +573,7 @@ fn extension(
     images: &[(&SavedImage, StoredImage)],
 ) -> Value {
     let first = images.first().map(|(saved, _)| &saved.image);
-    let attempts = attempts_of(report);
+    let attempts = report.attempts();
     let images_json: Vec<Value> = images
         .iter()
         .map(|(saved, stored)| {
@@ -622,7 +621,7 @@ fn extension(
         "provider": first.map(|i| &i.provider),
         "model": first.and_then(|i| i.model.as_ref()),
         "credits": report.credits_charged(),
-        "usd": usd_of(state, &attempts),
+        "usd": report.usd_charged(state.client.policy()),
         "route": attempts.iter().map(|a| a.summary()).collect::<Vec<_>>(),
         "generation_ids": generation_ids,
         "unfinished": unfinished,
@@ -631,42 +630,4 @@ fn extension(
         "ignored_fields": params.ignored,
         "simulated": state.client.is_simulated(),
     })
-}
-
-/// Every attempt of the run, in order: the delivered generation's route, or the failed
-/// one's.
-fn attempts_of(report: &RunReport) -> Vec<&Attempt> {
-    if let Some(generation) = &report.generation {
-        return generation.route.iter().collect();
-    }
-    let Some(route) = report.error.as_ref().and_then(imagegen::Error::route_error) else {
-        return Vec::new();
-    };
-    match route {
-        RouteError::AllAttemptsFailed { attempts, partial } if partial.attempts.is_empty() => {
-            attempts.iter().collect()
-        }
-        other => other
-            .partial()
-            .map(|p| p.attempts.iter().collect())
-            .unwrap_or_default(),
-    }
-}
-
-/// The dollars the attempts cost, when every provider charged has a known credit worth.
-fn usd_of(state: &AppState, attempts: &[&Attempt]) -> Option<Usd> {
-    let policy = state.client.policy();
-    let mut total = Usd::ZERO;
-    let mut charged = false;
-    for attempt in attempts {
-        if attempt.credits_charged == Credits::ZERO {
-            continue;
-        }
-        charged = true;
-        let usd = policy
-            .worth_of(&attempt.provider)?
-            .to_usd(attempt.credits_charged)?;
-        total = total.checked_add(usd)?;
-    }
-    charged.then_some(total)
 }

@@ -21,16 +21,14 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
-use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::http::StatusCode;
-use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs};
-use imagegen::journal::{Outcome, UnfinishedJob};
+use imagegen::NoProgress;
+use imagegen::job_log::ChosenJobs;
+use imagegen::journal::UnfinishedJob;
 use imagegen::ledger_log::LedgerLog;
-use imagegen::{JobHandle, NoProgress, SavedImage};
 use imagegen_ledger::{GenerationRecord, JobState, Lease};
 use serde_json::json;
 use tokio::sync::watch;
@@ -184,13 +182,11 @@ async fn finish_jobs(state: &AppState, jobs: Vec<UnfinishedJob>) {
             job
         })
         .collect();
-    let log = TakenOver {
-        log: StoreLog::new(
-            LedgerLog::new(Arc::clone(&state.ledger)).with_clock(Arc::clone(&state.clock)),
-            state.store.clone(),
-        ),
-        jobs,
-    };
+    let store_log = StoreLog::new(
+        LedgerLog::new(Arc::clone(&state.ledger)).with_clock(Arc::clone(&state.clock)),
+        state.store.clone(),
+    );
+    let log = ChosenJobs::new(store_log, jobs);
     match state.client.resume(&log, &NoProgress).await {
         Ok(report) => tracing::info!(
             finished = report.finished(),
@@ -200,44 +196,8 @@ async fn finish_jobs(state: &AppState, jobs: Vec<UnfinishedJob>) {
         ),
         Err(e) => tracing::warn!(error = %e, "jobs taken over could not be finished"),
     }
-    for job in &log.jobs {
+    for job in log.jobs() {
         let _ = tokio::fs::remove_dir(&job.out_dir).await;
-    }
-}
-
-/// The journal of jobs taken over: exactly those jobs are open; records go to the ledger
-/// with images moved into the store.
-#[derive(Debug)]
-struct TakenOver {
-    log: Arc<StoreLog>,
-    jobs: Vec<UnfinishedJob>,
-}
-
-#[async_trait]
-impl JobLog for TakenOver {
-    fn location(&self) -> String {
-        self.log.location()
-    }
-
-    async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {
-        self.log.record_accepted(accepted).await
-    }
-
-    async fn record_finished(
-        &self,
-        job: &JobHandle,
-        outcome: &Outcome,
-        saved: &[SavedImage],
-    ) -> io::Result<()> {
-        self.log.record_finished(job, outcome, saved).await
-    }
-
-    async fn record_skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {
-        self.log.record_skipped(prompt, reason).await
-    }
-
-    async fn open_jobs(&self) -> io::Result<OpenJobs> {
-        Ok(OpenJobs::from(self.jobs.clone()))
     }
 }
 

@@ -63,6 +63,55 @@ pub struct OpenJobs {
     pub bad_lines: Vec<BadLine>,
 }
 
+/// A log whose open jobs are exactly the ones chosen (jobs a gateway took over, one job
+/// an agent asked to finish); every record goes to `log` underneath. Hand it to
+/// [`Client::resume`](crate::Client::resume) to finish just those jobs.
+#[derive(Debug)]
+pub struct ChosenJobs {
+    log: std::sync::Arc<dyn JobLog>,
+    jobs: Vec<UnfinishedJob>,
+}
+
+impl ChosenJobs {
+    /// `jobs`, recorded in `log`.
+    pub fn new(log: std::sync::Arc<dyn JobLog>, jobs: Vec<UnfinishedJob>) -> Self {
+        Self { log, jobs }
+    }
+
+    /// The chosen jobs.
+    pub fn jobs(&self) -> &[UnfinishedJob] {
+        &self.jobs
+    }
+}
+
+#[async_trait]
+impl JobLog for ChosenJobs {
+    fn location(&self) -> String {
+        self.log.location()
+    }
+
+    async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {
+        self.log.record_accepted(accepted).await
+    }
+
+    async fn record_finished(
+        &self,
+        job: &JobHandle,
+        outcome: &Outcome,
+        saved: &[SavedImage],
+    ) -> io::Result<()> {
+        self.log.record_finished(job, outcome, saved).await
+    }
+
+    async fn record_skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {
+        self.log.record_skipped(prompt, reason).await
+    }
+
+    async fn open_jobs(&self) -> io::Result<OpenJobs> {
+        Ok(OpenJobs::from(self.jobs.clone()))
+    }
+}
+
 impl From<Vec<UnfinishedJob>> for OpenJobs {
     /// Exactly `jobs` open, no bad lines: a log of jobs chosen elsewhere (a gateway's
     /// jobs taken over from one that died, say).

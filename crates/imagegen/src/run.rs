@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use imagegen_core::{CallPlan, Credits, GenerationRequest, JobHandle, ProviderId};
+use imagegen_core::{CallPlan, Credits, GenerationRequest, JobHandle, ProviderId, Usd};
 use imagegen_router::{Attempt, AttemptOutcome, RouteObserver};
 
 use crate::client::{Client, GenerateOptions};
@@ -208,6 +208,46 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Every attempt of the run, in order: the delivered generation's route, or the
+    /// failed run's.
+    pub fn attempts(&self) -> Vec<&Attempt> {
+        if let Some(generation) = &self.generation {
+            return generation.route.iter().collect();
+        }
+        let Some(route) = self.error.as_ref().and_then(Error::route_error) else {
+            return Vec::new();
+        };
+        match route {
+            imagegen_router::RouteError::AllAttemptsFailed { attempts, partial }
+                if partial.attempts.is_empty() =>
+            {
+                attempts.iter().collect()
+            }
+            other => other
+                .partial()
+                .map(|p| p.attempts.iter().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// What the run's charges cost in dollars under `policy`'s credit worths: `None`
+    /// when nothing was charged or a charged provider's worth is unknown.
+    pub fn usd_charged(&self, policy: &imagegen_router::RoutingPolicy) -> Option<Usd> {
+        let mut total = Usd::ZERO;
+        let mut charged = false;
+        for attempt in self.attempts() {
+            if attempt.credits_charged == Credits::ZERO {
+                continue;
+            }
+            charged = true;
+            let usd = policy
+                .worth_of(&attempt.provider)?
+                .to_usd(attempt.credits_charged)?;
+            total = total.checked_add(usd)?;
+        }
+        charged.then_some(total)
+    }
+
     /// Credits charged (including charges that may have happened).
     pub fn credits_charged(&self) -> Credits {
         match (&self.generation, &self.error) {

@@ -15,8 +15,7 @@ use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs};
 use imagegen::journal::Outcome;
 use imagegen::ledger_log::LedgerLog;
 use imagegen::{
-    Attempt, CallOptions, Credits, GenerateOptions, GenerationRequest, JobHandle, RouteError,
-    RunReport, SavedImage, Usd,
+    CallOptions, Credits, GenerateOptions, GenerationRequest, JobHandle, RunReport, SavedImage, Usd,
 };
 use rmcp::model::CallToolResult;
 use serde_json::json;
@@ -308,7 +307,7 @@ pub(crate) fn absolute(path: &Path) -> String {
 
 /// The answer to a run that ended.
 fn render(shared: &Shared, report: &RunReport, images: Vec<ImageOutput>) -> GenerationOutput {
-    let attempts = attempts_of(report);
+    let attempts = report.attempts();
     let mut jobs: Vec<JobOutput> = Vec::new();
     for attempt in &attempts {
         let Some(job_id) = &attempt.job_id else {
@@ -369,7 +368,7 @@ fn render(shared: &Shared, report: &RunReport, images: Vec<ImageOutput>) -> Gene
         images,
         jobs,
         credits: number(credits),
-        usd: usd_of(shared, &attempts).map(Usd::to_f64),
+        usd: report.usd_charged(shared.client.policy()).map(Usd::to_f64),
         warnings: report
             .generation
             .as_ref()
@@ -412,44 +411,6 @@ pub(crate) fn pending(shared: &Shared, jobs: &[JobHandle]) -> GenerationOutput {
         warnings: Vec::new(),
         simulated: shared.client.is_simulated(),
     }
-}
-
-/// Every attempt of the run, in order: the delivered generation's route, or the failed
-/// one's.
-fn attempts_of(report: &RunReport) -> Vec<&Attempt> {
-    if let Some(generation) = &report.generation {
-        return generation.route.iter().collect();
-    }
-    let Some(route) = report.error.as_ref().and_then(imagegen::Error::route_error) else {
-        return Vec::new();
-    };
-    match route {
-        RouteError::AllAttemptsFailed { attempts, partial } if partial.attempts.is_empty() => {
-            attempts.iter().collect()
-        }
-        other => other
-            .partial()
-            .map(|p| p.attempts.iter().collect())
-            .unwrap_or_default(),
-    }
-}
-
-/// The dollars the attempts cost, when every provider charged has a known credit worth.
-fn usd_of(shared: &Shared, attempts: &[&Attempt]) -> Option<Usd> {
-    let policy = shared.client.policy();
-    let mut total = Usd::ZERO;
-    let mut charged = false;
-    for attempt in attempts {
-        if attempt.credits_charged == Credits::ZERO {
-            continue;
-        }
-        charged = true;
-        let usd = policy
-            .worth_of(&attempt.provider)?
-            .to_usd(attempt.credits_charged)?;
-        total = total.checked_add(usd)?;
-    }
-    charged.then_some(total)
 }
 
 /// The run's journal, which also tells the call each job the moment it is recorded,

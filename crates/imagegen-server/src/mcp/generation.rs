@@ -3,14 +3,12 @@
 //! submitted again), or, when this server is already waiting on it, that wait is
 //! joined; a finished job's images are read from the ledger.
 
-use std::io;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs};
-use imagegen::journal::{Outcome, UnfinishedJob};
+use imagegen::job_log::{ChosenJobs, JobLog};
+use imagegen::journal::UnfinishedJob;
 use imagegen::ledger_log::LedgerLog;
-use imagegen::{Credits, JobHandle, NoProgress, SavedImage};
+use imagegen::{Credits, NoProgress};
 use imagegen_ledger::{ImageKey, JobRecord, JobState};
 use rmcp::model::CallToolResult;
 use serde_json::json;
@@ -141,7 +139,7 @@ async fn finish(shared: &Arc<Shared>, record: JobRecord) -> bool {
     tokio::spawn(async move {
         let _in_flight = guard;
         let out_dir = job.out_dir.clone();
-        let one = OneJob { log, job };
+        let one = ChosenJobs::new(log, vec![job]);
         match shared_for_task.client.resume(&one, &NoProgress).await {
             Ok(report) => tracing::info!(
                 finished = report.finished(),
@@ -251,41 +249,5 @@ async fn output_of(shared: &Shared, access: &Access, record: &JobRecord) -> Gene
         usd: None,
         warnings: Vec::new(),
         simulated: shared.client.is_simulated(),
-    }
-}
-
-/// The journal of one job being finished: exactly that job is open; records go to the
-/// server's log.
-#[derive(Debug)]
-struct OneJob {
-    log: Arc<dyn JobLog>,
-    job: UnfinishedJob,
-}
-
-#[async_trait]
-impl JobLog for OneJob {
-    fn location(&self) -> String {
-        self.log.location()
-    }
-
-    async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {
-        self.log.record_accepted(accepted).await
-    }
-
-    async fn record_finished(
-        &self,
-        job: &JobHandle,
-        outcome: &Outcome,
-        saved: &[SavedImage],
-    ) -> io::Result<()> {
-        self.log.record_finished(job, outcome, saved).await
-    }
-
-    async fn record_skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {
-        self.log.record_skipped(prompt, reason).await
-    }
-
-    async fn open_jobs(&self) -> io::Result<OpenJobs> {
-        Ok(OpenJobs::from(vec![self.job.clone()]))
     }
 }
