@@ -66,6 +66,28 @@ pub struct OpenJobs {
 /// A log whose open jobs are exactly the ones chosen (jobs a gateway took over, one job
 /// an agent asked to finish); every record goes to `log` underneath. Hand it to
 /// [`Client::resume`](crate::Client::resume) to finish just those jobs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use imagegen::JobHandle;
+/// use imagegen::job_log::{ChosenJobs, JobLog};
+/// use imagegen::journal::{Journal, UnfinishedJob};
+/// let dir = tempfile::tempdir()?;
+/// let journal = Journal::open(dir.path().join("journal.jsonl"))?;
+/// let job = UnfinishedJob {
+///     job: JobHandle::new("kolbo", "gen_1", 1, 1_767_225_600_000),
+///     plan: None,
+///     prompt: "a fox".into(),
+///     out_dir: dir.path().to_path_buf(),
+///     reserved_credits: imagegen::Credits::whole(1),
+/// };
+/// let chosen = ChosenJobs::new(Arc::new(journal), vec![job]);
+/// // Open: exactly the chosen job, whatever the journal holds.
+/// assert_eq!(chosen.open_jobs().await?.jobs.len(), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ChosenJobs {
     log: std::sync::Arc<dyn JobLog>,
