@@ -11,6 +11,9 @@
 //!   `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench [--quick]`: client overhead, scale, polling latency and a batch
 //!   under Kolbo's rate limit, against the simulator; writes `docs/benchmarks.md`.
+//! - `cargo xtask fuzz [--seconds N] [--target NAME] [--seed-only]`: seeds `fuzz/corpus/`
+//!   from `fixtures/`, then runs each fuzz target for N seconds (default 60) with
+//!   `cargo +nightly fuzz`; prints executions and exec/s per target; fails on a crash.
 
 // Doc comments double as clap's --help text, where `<out>`-style placeholders are
 // meant literally, not as HTML.
@@ -20,6 +23,7 @@
 
 mod bench;
 mod fixtures;
+mod fuzz;
 mod test_run;
 
 use std::process::ExitCode;
@@ -50,6 +54,8 @@ enum Task {
     },
     /// Benchmarks against the simulator (release mode); writes docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// Fuzz every parser of network or user data (`fuzz/`, nightly, cargo-fuzz).
+    Fuzz(fuzz::FuzzArgs),
     /// Internal: one scale run in a child process (see `bench`).
     #[command(hide = true)]
     BenchScaleChild(bench::scale::ChildArgs),
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Task::Fixtures { action } => fixtures_task(action),
         Task::Test { args } => test_run::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
         Task::BenchScaleChild(args) => bench::scale::child(&args),
     };
     match result {

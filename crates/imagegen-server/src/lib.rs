@@ -82,6 +82,9 @@ pub mod error;
 mod error_map;
 mod estimate;
 mod files;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gallery;
 mod generations;
 pub mod headers;

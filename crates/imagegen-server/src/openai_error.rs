@@ -147,7 +147,7 @@ impl ApiError {
     }
 
     /// The `param`, when set.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn param_name(&self) -> Option<&str> {
         self.0.param.as_deref()
     }

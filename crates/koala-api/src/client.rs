@@ -200,28 +200,33 @@ impl KoalaClient {
         let bytes = body.map_err(|why| {
             KoalaError::unreadable(status, format!("the body could not be read: {why}"), b"")
         })?;
-        let images = read_images(&bytes).map_err(|why| {
-            KoalaError::unreadable(
-                status,
-                format!("expected a JSON array of {{url, alt}} objects: {why}"),
-                &bytes,
-            )
-        })?;
-        if images.is_empty() {
-            return Err(KoalaError::unreadable(
-                status,
-                "the response lists no images",
-                &bytes,
-            ));
-        }
-        Ok(images)
+        success_images(status, &bytes)
     }
+}
+
+/// A success answer's images: the body read as the image list, at least one.
+pub(crate) fn success_images(status: u16, bytes: &[u8]) -> Result<Vec<GeneratedImage>, KoalaError> {
+    let images = read_images(bytes).map_err(|why| {
+        KoalaError::unreadable(
+            status,
+            format!("expected a JSON array of {{url, alt}} objects: {why}"),
+            bytes,
+        )
+    })?;
+    if images.is_empty() {
+        return Err(KoalaError::unreadable(
+            status,
+            "the response lists no images",
+            bytes,
+        ));
+    }
+    Ok(images)
 }
 
 /// Reads a success body as the image list: plain serde, else the lenient pass described in
 /// the module documentation. The error is why it is unreadable: the plain pass's reason,
 /// or, when the body held numbers out of range, the lenient pass's and those numbers.
-fn read_images(bytes: &[u8]) -> Result<Vec<GeneratedImage>, String> {
+pub(crate) fn read_images(bytes: &[u8]) -> Result<Vec<GeneratedImage>, String> {
     let direct = match serde_json::from_slice::<Vec<GeneratedImage>>(bytes) {
         Ok(images) => return Ok(images),
         Err(error) => error,
@@ -430,6 +435,20 @@ mod tests {
         assert_eq!(images[0].alt, None);
         let images = read_images(br#"[{"url":"u","seed":1,"seed":2}]"#).unwrap();
         assert_eq!(images[0].extra["seed"], 2);
+    }
+
+    /// Found by fuzzing (`koala_answer`): serde_json's default float parser may read a
+    /// number one ulp off, so an unknown field kept as sent changed, and the image list no
+    /// longer read back as itself once written (the workspace turns on `float_roundtrip`).
+    #[test]
+    fn a_number_kept_as_sent_reads_back_exactly() {
+        let images = read_images(br#"[{"url":"u","w":1.111111111111111e+44}]"#).unwrap();
+        assert_eq!(
+            images[0].extra["w"].as_f64(),
+            Some(1.111_111_111_111_111e44)
+        );
+        let written = serde_json::to_vec(&images).unwrap();
+        assert_eq!(read_images(&written).unwrap(), images);
     }
 
     #[test]

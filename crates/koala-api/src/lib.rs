@@ -110,6 +110,9 @@
 
 pub mod client;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod models;
 pub mod options;
 pub mod plan;

@@ -199,7 +199,7 @@ struct Call<'a> {
 /// A successful answer: a 2xx whose body is not an error envelope.
 pub(crate) struct Answer {
     status: u16,
-    bytes: Bytes,
+    pub(crate) bytes: Bytes,
     /// The generation id recovered from an accepted answer cut short; decoded instead of
     /// `bytes`.
     salvaged_id: Option<String>,
@@ -207,7 +207,7 @@ pub(crate) struct Answer {
 
 impl Answer {
     /// The body as `T` (see [`crate::decode`]).
-    fn decode<T: DeserializeOwned>(&self) -> Result<T, KolboError> {
+    pub(crate) fn decode<T: DeserializeOwned>(&self) -> Result<T, KolboError> {
         match &self.salvaged_id {
             Some(id) => decode::value(
                 self.status,
@@ -501,7 +501,7 @@ fn get_decision(error: &KolboError) -> Decision {
 }
 
 /// Sorts a complete answer into success, a Kolbo error, or an unreadable body.
-fn classify(
+pub(crate) fn classify(
     status: StatusCode,
     retry_after: Option<Duration>,
     bytes: Bytes,

@@ -83,6 +83,9 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 pub mod extras;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pace;
 pub mod poll;
 pub mod provider;

@@ -133,15 +133,18 @@ impl<'c> BodyInspector<'c> {
         if self.format.is_some() {
             return Ok(Release::Chunk);
         }
+        // Decided on exactly the first SNIFF_LEN bytes, however they arrived: a longer
+        // look could see another image format (an AVIF's `ftyp` box) in one chunking and
+        // not in another.
         if self.held.is_empty() && chunk.len() >= SNIFF_LEN {
-            self.format = Some(decide(chunk, self.content_type)?);
+            self.format = Some(decide(&chunk[..SNIFF_LEN], self.content_type)?);
             return Ok(Release::Chunk);
         }
         self.held.extend_from_slice(chunk);
         if self.held.len() < SNIFF_LEN {
             return Ok(Release::Nothing);
         }
-        self.format = Some(decide(&self.held, self.content_type)?);
+        self.format = Some(decide(&self.held[..SNIFF_LEN], self.content_type)?);
         Ok(Release::Held(std::mem::take(&mut self.held)))
     }
 
@@ -333,6 +336,25 @@ mod tests {
             (released.as_slice(), got.format),
             (&png[..20], ImageFormat::Png)
         );
+    }
+
+    /// Found by fuzzing (`image_complete`): the format was decided on however many bytes
+    /// the first chunk (or the held ones) held, so a body whose head another image format
+    /// claims only past the sniffing window (an AVIF `ftyp` box of 73 bytes) was refused
+    /// in one chunking and retried in another.
+    #[test]
+    fn the_verdict_on_another_format_does_not_depend_on_the_chunking() {
+        let mut body = vec![0, 0, 0, 0x49];
+        body.extend_from_slice(b"ftypavif\x00\x00\x00\x00avifmif1");
+        body.resize(200, 0);
+        let verdicts: Vec<String> = [1, 7, 31, 32, 33, 100, body.len()]
+            .into_iter()
+            .map(|piece| match inspect(&body, piece, None) {
+                Ok((_, got)) => format!("{:?}", got.format),
+                Err(why) => why.split(':').next().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        assert!(verdicts.iter().all(|v| *v == verdicts[0]), "{verdicts:?}");
     }
 
     #[test]

@@ -33,6 +33,9 @@
 mod complete;
 mod destination;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod inspect;
 mod part;
 mod policy;
