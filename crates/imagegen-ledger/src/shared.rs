@@ -1604,13 +1604,13 @@ impl Ledger for Store {
         let now = self.now_ms()?;
         let mut tx = self.write(OP).await?;
         let claimed = sqlx::query(&claim_sql("jobs", "accepted", "accepted_at_ms"))
-        .bind(&lease.owner)
-        .bind(int(lease.until_ms, "a lease's end")?)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(E::db(OP))?;
+            .bind(&lease.owner)
+            .bind(int(lease.until_ms, "a lease's end")?)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(E::db(OP))?;
         let mut jobs = Vec::with_capacity(claimed.len());
         for row in &claimed {
             let id: i64 = get(row, "id")?;
@@ -1704,13 +1704,13 @@ impl Ledger for Store {
         let now = self.now_ms()?;
         let mut tx = self.write(OP).await?;
         let claimed = sqlx::query(&claim_sql("generations", "running", "created_at_ms"))
-        .bind(&lease.owner)
-        .bind(int(lease.until_ms, "a lease's end")?)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(E::db(OP))?;
+            .bind(&lease.owner)
+            .bind(int(lease.until_ms, "a lease's end")?)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(E::db(OP))?;
         let mut generations = Vec::with_capacity(claimed.len());
         for row in &claimed {
             let id: String = get(row, "id")?;
