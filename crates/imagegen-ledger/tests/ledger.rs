@@ -1530,6 +1530,14 @@ async fn leases_are_claimed_once_they_run_out(ledger: Arc<dyn Ledger>) {
     // Renewing touches only the owner's open jobs; releasing lets another claim at once.
     assert_eq!(ledger.renew_leases("b", FAR + 1).await.unwrap(), 1);
     assert_eq!(ledger.release_leases("b").await.unwrap(), 1);
+    assert!(
+        ledger
+            .claim_expired_jobs(&Lease::new("b", FAR), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a gateway never claims its own jobs, even with their lease run out"
+    );
     let again = ledger
         .claim_expired_jobs(&Lease::new("c", FAR), 10)
         .await
