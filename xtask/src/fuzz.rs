@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use imagegen_core::fixture::Fixture;
 
@@ -21,6 +20,10 @@ pub(crate) struct FuzzArgs {
     /// Seconds each target runs (libFuzzer's `-max_total_time`).
     #[arg(long, default_value_t = 60)]
     pub(crate) seconds: u64,
+    /// Stop each target after this many executions (libFuzzer's `-runs`), or at
+    /// `--seconds`, whichever comes first.
+    #[arg(long)]
+    pub(crate) runs: Option<u64>,
     /// Run this target alone (default: every target).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TARGETS))]
     pub(crate) target: Option<String>,
@@ -83,8 +86,11 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<(), String> {
     }
     let mut outcomes = Vec::new();
     for target in targets {
-        println!("fuzz {target}: {} s", args.seconds);
-        let outcome = run_target(&root, target, args.seconds)?;
+        match args.runs {
+            Some(runs) => println!("fuzz {target}: {runs} runs, at most {} s", args.seconds),
+            None => println!("fuzz {target}: {} s", args.seconds),
+        }
+        let outcome = run_target(&root, target, args.seconds, args.runs)?;
         print_outcome(&outcome);
         outcomes.push(outcome);
     }
@@ -128,11 +134,15 @@ fn cargo_fuzz(root: &Path) -> Command {
     command
 }
 
-fn run_target(root: &Path, target: &'static str, seconds: u64) -> Result<Outcome, String> {
+fn run_target(
+    root: &Path,
+    target: &'static str,
+    seconds: u64,
+    runs: Option<u64>,
+) -> Result<Outcome, String> {
     let corpus = root.join("corpus").join(target);
     let generated = corpus.join("generated");
     fs::create_dir_all(&generated).map_err(|e| format!("{}: {e}", generated.display()))?;
-    let started = Instant::now();
     let output = cargo_fuzz(root)
         .arg("run")
         .args(BUILD_FLAGS)
@@ -142,6 +152,7 @@ fn run_target(root: &Path, target: &'static str, seconds: u64) -> Result<Outcome
         .arg(&corpus)
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
+        .args(runs.map(|n| format!("-runs={n}")))
         .arg("-timeout=10")
         .arg("-print_final_stats=1")
         .output()
@@ -198,7 +209,6 @@ fn run_target(root: &Path, target: &'static str, seconds: u64) -> Result<Outcome
             ),
         }
     });
-    let _ = started;
     Ok(Outcome {
         target,
         executions,

@@ -11,9 +11,17 @@
 //!   `cargo test --workspace [ARGS]`.
 //! - `cargo xtask bench [--quick]`: client overhead, scale, polling latency and a batch
 //!   under Kolbo's rate limit, against the simulator; writes `docs/benchmarks.md`.
+//!   `cargo xtask bench --only instances` (several gateways on one PostgreSQL ledger) and
+//!   `cargo xtask bench --only gateway [--without-litellm]` (the latency `imagegen serve`
+//!   adds and its requests per second per core, against LiteLLM's proxy, installed from
+//!   PyPI into `target/bench-venv`) run apart and print their tables.
 //! - `cargo xtask fuzz [--seconds N] [--target NAME] [--seed-only]`: seeds `fuzz/corpus/`
 //!   from `fixtures/`, then runs each fuzz target for N seconds (default 60) with
 //!   `cargo +nightly fuzz`; prints executions and exec/s per target; fails on a crash.
+//! - `cargo xtask soak [--generations N] [--gateways N] [--fault-rate F] [--kill-every N]`:
+//!   generations through several `imagegen serve` processes on one PostgreSQL ledger, with
+//!   injected faults and `kill -9`, then an audit (lost jobs, double charges, budget
+//!   overshoot); ends on its own within `--time-limit`.
 
 // Doc comments double as clap's --help text, where `<out>`-style placeholders are
 // meant literally, not as HTML.
@@ -24,6 +32,7 @@
 mod bench;
 mod fixtures;
 mod fuzz;
+mod soak;
 mod test_run;
 
 use std::process::ExitCode;
@@ -56,6 +65,9 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Fuzz every parser of network or user data (`fuzz/`, nightly, cargo-fuzz).
     Fuzz(fuzz::FuzzArgs),
+    /// Many generations through several gateways with injected faults and kill -9, then
+    /// an audit: lost jobs, double charges, budget overshoot (needs PostgreSQL).
+    Soak(soak::SoakArgs),
     /// Internal: one scale run in a child process (see `bench`).
     #[command(hide = true)]
     BenchScaleChild(bench::scale::ChildArgs),
@@ -101,6 +113,7 @@ fn main() -> ExitCode {
         Task::Test { args } => test_run::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::Soak(args) => soak::run(&args),
         Task::BenchScaleChild(args) => bench::scale::child(&args),
     };
     match result {

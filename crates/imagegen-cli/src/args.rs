@@ -305,9 +305,23 @@ pub(crate) struct SimArgs {
     /// Generation-time factor: 1 realistic, 0.1 ten times faster, 0 instant.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) speed: f64,
+    /// Make about this fraction of every route's calls fail, with every kind of fault
+    /// the simulator has (0.05: 5 %; see `FaultMix`).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub(crate) fault_rate: f64,
     /// Print the base URLs and keys as one JSON line.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `--fault-rate`: a number from 0 to 1.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "`{text}`: give a fraction from 0 to 1, such as 0.05 for 5 %"
+        )),
+    }
 }
 
 /// `--public-url`: an http(s) URL.

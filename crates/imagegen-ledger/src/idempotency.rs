@@ -17,21 +17,21 @@
 //! use imagegen_ledger::idempotency::{IdempotencyBegin, request_hash};
 //! let body = request_hash(br#"{"prompt":"a fox"}"#);
 //! let now = 1_767_225_600_000;
-//! assert_eq!(ledger.begin_idempotent("key:1", "retry-7", &body, now).await?, IdempotencyBegin::Started);
+//! assert_eq!(ledger.begin_idempotent("key:1", "retry-7", &body, None, now).await?, IdempotencyBegin::Started);
 //! // The same key again while the first is running, then once it is done.
-//! assert_eq!(ledger.begin_idempotent("key:1", "retry-7", &body, now).await?, IdempotencyBegin::Running);
+//! assert_eq!(ledger.begin_idempotent("key:1", "retry-7", &body, None, now).await?, IdempotencyBegin::Running);
 //! ledger.finish_idempotent("key:1", "retry-7", 200, r#"{"data":[]}"#).await?;
 //! assert_eq!(
-//!     ledger.begin_idempotent("key:1", "retry-7", &body, now).await?,
+//!     ledger.begin_idempotent("key:1", "retry-7", &body, None, now).await?,
 //!     IdempotencyBegin::Done { status: 200, response: r#"{"data":[]}"#.into() }
 //! );
 //! // The same key for a different request is a conflict; another scope is another record.
 //! let other = request_hash(br#"{"prompt":"a koi"}"#);
-//! assert_eq!(ledger.begin_idempotent("key:1", "retry-7", &other, now).await?, IdempotencyBegin::Conflict);
-//! assert_eq!(ledger.begin_idempotent("key:2", "retry-7", &other, now).await?, IdempotencyBegin::Started);
+//! assert_eq!(ledger.begin_idempotent("key:1", "retry-7", &other, None, now).await?, IdempotencyBegin::Conflict);
+//! assert_eq!(ledger.begin_idempotent("key:2", "retry-7", &other, None, now).await?, IdempotencyBegin::Started);
 //! // A request that failed with nothing charged gives its key back.
 //! assert!(ledger.abandon_idempotent("key:2", "retry-7").await?);
-//! assert_eq!(ledger.begin_idempotent("key:2", "retry-7", &other, now).await?, IdempotencyBegin::Started);
+//! assert_eq!(ledger.begin_idempotent("key:2", "retry-7", &other, None, now).await?, IdempotencyBegin::Started);
 //! # Ok(()) }
 //! ```
 //!

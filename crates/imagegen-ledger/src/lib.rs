@@ -563,11 +563,19 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// otherwise what the record holds ([`Running`](IdempotencyBegin::Running),
     /// [`Done`](IdempotencyBegin::Done)), or [`Conflict`](IdempotencyBegin::Conflict) when
     /// it was claimed for another request hash. See [`idempotency`].
+    ///
+    /// A claim names the generation that runs it (`generation_id`), recorded in the same
+    /// statement: a repeat that finds the record still running reads that generation
+    /// ([`idempotent_generation`](Ledger::idempotent_generation)), which another gateway
+    /// answers if the first one died. A gateway records the generation
+    /// ([`create_generation`](Ledger::create_generation)) before it claims, so the link
+    /// never points at nothing.
     async fn begin_idempotent(
         &self,
         scope: &str,
         idem_key: &str,
         request_hash: &str,
+        generation_id: Option<&str>,
         now_ms: u64,
     ) -> Result<IdempotencyBegin, LedgerError>;
 
@@ -599,23 +607,14 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// # let dir = tempfile::tempdir()?;
     /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
     /// use imagegen_ledger::IdempotencyBegin;
-    /// ledger.begin_idempotent("anonymous", "k1", "h1", 1_000).await?;
-    /// ledger.begin_idempotent("anonymous", "k2", "h2", 5_000).await?;
+    /// ledger.begin_idempotent("anonymous", "k1", "h1", None, 1_000).await?;
+    /// ledger.begin_idempotent("anonymous", "k2", "h2", None, 5_000).await?;
     /// assert_eq!(ledger.prune_idempotent(2_000).await?, 1);
-    /// let again = ledger.begin_idempotent("anonymous", "k1", "h1", 6_000).await?;
+    /// let again = ledger.begin_idempotent("anonymous", "k1", "h1", None, 6_000).await?;
     /// assert_eq!(again, IdempotencyBegin::Started);
     /// # Ok(()) }
     /// ```
     async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError>;
-
-    /// Links running idempotency record (`scope`, `idem_key`) to generation
-    /// `generation_id` (see [`idempotency`]).
-    async fn link_idempotent(
-        &self,
-        scope: &str,
-        idem_key: &str,
-        generation_id: &str,
-    ) -> Result<(), LedgerError>;
 
     /// The generation idempotency record (`scope`, `idem_key`) is linked to: a repeat
     /// that finds the record still running reads that generation, which another gateway
@@ -636,6 +635,13 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// Removes a saved image's record (its job and what it cost stay), and says whether
     /// its file is still named by another record; `None` when there was none.
     async fn delete_image(&self, key: &ImageKey) -> Result<Option<DeletedImage>, LedgerError>;
+
+    /// Whether a request with key `request_key` was recorded. A client records its
+    /// request before it first sends it (the write-ahead of
+    /// `imagegen::job_log::JobLog::record_submitting`), so a request recorded without a
+    /// job may have been charged for, its answer lost with the process that sent it; one
+    /// never recorded was never sent.
+    async fn request_recorded(&self, request_key: &str) -> Result<bool, LedgerError>;
 
     /// Every job of every request recorded with `request_key`, in any state, with the
     /// images saved so far, oldest first: what a generation taken over from a gateway
@@ -682,6 +688,18 @@ pub trait Ledger: Send + Sync + fmt::Debug {
 
     /// Records a background generation that starts now (see [`generations`]).
     async fn create_generation(&self, generation: &NewGeneration) -> Result<(), LedgerError>;
+
+    /// Names the request (`request_key`, whose jobs a gateway that takes generation `id`
+    /// over looks up) of a generation recorded without one, as it claimed its
+    /// `Idempotency-Key`. Only while it runs and is still leased to `owner`: `false`
+    /// when another gateway took it over (its owner stalled past its lease) or it was
+    /// answered, and then nothing may be sent for it.
+    async fn set_generation_request_key(
+        &self,
+        id: &str,
+        owner: &str,
+        request_key: &str,
+    ) -> Result<bool, LedgerError>;
 
     /// Generation `id`, when recorded.
     async fn generation(&self, id: &str) -> Result<Option<GenerationRecord>, LedgerError>;

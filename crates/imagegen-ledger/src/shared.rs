@@ -68,7 +68,7 @@ impl Store {
     }
 
     async fn write(&self, op: &'static str) -> Result<Transaction<'static, Db>, LedgerError> {
-        begin_write(&self.pool).await.map_err(E::db(op))
+        begin_write(&self.writer).await.map_err(E::db(op))
     }
 
     /// Each of `jobs` with its images, by index.
@@ -659,20 +659,27 @@ impl Ledger for Store {
         .bind(request.batch.as_ref().map(|b| b.key.as_str()))
         .bind(request.batch.as_ref().map(|b| i64::from(b.line)))
         .bind(&request.request_key)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(E::db("record a request"))?;
+        // On disk before this returns: a request is recorded before it is first sent
+        // (the write-ahead), and a takeover reads "no request" as "nothing was sent".
+        self.durable("record a request").await?;
         Ok(RequestId(get_u64(&row, "id")?))
     }
 
     async fn record_accepted(&self, job: &AcceptedJob) -> Result<bool, LedgerError> {
         let mut conn = self
-            .pool
+            .writer
             .acquire()
             .await
             .map_err(E::db("record an accepted job"))?;
-        // One statement in autocommit: committed (and on SQLite fsync'ed) on return.
-        insert_job(&mut conn, job).await
+        // One statement in autocommit, then on disk before this returns: a paid job is
+        // durable before it is waited on.
+        let inserted = insert_job(&mut conn, job).await?;
+        drop(conn);
+        self.durable("record an accepted job").await?;
+        Ok(inserted)
     }
 
     async fn finish_job(
@@ -687,6 +694,7 @@ impl Ledger for Store {
             Some(finished) => {
                 if finished.newly {
                     tx.commit().await.map_err(E::db("finish a job"))?;
+                    self.durable("finish a job").await?;
                 } else {
                     tx.rollback().await.map_err(E::db("finish a job"))?;
                 }
@@ -904,6 +912,7 @@ impl Ledger for Store {
             }
         }
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(report)
     }
 
@@ -917,9 +926,10 @@ impl Ledger for Store {
         .bind(name)
         .bind(limit)
         .bind(self.now_ms()?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("set a budget"))?;
+        self.durable("set a budget").await?;
         Ok(())
     }
 
@@ -989,6 +999,7 @@ impl Ledger for Store {
         .map_err(E::db(OP))?;
         let id = ReservationId(get_u64(&row, "id")?);
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(id)
     }
 
@@ -1043,6 +1054,7 @@ impl Ledger for Store {
         .await
         .map_err(E::db(OP))?;
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(())
     }
 
@@ -1055,6 +1067,7 @@ impl Ledger for Store {
         match close_reservation(&mut tx, key, Close::Settle(Some(charged)), now).await? {
             Ok(settlement) => {
                 tx.commit().await.map_err(E::db(OP))?;
+                self.durable(OP).await?;
                 Ok(settlement)
             }
             Err(state) => {
@@ -1072,6 +1085,7 @@ impl Ledger for Store {
         match close_reservation(&mut tx, key, Close::Release, now).await? {
             Ok(_) => {
                 tx.commit().await.map_err(E::db(OP))?;
+                self.durable(OP).await?;
                 Ok(())
             }
             Err(state) => {
@@ -1095,9 +1109,10 @@ impl Ledger for Store {
         .bind(provider.as_str())
         .bind(model_key(model))
         .bind(int(until_ms, "a cooldown's end")?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("set a cooldown"))?;
+        self.durable("set a cooldown").await?;
         Ok(())
     }
 
@@ -1185,6 +1200,7 @@ impl Ledger for Store {
         };
         let record = with_usage(&mut tx, key_from_row(&row)?, now_ms).await?;
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(record)
     }
 
@@ -1262,6 +1278,7 @@ impl Ledger for Store {
         .await
         .map_err(E::db(OP))?;
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(revoked.rows_affected() == 1)
     }
 
@@ -1284,9 +1301,10 @@ impl Ledger for Store {
         .bind(&name)
         .bind(limit)
         .bind(self.now_ms()?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("create a gateway key's budget"))?;
+        self.durable("create a gateway key's budget").await?;
         Ok(Some(name))
     }
 
@@ -1295,6 +1313,7 @@ impl Ledger for Store {
         scope: &str,
         idem_key: &str,
         request_hash: &str,
+        generation_id: Option<&str>,
         now_ms: u64,
     ) -> Result<IdempotencyBegin, LedgerError> {
         const OP: &str = "begin an idempotent request";
@@ -1303,18 +1322,20 @@ impl Ledger for Store {
         // keeps being claimed and abandoned by others is reported as running.
         for _ in 0..3 {
             let inserted = sqlx::query(
-                "INSERT INTO idempotency (scope, idem_key, request_hash, state, created_at_ms) \
-                 VALUES ($1, $2, $3, 'running', $4) \
+                "INSERT INTO idempotency (scope, idem_key, request_hash, state, created_at_ms, \
+                 generation_id) VALUES ($1, $2, $3, 'running', $4, $5) \
                  ON CONFLICT (scope, idem_key) DO NOTHING RETURNING state",
             )
             .bind(scope)
             .bind(idem_key)
             .bind(request_hash)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .bind(generation_id)
+            .fetch_optional(&self.writer)
             .await
             .map_err(E::db(OP))?;
             if inserted.is_some() {
+                self.durable(OP).await?;
                 return Ok(IdempotencyBegin::Started);
             }
             let existing = sqlx::query(
@@ -1349,9 +1370,10 @@ impl Ledger for Store {
         .bind(i64::from(status))
         .bind(response)
         .bind(self.now_ms()?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("finish an idempotent request"))?;
+        self.durable("finish an idempotent request").await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -1361,38 +1383,21 @@ impl Ledger for Store {
         )
         .bind(scope)
         .bind(idem_key)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("abandon an idempotent request"))?;
+        self.durable("abandon an idempotent request").await?;
         Ok(deleted.rows_affected() == 1)
     }
 
     async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError> {
         let deleted = sqlx::query("DELETE FROM idempotency WHERE created_at_ms < $1")
             .bind(int(before_ms, "a time")?)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(E::db("prune idempotency records"))?;
+        self.durable("prune idempotency records").await?;
         Ok(deleted.rows_affected())
-    }
-
-    async fn link_idempotent(
-        &self,
-        scope: &str,
-        idem_key: &str,
-        generation_id: &str,
-    ) -> Result<(), LedgerError> {
-        sqlx::query(
-            "UPDATE idempotency SET generation_id = $3 \
-             WHERE scope = $1 AND idem_key = $2 AND state = 'running'",
-        )
-        .bind(scope)
-        .bind(idem_key)
-        .bind(generation_id)
-        .execute(&self.pool)
-        .await
-        .map_err(E::db("link an idempotent request to its generation"))?;
-        Ok(())
     }
 
     async fn idempotent_generation(
@@ -1527,10 +1532,20 @@ impl Ledger for Store {
             .map_err(E::db(OP))?;
         let file_still_used = get_u64(&others, "n")? > 0;
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(Some(DeletedImage {
             path: path(file),
             file_still_used,
         }))
+    }
+
+    async fn request_recorded(&self, request_key: &str) -> Result<bool, LedgerError> {
+        let row = sqlx::query("SELECT 1 AS found FROM requests WHERE request_key = $1 LIMIT 1")
+            .bind(request_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(E::db("look up a request"))?;
+        Ok(row.is_some())
     }
 
     async fn request_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError> {
@@ -1572,6 +1587,7 @@ impl Ledger for Store {
         .await
         .map_err(E::db(OP))?;
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(jobs.rows_affected() + generations.rows_affected())
     }
 
@@ -1587,9 +1603,10 @@ impl Ledger for Store {
             ))
             .bind(owner)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(E::db("release leases"))?;
+            self.durable("release leases").await?;
             released += done.rows_affected();
         }
         Ok(released)
@@ -1622,6 +1639,7 @@ impl Ledger for Store {
             jobs.push(job_from_row(&row)?);
         }
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(jobs)
     }
 
@@ -1638,10 +1656,30 @@ impl Ledger for Store {
         .bind(&generation.lease.owner)
         .bind(int(generation.lease.until_ms, "a lease's end")?)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("record a generation"))?;
         Ok(())
+    }
+
+    async fn set_generation_request_key(
+        &self,
+        id: &str,
+        owner: &str,
+        request_key: &str,
+    ) -> Result<bool, LedgerError> {
+        let set = sqlx::query(
+            "UPDATE generations SET request_key = $3, updated_at_ms = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND finished_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(request_key)
+        .bind(self.now_ms()?)
+        .execute(&self.writer)
+        .await
+        .map_err(E::db("name a generation's request"))?;
+        Ok(set.rows_affected() == 1)
     }
 
     async fn generation(&self, id: &str) -> Result<Option<GenerationRecord>, LedgerError> {
@@ -1662,7 +1700,7 @@ impl Ledger for Store {
         .bind(id)
         .bind(progress)
         .bind(self.now_ms()?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("record a generation's progress"))?;
         Ok(())
@@ -1689,7 +1727,7 @@ impl Ledger for Store {
         .bind(i64::from(status))
         .bind(response)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(E::db("finish a generation"))?;
         Ok(done.rows_affected() == 1)
@@ -1724,6 +1762,7 @@ impl Ledger for Store {
             generations.push(generation_from_row(&row)?);
         }
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(generations)
     }
 
@@ -1774,6 +1813,7 @@ impl Ledger for Store {
         let slots = get_u64(&counted, "slots")?;
         if slots >= u64::from(limit) {
             tx.commit().await.map_err(E::db(OP))?;
+            self.durable(OP).await?;
             // The first answered call leaves the window then; with every call in flight,
             // look again after a fraction of the spacing.
             let wait_ms = match get::<Option<i64>>(&counted, "first_done")? {
@@ -1795,6 +1835,7 @@ impl Ledger for Store {
         .map_err(E::db(OP))?;
         let id = RateSlotId(get_u64(&row, "id")?);
         tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
         Ok(RateSlot::Taken(id))
     }
 
@@ -1802,13 +1843,15 @@ impl Ledger for Store {
         sqlx::query("UPDATE rate_slots SET done_at_ms = $2 WHERE id = $1 AND done_at_ms IS NULL")
             .bind(int(id.0, "a slot id")?)
             .bind(self.now_ms()?)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(E::db("finish a rate-limit slot"))?;
+        self.durable("finish a rate-limit slot").await?;
         Ok(())
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use imagegen_core::SharedClock;
@@ -25,10 +26,20 @@ const BACKEND: Backend = Backend::Sqlite;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The ledger in a SQLite file: WAL mode (readers never wait for the writer), a busy
-/// timeout (writers take turns instead of failing), `synchronous = FULL` (a commit is on
-/// disk when it returns), foreign keys on. Several processes may share one file; every
-/// write that reads first runs under `BEGIN IMMEDIATE`, so it holds the write lock from
-/// its first statement.
+/// timeout (writers of several processes take turns instead of failing), foreign keys on.
+/// Several processes may share one file; every write that reads first runs under `BEGIN
+/// IMMEDIATE`, so it holds the write lock from its first statement.
+///
+/// Within one process every write goes through one connection, taken in turn (a fair
+/// queue, instead of SQLite's busy handler sleeping between tries), while reads use the
+/// others. A write that records money or a paid job (an accepted job, its end, a budget
+/// hold, a gateway key, an idempotent answer, …) is on disk when it returns: its commit is
+/// followed by an `fdatasync` of the WAL file, shared by every write committed before it
+/// started (group commit: concurrent writes pay for one sync, not one each). The
+/// gateway's own bookkeeping (a generation's row and progress, a request's row) is
+/// committed without waiting for the disk: a crash of the process loses none of it (it
+/// is in the WAL), a power cut may lose the last of it, and the next durable write makes
+/// it durable too.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -41,7 +52,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// # Ok(()) }
 /// ```
 pub struct SqliteLedger {
+    /// Reads.
     pool: Pool<Db>,
+    /// Writes: one connection, `synchronous = NORMAL`; see [`SqliteLedger::durable`].
+    writer: Pool<Db>,
+    wal: WalSync,
     url: String,
     clock: SharedClock,
 }
@@ -84,17 +99,29 @@ impl SqliteLedger {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true);
         setup(&connect, &url, options.busy_timeout).await?;
+        let open_error = |source| LedgerError::Open {
+            url: url.clone(),
+            source,
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
-            .map_err(|source| LedgerError::Open {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(open_error)?;
+        // The WAL is synced by `durable`, once for every write committed before it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.synchronous(SqliteSynchronous::Normal))
+            .await
+            .map_err(open_error)?;
+        let mut wal = file.into_os_string();
+        wal.push("-wal");
         Ok(Self {
             pool,
+            writer,
+            wal: WalSync::new(std::path::PathBuf::from(wal)),
             url,
             clock: options.clock.clone(),
         })
@@ -154,6 +181,66 @@ fn is_busy(error: &sqlx::Error) -> bool {
 
 async fn begin_write(pool: &Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+impl SqliteLedger {
+    /// Puts every write committed so far on disk (see the type's docs): an `fdatasync` of
+    /// the WAL file, one at a time, each covering every write committed before it began.
+    async fn durable(&self, op: &'static str) -> Result<(), LedgerError> {
+        self.wal
+            .sync()
+            .await
+            .map_err(|e| LedgerError::db(op)(sqlx::Error::Io(e)))
+    }
+}
+
+/// Group commit for the WAL: [`WalSync::sync`] returns once an `fdatasync` of the WAL
+/// file that began after it was called has finished.
+#[derive(Debug)]
+struct WalSync {
+    path: std::path::PathBuf,
+    /// One sync at a time.
+    turn: tokio::sync::Mutex<()>,
+    /// Tickets handed out: a caller's commit came before its ticket.
+    asked: AtomicU64,
+    /// Every ticket up to this one is on disk.
+    synced: AtomicU64,
+}
+
+impl WalSync {
+    fn new(path: std::path::PathBuf) -> Self {
+        Self {
+            path,
+            turn: tokio::sync::Mutex::new(()),
+            asked: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+        }
+    }
+
+    async fn sync(&self) -> std::io::Result<()> {
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = self.turn.lock().await;
+        if self.synced.load(Ordering::SeqCst) >= ticket {
+            // A sync that began after this commit has finished.
+            return Ok(());
+        }
+        // Every ticket handed out by now committed before this sync begins.
+        let covered = self.asked.load(Ordering::SeqCst);
+        let path = self.path.clone();
+        // Opened each time: the WAL is the file at this path now (SQLite may have
+        // removed and made it again when every connection closed).
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+            Ok(file) => file.sync_data(),
+            // No WAL: everything is in the database file, synced by the checkpoint that
+            // removed it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        self.synced.fetch_max(covered, Ordering::SeqCst);
+        Ok(())
+    }
 }
 
 include!("shared.rs");

@@ -1185,7 +1185,7 @@ async fn idempotency_records_replay_and_conflict(ledger: Arc<dyn Ledger>) {
         let ledger = Arc::clone(&ledger);
         async move {
             ledger
-                .begin_idempotent(scope, key, &hash, JAN_1)
+                .begin_idempotent(scope, key, &hash, None, JAN_1)
                 .await
                 .unwrap()
         }
@@ -1198,6 +1198,23 @@ async fn idempotency_records_replay_and_conflict(ledger: Arc<dyn Ledger>) {
         begin("key:1", "k", hash.clone()).await,
         IdempotencyBegin::Running
     );
+    // A claim names its generation in the same statement.
+    assert_eq!(
+        ledger
+            .begin_idempotent("key:1", "linked", &hash, Some("req_77"), JAN_1)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        ledger
+            .idempotent_generation("key:1", "linked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("req_77")
+    );
+    assert!(ledger.abandon_idempotent("key:1", "linked").await.unwrap());
     assert_eq!(
         begin("key:1", "k", other.clone()).await,
         IdempotencyBegin::Conflict
@@ -1266,7 +1283,7 @@ async fn idempotency_records_replay_and_conflict(ledger: Arc<dyn Ledger>) {
 
     // Pruning forgets records made before the cutoff, done or running.
     ledger
-        .begin_idempotent("anonymous", "later", &hash, JAN_1 + DAY)
+        .begin_idempotent("anonymous", "later", &hash, None, JAN_1 + DAY)
         .await
         .unwrap();
     assert_eq!(ledger.prune_idempotent(JAN_1 + 1).await.unwrap(), 3);
@@ -1276,7 +1293,7 @@ async fn idempotency_records_replay_and_conflict(ledger: Arc<dyn Ledger>) {
     );
     assert_eq!(
         ledger
-            .begin_idempotent("anonymous", "later", &other, JAN_1 + DAY)
+            .begin_idempotent("anonymous", "later", &other, None, JAN_1 + DAY)
             .await
             .unwrap(),
         IdempotencyBegin::Conflict
@@ -1295,7 +1312,7 @@ async fn concurrent_idempotent_begins_start_once(ledger: Arc<dyn Ledger>) {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     ledger
-                        .begin_idempotent("key:7", key, &hash, JAN_1)
+                        .begin_idempotent("key:7", key, &hash, None, JAN_1)
                         .await
                         .unwrap()
                 })
@@ -1630,6 +1647,32 @@ async fn generations_are_recorded_finished_and_claimed(ledger: Arc<dyn Ledger>) 
             .is_empty()
     );
     assert_eq!(ledger.renew_leases("b", FAR).await.unwrap(), 1);
+
+    // Recorded before its request is known (as it claims an Idempotency-Key), named
+    // later: only by its owner, and only while it runs.
+    let early = NewGeneration::new("req_3", "key:7", Lease::new("a", FAR));
+    ledger.create_generation(&early).await.unwrap();
+    assert!(
+        !ledger
+            .set_generation_request_key("req_3", "b", "k3")
+            .await
+            .unwrap()
+    );
+    assert!(
+        ledger
+            .set_generation_request_key("req_3", "a", "k3")
+            .await
+            .unwrap()
+    );
+    let named = ledger.generation("req_3").await.unwrap().unwrap();
+    assert_eq!(named.request_key.as_deref(), Some("k3"));
+    assert!(ledger.finish_generation("req_3", 200, "{}").await.unwrap());
+    assert!(
+        !ledger
+            .set_generation_request_key("req_3", "a", "k4")
+            .await
+            .unwrap()
+    );
 }
 
 async fn rate_slots_slide_and_count_atomically(ledger: Arc<dyn Ledger>) {

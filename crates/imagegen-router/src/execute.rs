@@ -640,6 +640,7 @@ impl Router {
         let limits = self.policy.rate_limit_policy();
         let mut waits = 0;
         loop {
+            observer.submitting(call).await;
             match provider.submit(call).await {
                 Err(error) if matches!(error.refusal(), Some(Refusal::RateLimited { .. })) => {
                     let wait = error.retry_after().unwrap_or(limits.default_wait);

@@ -214,6 +214,14 @@ impl RoutedOutput {
 /// (and paid for) again.
 #[async_trait::async_trait]
 pub trait RouteObserver: Send + Sync {
+    /// `plan` is about to be sent (called before every submission, a rate-limit retry
+    /// included): the moment from which the provider may charge, so an observer can
+    /// record durably that it may have (a write-ahead for a process that dies before it
+    /// hears the answer).
+    async fn submitting(&self, plan: &CallPlan) {
+        let _ = plan;
+    }
+
     /// A provider accepted `job`, sent as `plan`; `reserved` credits are held for it.
     async fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
         let _ = (job, plan, reserved);

@@ -109,6 +109,21 @@ pub(crate) async fn handle(
     let mut response = match generate(&state, &id, &headers, body, mode).await {
         Ok(response) => response,
         Err(error) => {
+            if headers.contains_key(idempotency::HEADER) {
+                // Its generation was recorded as it claimed its key: it ends with this.
+                let answer = Recorded {
+                    status: error.status(),
+                    body: error.body(),
+                    inline: false,
+                };
+                if let Err(e) = state
+                    .ledger
+                    .finish_generation(&id, answer.status.as_u16(), &answer.to_text())
+                    .await
+                {
+                    tracing::warn!(generation = %id, error = %e, "a refused generation could not be closed in the ledger");
+                }
+            }
             tracing::info!(request = %id, status = %error.status(), error = %error.message(), "generation refused or failed");
             error.into_response()
         }
@@ -131,14 +146,21 @@ async fn generate(
     let caller = state.auth.caller(headers).await?;
     require_json(headers)?;
     let bytes = read_body(body, state.max_body_bytes).await?;
-    let claim =
-        match idempotency::begin(&state.ledger, headers, &caller, &bytes, id, state.now_ms())
-            .await?
-        {
-            Begin::None => Claim::none(),
-            Begin::Claimed(claim) => claim,
-            Begin::Replay(recorded) => return replay(state, recorded).await,
-        };
+    let generation = crate::jobs::new_generation(state, id, &caller);
+    let claim = match idempotency::begin(
+        &state.ledger,
+        headers,
+        &caller,
+        &bytes,
+        &generation,
+        state.now_ms(),
+    )
+    .await?
+    {
+        Begin::None => Claim::none(),
+        Begin::Claimed(claim) => claim,
+        Begin::Replay(recorded) => return replay(state, recorded).await,
+    };
     let slot = match state.key_limit.enter(&caller) {
         Ok(slot) => slot,
         Err(error) => {
@@ -304,11 +326,16 @@ async fn run(
     // `Idempotency-Key` repeated).
     let dir = state.store.incoming_dir(id);
     let key = imagegen::job_log::request_key(&request, &call, &dir);
-    let progress = match state.jobs.start(state, id, caller, key).await {
+    let recorded = claim.generation_recorded();
+    let progress = match state.jobs.start(state, id, caller, key, recorded).await {
         Ok(sink) => Some(sink),
-        Err(error) => {
-            claim.abandon().await;
-            return Err(error);
+        Err(start) => {
+            if start.taken_over {
+                claim.forget();
+            } else {
+                claim.abandon().await;
+            }
+            return Err(start.error);
         }
     };
     let guard = state.inflight.enter();

@@ -19,8 +19,8 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
-use imagegen_ledger::Ledger;
 use imagegen_ledger::idempotency::{IdempotencyBegin, request_hash};
+use imagegen_ledger::{Ledger, NewGeneration};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
@@ -76,6 +76,9 @@ impl Recorded {
 #[derive(Debug)]
 pub(crate) struct Claim {
     owned: Option<Owned>,
+    /// Whether the request's generation is in the ledger already (recorded before the
+    /// key was claimed).
+    generation_recorded: bool,
 }
 
 #[derive(Debug)]
@@ -86,12 +89,18 @@ struct Owned {
 }
 
 /// Looks the request's `Idempotency-Key` up for `caller`; see the [module docs](self).
+///
+/// With a key, `generation` is recorded first (leased to this gateway), then the key is
+/// claimed naming it, in one statement: a repeat that finds the key running always finds
+/// a generation to read, which another gateway answers if this one dies at any point
+/// (before anything is sent: "nothing was charged", and the key is given back). A request
+/// that does not get the key answers its generation at once (the replay, or the error).
 pub(crate) async fn begin(
     ledger: &Arc<dyn Ledger>,
     headers: &HeaderMap,
     caller: &Caller,
     body: &[u8],
-    generation_id: &str,
+    generation: &NewGeneration,
     now_ms: u64,
 ) -> Result<Begin, ApiError> {
     let Some(value) = headers.get(HEADER) else {
@@ -118,24 +127,26 @@ pub(crate) async fn begin(
     let mut hashed = b"POST /v1/images/generations\n".to_vec();
     hashed.extend_from_slice(body);
     let hash = request_hash(&hashed);
+    ledger.create_generation(generation).await.map_err(|e| {
+        ApiError::internal(format!(
+            "the generation could not be recorded in the ledger ({e}); nothing was sent"
+        ))
+        .code("ledger_error")
+    })?;
     let begun = ledger
-        .begin_idempotent(&scope, key, &hash, now_ms)
+        .begin_idempotent(&scope, key, &hash, Some(&generation.id), now_ms)
         .await
-        .map_err(|e| ApiError::internal(format!("the ledger: {e}")).code("ledger_error"))?;
-    match begun {
+        .map_err(|e| ApiError::internal(format!("the ledger: {e}")).code("ledger_error"));
+    let outcome = match begun? {
         IdempotencyBegin::Started => {
-            // A repeat finding it still running reads this generation: the answer of
-            // another gateway that took it over when this one died.
-            if let Err(e) = ledger.link_idempotent(&scope, key, generation_id).await {
-                tracing::warn!(error = %e, "an idempotency key could not be linked to its generation");
-            }
-            Ok(Begin::Claimed(Claim {
+            return Ok(Begin::Claimed(Claim {
                 owned: Some(Owned {
                     ledger: Arc::clone(ledger),
                     scope,
                     key: key.to_owned(),
                 }),
-            }))
+                generation_recorded: true,
+            }));
         }
         IdempotencyBegin::Running => match taken_over_answer(ledger, &scope, key).await {
             Some(recorded) => Ok(Begin::Replay(recorded)),
@@ -156,7 +167,24 @@ pub(crate) async fn begin(
             "This Idempotency-Key was used for a different request: use a new key for a new request.",
         )
         .code("idempotency_key_reused")),
+    };
+    // This request's generation ends here, with the answer it gets.
+    let answer = match &outcome {
+        Ok(Begin::Replay(recorded)) => recorded.clone(),
+        Ok(_) => return outcome,
+        Err(error) => Recorded {
+            status: error.status(),
+            body: error.body(),
+            inline: false,
+        },
+    };
+    if let Err(e) = ledger
+        .finish_generation(&generation.id, answer.status.as_u16(), &answer.to_text())
+        .await
+    {
+        tracing::warn!(generation = %generation.id, error = %e, "a repeated request's generation could not be closed");
     }
+    outcome
 }
 
 /// The answer of the generation a running key is linked to, when that generation has
@@ -168,9 +196,7 @@ async fn taken_over_answer(ledger: &Arc<dyn Ledger>, scope: &str, key: &str) -> 
     let (status, text) = (generation.status?, generation.response?);
     let recorded = Recorded::from_text(status, &text)?;
     let nothing_sent = recorded.body["imagegen"]["taken_over"] == true
-        && recorded.body["imagegen"]["jobs"]
-            .as_array()
-            .is_some_and(Vec::is_empty);
+        && recorded.body["imagegen"]["nothing_sent"] == true;
     if nothing_sent {
         // Its gateway died before sending anything: the key is given back, and the
         // client's retry runs the request afresh.
@@ -199,7 +225,22 @@ fn still_running() -> ApiError {
 impl Claim {
     /// No claim (the request sent no key).
     pub(crate) fn none() -> Self {
-        Self { owned: None }
+        Self {
+            owned: None,
+            generation_recorded: false,
+        }
+    }
+
+    /// Whether the request's generation is in the ledger already: it is then named
+    /// ([`Ledger::set_generation_request_key`](imagegen_ledger::Ledger::set_generation_request_key)), not recorded again.
+    pub(crate) fn generation_recorded(&self) -> bool {
+        self.generation_recorded
+    }
+
+    /// Lets the key go without giving it back: another gateway took this request's
+    /// generation over (this one stalled past its lease) and answers for the key.
+    pub(crate) fn forget(mut self) {
+        self.owned = None;
     }
 
     /// Records `response` for the key: later requests with it get it again.

@@ -139,25 +139,48 @@ enum Found {
 
 impl Jobs {
     /// `id`, started by `caller` for the request keyed `request_key`, is running: it is
-    /// recorded in the ledger (leased to this gateway), and its progress sink returned.
+    /// recorded in the ledger (leased to this gateway), or named there when `recorded`
+    /// already (as its `Idempotency-Key` was claimed), and its progress sink returned.
     pub(crate) async fn start(
         &self,
         state: &AppState,
         id: &str,
         caller: &Caller,
         request_key: String,
-    ) -> Result<Arc<dyn ProgressSink>, ApiError> {
-        let generation = NewGeneration::new(id, owner_of(caller), crate::leases::lease(state))
-            .with_request_key(request_key);
-        state
-            .ledger
-            .create_generation(&generation)
-            .await
-            .map_err(|e| {
-                ApiError::internal(format!(
-                    "the generation could not be recorded in the ledger ({e}); nothing was sent"
-                ))
-            })?;
+        recorded: bool,
+    ) -> Result<Arc<dyn ProgressSink>, StartError> {
+        let not_recorded = |e: imagegen_ledger::LedgerError| StartError {
+            error: ApiError::internal(format!(
+                "the generation could not be recorded in the ledger ({e}); nothing was sent"
+            )),
+            taken_over: false,
+        };
+        if recorded {
+            let named = state
+                .ledger
+                .set_generation_request_key(id, &state.instance, &request_key)
+                .await
+                .map_err(not_recorded)?;
+            if !named {
+                return Err(StartError {
+                    error: ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        crate::openai_error::SERVER,
+                        "This gateway stalled and another one took the request over; nothing was sent. Repeat it with the same Idempotency-Key to receive its answer.",
+                    )
+                    .code("gateway_stopped")
+                    .retry_after(1),
+                    taken_over: true,
+                });
+            }
+        } else {
+            let generation = new_generation(state, id, caller).with_request_key(request_key);
+            state
+                .ledger
+                .create_generation(&generation)
+                .await
+                .map_err(not_recorded)?;
+        }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let mut entries = self.lock();
         // Those finished a while ago are read from the ledger from now on.
@@ -283,6 +306,21 @@ fn found_in(record: &GenerationRecord) -> Found {
 }
 
 /// Who owns a generation: the key, or this machine's keyless callers.
+/// Why [`Jobs::start`] did not start a generation; nothing was sent either way.
+#[derive(Debug)]
+pub(crate) struct StartError {
+    /// The answer.
+    pub(crate) error: ApiError,
+    /// Another gateway took the generation over: its `Idempotency-Key` is that
+    /// gateway's to answer, not this request's to give back.
+    pub(crate) taken_over: bool,
+}
+
+/// Generation `id` of `caller`, leased to this gateway from now.
+pub(crate) fn new_generation(state: &AppState, id: &str, caller: &Caller) -> NewGeneration {
+    NewGeneration::new(id, owner_of(caller), crate::leases::lease(state))
+}
+
 fn owner_of(caller: &Caller) -> String {
     match caller {
         Caller::Local => "local".to_owned(),

@@ -217,7 +217,12 @@ async fn answer_adopted(state: &AppState, id: &str) -> Result<bool, imagegen_led
     if jobs.iter().any(|j| j.job.state == JobState::Accepted) {
         return Ok(false);
     }
-    let (status, body) = taken_over_answer(state, &generation, &jobs);
+    // Its request is recorded before anything is sent: without it, nothing was.
+    let sent = match &generation.request_key {
+        Some(key) => state.ledger.request_recorded(key).await?,
+        None => false,
+    };
+    let (status, body) = taken_over_answer(state, &generation, &jobs, sent);
     let recorded = crate::idempotency::Recorded {
         status,
         body,
@@ -231,11 +236,13 @@ async fn answer_adopted(state: &AppState, id: &str) -> Result<bool, imagegen_led
 }
 
 /// The answer of a generation taken over: OpenAI's success with the images its jobs
-/// saved, or an error saying what happened.
+/// saved, or an error saying what happened. `sent`: its request was recorded, so a
+/// submission may have gone out (and been charged) even with no job recorded.
 fn taken_over_answer(
     state: &AppState,
     generation: &GenerationRecord,
     jobs: &[imagegen_ledger::SavedJob],
+    sent: bool,
 ) -> (StatusCode, serde_json::Value) {
     let base = state.base_url(&axum::http::HeaderMap::new());
     let mut data = Vec::new();
@@ -261,24 +268,54 @@ fn taken_over_answer(
         .collect();
     let note = "the gateway running this generation stopped; another gateway finished what it had paid for";
     if data.is_empty() {
-        let message = if jobs.is_empty() {
-            format!(
-                "{note}: nothing had been sent to a provider, so nothing was charged. Send the request again."
+        // Every job failed at its provider: the answer the stopped gateway would have
+        // given, the provider's reason included.
+        let failures: Vec<&str> = jobs
+            .iter()
+            .filter(|j| j.job.state == JobState::Failed)
+            .filter_map(|j| j.job.error.as_deref())
+            .collect();
+        let nothing_sent = jobs.is_empty() && !sent;
+        let (status, code, message) = if nothing_sent {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_stopped",
+                format!(
+                    "{note}: nothing had been sent to a provider, so nothing was charged. Send the request again."
+                ),
+            )
+        } else if jobs.is_empty() {
+            (
+                StatusCode::BAD_GATEWAY,
+                "generation_failed",
+                format!(
+                    "{note}: it had sent the request to a provider and stopped before the answer was recorded, so the provider may have charged for it. It is not sent again, which could charge twice: check the provider's account before repeating it with a new Idempotency-Key."
+                ),
+            )
+        } else if failures.len() == jobs.len() {
+            (
+                StatusCode::BAD_GATEWAY,
+                "generation_failed",
+                format!(
+                    "{note}; the provider failed the generation: {}",
+                    failures.join("; ")
+                ),
             )
         } else {
-            format!(
-                "{note}, but no image could be saved: see `imagegen history` for each job's error."
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_stopped",
+                format!(
+                    "{note}, but no image could be saved: see `imagegen history` for each job's error."
+                ),
             )
         };
-        let mut body = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            crate::openai_error::SERVER,
-            message,
-        )
-        .code("gateway_stopped")
-        .body();
-        body["imagegen"] = json!({"taken_over": true, "jobs": jobs_shown});
-        return (StatusCode::SERVICE_UNAVAILABLE, body);
+        let mut body = ApiError::new(status, crate::openai_error::SERVER, message)
+            .code(code)
+            .body();
+        body["imagegen"] =
+            json!({"taken_over": true, "nothing_sent": nothing_sent, "jobs": jobs_shown});
+        return (status, body);
     }
     let created = generation.created_at_ms / 1000;
     (

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use imagegen::JobHandle;
 use imagegen::SavedImage;
-use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs};
+use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs, SubmittingRecord};
 use imagegen::journal::Outcome;
 use imagegen::ledger_log::LedgerLog;
 
@@ -85,6 +85,10 @@ impl StoreLog {
 impl JobLog for StoreLog {
     fn location(&self) -> String {
         self.ledger.location()
+    }
+
+    async fn record_submitting(&self, submitting: &SubmittingRecord<'_>) -> io::Result<()> {
+        self.ledger.record_submitting(submitting).await
     }
 
     async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {

@@ -110,12 +110,23 @@ async fn a_key_still_running_is_a_409_the_client_retries() {
 /// Marks `body` under `key` as running since `at_ms`, as a gateway that crashed
 /// mid-request leaves it.
 async fn crashed_while_running(gateway: &Gateway, key: &str, body: &Value, at_ms: u64) {
+    crashed_running_generation(gateway, key, body, None, at_ms).await;
+}
+
+/// [`crashed_while_running`], the key naming `generation`.
+async fn crashed_running_generation(
+    gateway: &Gateway,
+    key: &str,
+    body: &Value,
+    generation: Option<&str>,
+    at_ms: u64,
+) {
     let mut hashed = b"POST /v1/images/generations\n".to_vec();
     hashed.extend_from_slice(&serde_json::to_vec(body).unwrap());
     let begun = gateway
         .server
         .ledger()
-        .begin_idempotent("anonymous", key, &request_hash(&hashed), at_ms)
+        .begin_idempotent("anonymous", key, &request_hash(&hashed), generation, at_ms)
         .await
         .unwrap();
     assert_eq!(begun, IdempotencyBegin::Started);
@@ -171,11 +182,7 @@ async fn a_key_of_a_gateway_that_died_before_sending_runs_again() {
     .await;
     let ledger = gateway.server.ledger().clone();
     let body = json!({"prompt": "a heron"});
-    crashed_while_running(&gateway, "died", &body, 1).await;
-    ledger
-        .link_idempotent("anonymous", "died", "req_dead_1")
-        .await
-        .unwrap();
+    crashed_running_generation(&gateway, "died", &body, Some("req_dead_1"), 1).await;
     ledger
         .create_generation(
             &imagegen_ledger::NewGeneration::new(
@@ -215,5 +222,70 @@ async fn a_key_of_a_gateway_that_died_before_sending_runs_again() {
     .expect("the key was given back");
     assert_eq!(retried.status(), 200);
     assert_eq!(submissions(&gateway), 1);
+    gateway.server.shutdown().await.unwrap();
+}
+
+/// A gateway that died after recording its request (the write-ahead before a
+/// submission) and before any job: the submission may have been charged, its answer
+/// lost with the gateway. The gateway that takes it over says so (502, never "nothing
+/// was sent"), keeps the key, and nothing is submitted again however often it is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_a_gateway_that_died_while_sending_is_never_sent_again() {
+    let gateway = start_with(common::sim(), |config| {
+        config.with_job_lease(std::time::Duration::from_secs(1))
+    })
+    .await;
+    let ledger = gateway.server.ledger().clone();
+    let body = json!({"prompt": "an egret"});
+    ledger
+        .create_generation(
+            &imagegen_ledger::NewGeneration::new(
+                "req_dead_2",
+                "local",
+                imagegen_ledger::Lease::new("gw-dead", 1),
+            )
+            .with_request_key("sent-then-died"),
+        )
+        .await
+        .unwrap();
+    crashed_running_generation(&gateway, "sending", &body, Some("req_dead_2"), 1).await;
+    ledger
+        .record_request(&imagegen_ledger::NewRequest::new(
+            "an egret",
+            "{}",
+            std::path::Path::new("out"),
+            "sent-then-died",
+            1,
+        ))
+        .await
+        .unwrap();
+
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let response = post(&gateway, "sending", &body).await;
+            if response.status() != 409 {
+                return response;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the generation was taken over");
+    let (status, error, retry) = error_of(answered).await;
+    assert_eq!(status, 502, "{error}");
+    assert_eq!(retry.as_deref(), Some("false"), "may have been charged");
+    assert_eq!(error["error"]["code"], "generation_failed");
+    assert_eq!(error["imagegen"]["nothing_sent"], false);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("may have charged"),
+        "{error}"
+    );
+    // Asked again: the same answer, and still nothing sent.
+    let (status, _, _) = error_of(post(&gateway, "sending", &body).await).await;
+    assert_eq!(status, 502);
+    assert_eq!(submissions(&gateway), 0);
     gateway.server.shutdown().await.unwrap();
 }

@@ -206,6 +206,8 @@ pub struct KolboConfig {
     /// runs only, and its docs' polling loops stop on any state but `processing`, so a
     /// plain image generation starts `processing`. [`crate::Fault::Queued`] queues one job.
     pub queue_generations: bool,
+    /// What `progress` measures (default [`KolboProgress::Estimate`]).
+    pub progress: KolboProgress,
 }
 
 impl KolboConfig {
@@ -218,6 +220,7 @@ impl KolboConfig {
             smart_select_reports_model: true,
             list_smart_select_router: false,
             queue_generations: false,
+            progress: KolboProgress::Estimate,
         }
     }
 }
@@ -334,6 +337,22 @@ pub enum PollUrlForm {
     OriginRelative,
     /// `http://127.0.0.1:PORT/api/v1/generate/{id}/status`.
     Absolute,
+}
+
+/// What Kolbo's `progress` (1 to 99 while processing) measures. Kolbo does not document
+/// it, and it runs other providers' models, so it may know no more than the time spent
+/// against its estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KolboProgress {
+    /// Time processing over the model's catalog estimate: a job slower than its
+    /// estimate sits at 99 until it ends (what a service that cannot see the work
+    /// reports).
+    #[default]
+    Estimate,
+    /// The share of the job's real run done (what a service that counts the upstream's
+    /// steps reports): progress predicts the end.
+    Work,
 }
 
 /// KoalaImages settings.

@@ -173,6 +173,12 @@ pub enum Trigger {
     Nth(u64),
     /// On each of the next N calls.
     Next(u64),
+    /// On each call with this chance, in millionths (50,000 = 5 %). Whether call number
+    /// `n` of the rule fires is a hash of the rule and `n`, so a run is reproducible.
+    Chance {
+        /// The chance per call, in millionths (at most 1,000,000).
+        per_million: u32,
+    },
 }
 
 /// A fault, the route it applies to (`None`: every route) and when it fires.
@@ -218,6 +224,39 @@ impl FaultRule {
     pub fn next(route: Route, n: u64, fault: Fault) -> Self {
         Self::new(Some(route), fault, Trigger::Next(n))
     }
+
+    /// `fault` on each call of `route` with chance `probability` (0 to 1).
+    ///
+    /// ```
+    /// use imagegen_sim::{Fault, FaultRule, Route, Trigger};
+    /// let rule = FaultRule::chance(Route::KoalaImage, 0.01, Fault::ConnectionReset);
+    /// assert_eq!(rule.trigger, Trigger::Chance { per_million: 10_000 });
+    /// ```
+    pub fn chance(route: Route, probability: f64, fault: Fault) -> Self {
+        Self::new(
+            Some(route),
+            fault,
+            Trigger::Chance {
+                per_million: per_million(probability),
+            },
+        )
+    }
+}
+
+/// `probability` (clamped to 0..=1) in millionths.
+fn per_million(probability: f64) -> u32 {
+    if probability.is_nan() {
+        return 0;
+    }
+    // In 0..=1_000_000 after the clamp, so the cast is exact.
+    (probability.clamp(0.0, 1.0) * 1_000_000.0).round() as u32
+}
+
+/// Whether call `call` of rule `id` fires at `per_million` millionths: SplitMix64 of the
+/// two, so the same rule fires on the same calls in every run.
+fn chance_fires(id: FaultId, call: u64, per_million: u32) -> bool {
+    let mut rng = crate::rng::SplitMix::new(id.0.rotate_left(32) ^ call);
+    rng.next_u64() % 1_000_000 < u64::from(per_million)
 }
 
 /// Identifies an injected rule, for [`Faults::remove`] and [`Faults::fired`].
@@ -322,6 +361,9 @@ impl Faults {
                 Trigger::Always => (true, false),
                 Trigger::Nth(n) => (active.calls == n, active.calls >= n),
                 Trigger::Next(n) => (active.calls <= n, active.calls >= n),
+                Trigger::Chance { per_million } => {
+                    (chance_fires(active.id, active.calls, per_million), false)
+                }
             };
             if fires {
                 active.fired += 1;
@@ -387,6 +429,30 @@ mod tests {
         );
         assert_eq!(Route::classify(true, "GET", "/anything"), Route::CdnImage);
         assert_eq!(Route::classify(false, "GET", "/nope"), Route::Other);
+    }
+
+    #[test]
+    fn chance_fires_at_its_rate_and_the_same_way_every_run() {
+        let run = || {
+            let faults = Faults::default();
+            faults.inject(FaultRule::chance(
+                Route::KolboStatus,
+                0.05,
+                Fault::ConnectionReset,
+            ));
+            (0..100_000)
+                .map(|_| !faults.on_call(Route::KolboStatus).is_empty())
+                .collect::<Vec<bool>>()
+        };
+        let first = run();
+        let fired = first.iter().filter(|f| **f).count();
+        assert!((4_500..=5_500).contains(&fired), "{fired} of 100,000");
+        assert_eq!(first, run(), "reproducible");
+        assert_eq!(per_million(f64::NAN), 0);
+        assert_eq!(per_million(2.0), 1_000_000);
+        let never = Faults::default();
+        never.inject(FaultRule::chance(Route::KoalaImage, 0.0, Fault::NotJson));
+        assert!((0..1_000).all(|_| never.on_call(Route::KoalaImage).is_empty()));
     }
 
     #[test]

@@ -212,6 +212,12 @@ impl SimHandle {
         &self.state.log
     }
 
+    /// Every generation charged so far (up to the last 200,000), with its refund if any:
+    /// the provider's side of what was paid.
+    pub fn charges(&self) -> Vec<crate::Charge> {
+        self.state.charges.entries()
+    }
+
     /// The active faults; inject more at any time.
     pub fn faults(&self) -> &Faults {
         &self.state.faults
@@ -286,6 +292,16 @@ impl SimHandle {
                 credits: account.credits,
             },
         );
+    }
+
+    /// When a Kolbo generation ends (or ended), on the simulator's clock: the truth a
+    /// client can only learn by polling, for benchmarks that measure how soon it does.
+    /// `None` for an id the simulator does not hold.
+    pub fn kolbo_job_ends_at(&self, generation_id: &str) -> Option<Duration> {
+        lock(&self.state.kolbo)
+            .jobs
+            .get(generation_id)
+            .map(crate::kolbo::Job::ended_at)
     }
 
     /// How many Kolbo generations are stored (bounded by TTL and `max_jobs`).

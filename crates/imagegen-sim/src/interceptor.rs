@@ -30,6 +30,9 @@ pub(crate) struct JobFaults {
     pub(crate) queued: bool,
     /// Message, code, retryable.
     pub(crate) fail: Option<(String, String, bool)>,
+    /// The answer will not arrive whole (reset after processing, cut or not JSON): the
+    /// charge book says so.
+    pub(crate) answer_lost: bool,
 }
 
 /// Which listener the layer serves.
@@ -99,11 +102,11 @@ pub(crate) async fn intercept(
                 code,
                 retryable,
             } => job.fail = Some((message, code, retryable)),
-            Fault::TruncatedJson
-            | Fault::TruncatedImage
-            | Fault::NotJson
-            | Fault::ResetAfterProcessing
-            | Fault::UnknownState(_) => {
+            Fault::TruncatedJson | Fault::NotJson | Fault::ResetAfterProcessing => {
+                job.answer_lost = true;
+                after.push(fault);
+            }
+            Fault::TruncatedImage | Fault::UnknownState(_) => {
                 after.push(fault);
             }
             other => {

@@ -65,9 +65,11 @@
 
 mod amount;
 mod cdn;
+mod charges;
 mod config;
 mod error;
 mod fault;
+mod fault_mix;
 mod handle;
 mod image;
 mod image_store;
@@ -84,11 +86,13 @@ mod state;
 mod timing;
 mod wallclock;
 
+pub use charges::Charge;
 pub use config::{
     ImageSize, KoalaAccount, KoalaConfig, KoalaErrorBody, KoalaPlan, KolboAccount, KolboConfig,
-    KolboRateLimits, PollUrlForm, SimConfig,
+    KolboProgress, KolboRateLimits, PollUrlForm, SimConfig,
 };
 pub use error::SimError;
 pub use fault::{Fault, FaultId, FaultRule, Faults, Route, Trigger};
+pub use fault_mix::FaultMix;
 pub use handle::{SimHandle, start};
 pub use log::{AuthSeen, Credential, ListenerKind, LoggedRequest, RequestLog};

@@ -1,5 +1,6 @@
 //! The simulator's shared state: configuration, clock, stores, accounts, log and faults.
 
+use crate::charges::ChargeBook;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ pub(crate) struct SimState {
     pub(crate) cdn_origin: String,
     pub(crate) log: RequestLog,
     pub(crate) faults: Faults,
+    pub(crate) charges: ChargeBook,
     pub(crate) images: ImageStore,
     pub(crate) kolbo: Mutex<KolboState>,
     pub(crate) koala: Mutex<KoalaState>,
@@ -55,6 +57,7 @@ impl SimState {
             clock: config.clock.clone(),
             log: RequestLog::new(config.request_log_capacity),
             faults: Faults::new(config.faults.clone()),
+            charges: ChargeBook::default(),
             kolbo: Mutex::new(KolboState::new(&config)),
             koala: Mutex::new(KoalaState::new(&config)),
             images,

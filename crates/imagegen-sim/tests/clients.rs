@@ -207,6 +207,15 @@ async fn kolbo_failed_generation_is_refunded_and_typed() {
     }
     assert!(!err.may_have_been_charged());
     assert_eq!(sim.kolbo_credits(sim.kolbo_api_key()).unwrap(), before);
+    // The charge book has the charge and its refund, with the id the client was given.
+    let [charge] = sim.charges().try_into().unwrap();
+    assert_eq!(
+        (charge.provider, charge.job_id.as_str()),
+        ("kolbo", job.job_id.as_str())
+    );
+    assert_eq!(charge.prompt, "something flagged");
+    assert!(charge.credits > 0.0 && !charge.answer_lost);
+    assert!(charge.is_refunded(sim.clock().now()));
 }
 
 #[tokio::test]
@@ -301,6 +310,9 @@ async fn kolbo_post_answer_lost_is_maybe_delivered_and_never_resent() {
     let err = submit_nano(&kolbo, "x").await.unwrap_err();
     assert!(err.may_have_been_charged(), "{err:?}");
     assert_eq!(sim.request_log().count(Route::KolboGenerate), 1);
+    // Charged, kept, and its answer never reached the client.
+    let [charge] = sim.charges().try_into().unwrap();
+    assert!(charge.answer_lost && !charge.is_refunded(sim.clock().now()));
 }
 
 #[tokio::test]
@@ -483,4 +495,12 @@ async fn koala_failed_image_is_a_typed_download_error() {
         "{err:?}"
     );
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    // The charge book: one KoalaImages order under the id the client keeps, given back
+    // once the image failed.
+    let [charge] = sim.charges().try_into().unwrap();
+    assert_eq!(
+        (charge.provider, charge.job_id.as_str()),
+        ("koala", job.job_id.as_str())
+    );
+    assert!(charge.is_refunded(sim.clock().now()));
 }

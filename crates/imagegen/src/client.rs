@@ -157,7 +157,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The image downloader (default: [`ImageDownloader::new`] on the client's clock).
+    /// The image downloader (default: [`ImageDownloader::new`] on the client's clock, with
+    /// the configuration's [`download_deadline`](ClientConfig::download_deadline) if any).
     pub fn downloader(mut self, downloader: ImageDownloader) -> Self {
         self.downloader = Some(downloader);
         self
@@ -272,10 +273,15 @@ impl ClientBuilder {
         }
         let downloader = match self.downloader {
             Some(d) => d,
-            None => ImageDownloader::builder()
-                .clock(Arc::clone(&clock))
-                .build()
-                .map_err(|e| Error::Provider(imagegen_core::Error::Config(e.to_string())))?,
+            None => {
+                let mut builder = ImageDownloader::builder().clock(Arc::clone(&clock));
+                if let Some(deadline) = self.config.download_deadline {
+                    builder = builder.deadline(deadline);
+                }
+                builder
+                    .build()
+                    .map_err(|e| Error::Provider(imagegen_core::Error::Config(e.to_string())))?
+            }
         };
         let gate = Arc::new(SubmitGate::default());
         let providers = providers

@@ -12,6 +12,7 @@
 //! | `KOLBO_CREDIT_USD` | dollars per Kolbo credit | `0.01`, as Kolbo documents |
 //! | `KOALA_CREDIT_USD` | dollars per KoalaImages credit (it depends on your plan) | unknown: providers are compared in credits |
 //! | `IMAGEGEN_POLL_INTERVAL_MS` | a fixed interval between status polls, 50 ms or more (for simulators and local proxies) | Kolbo's adaptive schedule |
+//! | `IMAGEGEN_DOWNLOAD_DEADLINE` | seconds one image's download may take, retries included (fractions allowed, at least 1); past it the paid job stays open, to fetch later with `imagegen resume` | 15 minutes (KoalaImages holds a URL until its image is ready, which can take long) |
 //!
 //! An empty variable counts as unset. A value that cannot be used is a [`ConfigError`]
 //! naming the variable, raised before any request is sent. Keys are kept as
@@ -55,6 +56,9 @@ pub const KOLBO_CREDIT_USD: &str = "KOLBO_CREDIT_USD";
 pub const KOALA_CREDIT_USD: &str = "KOALA_CREDIT_USD";
 /// `IMAGEGEN_POLL_INTERVAL_MS`.
 pub const IMAGEGEN_POLL_INTERVAL_MS: &str = "IMAGEGEN_POLL_INTERVAL_MS";
+
+/// `IMAGEGEN_DOWNLOAD_DEADLINE`.
+pub const IMAGEGEN_DOWNLOAD_DEADLINE: &str = "IMAGEGEN_DOWNLOAD_DEADLINE";
 
 /// The shortest poll interval accepted from `IMAGEGEN_POLL_INTERVAL_MS`.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -107,6 +111,9 @@ pub struct ClientConfig {
     pub koala_credit_usd: Option<CreditWorth>,
     /// A fixed poll interval instead of Kolbo's adaptive schedule.
     pub poll_interval: Option<Duration>,
+    /// How long one image's download may take, retries included, instead of the
+    /// downloader's default.
+    pub download_deadline: Option<Duration>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -127,6 +134,7 @@ impl fmt::Debug for ClientConfig {
             .field("kolbo_credit_usd", &self.kolbo_credit_usd)
             .field("koala_credit_usd", &self.koala_credit_usd)
             .field("poll_interval", &self.poll_interval)
+            .field("download_deadline", &self.download_deadline)
             .finish()
     }
 }
@@ -201,6 +209,18 @@ impl ClientConfig {
                 Ok(interval)
             })
             .transpose()?;
+        let download_deadline = get(IMAGEGEN_DOWNLOAD_DEADLINE)
+            .map(|value| match value.trim().parse::<f64>() {
+                Ok(secs) if (1.0..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+                _ => Err(ConfigError::new(
+                    IMAGEGEN_DOWNLOAD_DEADLINE,
+                    format!(
+                        "`{}` is not a number of seconds from 1 to 86400 (such as 120)",
+                        value.trim()
+                    ),
+                )),
+            })
+            .transpose()?;
         Ok(Self {
             kolbo_api_key: key(KOLBO_API_KEY)?,
             koala_api_key: key(KOALA_API_KEY)?,
@@ -210,6 +230,7 @@ impl ClientConfig {
             kolbo_credit_usd: worth(KOLBO_CREDIT_USD)?,
             koala_credit_usd: worth(KOALA_CREDIT_USD)?,
             poll_interval,
+            download_deadline,
         })
     }
 
@@ -287,6 +308,11 @@ mod tests {
         assert_eq!(config.kolbo_worth(), CreditWorth::KOLBO_DOCUMENTED);
         assert_eq!(config.koala_credit_usd, None);
         assert_eq!(config.poll_interval, None);
+        assert_eq!(config.download_deadline, None);
+        for bad in ["0.5", "soon", "-3", "1e9"] {
+            let error = read(&[("IMAGEGEN_DOWNLOAD_DEADLINE", bad)]).unwrap_err();
+            assert_eq!(error.variable(), "IMAGEGEN_DOWNLOAD_DEADLINE");
+        }
     }
 
     #[test]
@@ -300,8 +326,10 @@ mod tests {
             ("KOLBO_CREDIT_USD", "0.02"),
             ("KOALA_CREDIT_USD", "$0.0075"),
             ("IMAGEGEN_POLL_INTERVAL_MS", "100"),
+            ("IMAGEGEN_DOWNLOAD_DEADLINE", "2.5"),
         ])
         .unwrap();
+        assert_eq!(config.download_deadline, Some(Duration::from_millis(2_500)));
         assert_eq!(
             config.kolbo_api_key.as_ref().unwrap().expose_secret(),
             "kolbo_live_abc"

@@ -53,6 +53,20 @@ pub struct AcceptedRecord<'a> {
     pub context: &'a RunContext,
 }
 
+/// A submission about to be sent, as [`JobLog::record_submitting`] records it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SubmittingRecord<'a> {
+    /// The call about to be sent.
+    pub plan: &'a CallPlan,
+    /// The prompt.
+    pub prompt: &'a str,
+    /// Where its images go.
+    pub out_dir: &'a Path,
+    /// The run it belongs to.
+    pub context: &'a RunContext,
+}
+
 /// The jobs a log holds open, and (for a file) the lines it had to skip.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
@@ -112,6 +126,10 @@ impl JobLog for ChosenJobs {
         self.log.location()
     }
 
+    async fn record_submitting(&self, submitting: &SubmittingRecord<'_>) -> io::Result<()> {
+        self.log.record_submitting(submitting).await
+    }
+
     async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {
         self.log.record_accepted(accepted).await
     }
@@ -150,6 +168,18 @@ impl From<Vec<UnfinishedJob>> for OpenJobs {
 pub trait JobLog: Send + Sync + fmt::Debug {
     /// Where the log is, for messages: a file path, or a database URL without secrets.
     fn location(&self) -> String;
+
+    /// Records, before a submission is sent, that the request may be charged for from
+    /// now on: a process that dies between the provider's answer and
+    /// [`record_accepted`](JobLog::record_accepted) leaves this behind, so whoever takes
+    /// its request over knows it may have been paid for and does not send it again.
+    /// Returns once durable; an error stops the run before anything is sent. The default
+    /// records nothing (a journal file learns of a job when it is accepted); a log that
+    /// wraps another passes it on.
+    async fn record_submitting(&self, submitting: &SubmittingRecord<'_>) -> io::Result<()> {
+        let _ = submitting;
+        Ok(())
+    }
 
     /// Records an accepted (paid) job; returns once it is durable.
     async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()>;
@@ -199,6 +229,10 @@ pub fn request_json(request: &GenerationRequest, call: &CallOptions) -> Option<S
 impl<T: JobLog + ?Sized> JobLog for std::sync::Arc<T> {
     fn location(&self) -> String {
         (**self).location()
+    }
+
+    async fn record_submitting(&self, submitting: &SubmittingRecord<'_>) -> io::Result<()> {
+        (**self).record_submitting(submitting).await
     }
 
     async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {

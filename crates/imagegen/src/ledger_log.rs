@@ -29,7 +29,7 @@ use imagegen_ledger::{
 };
 
 use crate::generation::SavedImage;
-use crate::job_log::{AcceptedRecord, JobLog, OpenJobs};
+use crate::job_log::{AcceptedRecord, JobLog, OpenJobs, RunContext, SubmittingRecord};
 use crate::journal::{Outcome, UnfinishedJob};
 
 /// A [`JobLog`] on the ledger; see the [module docs](self).
@@ -150,12 +150,16 @@ impl LedgerLog {
         unix_millis(self.clock.wall_time())
     }
 
-    /// The ledger's id of the request an accepted job serves, recording it the first time.
+    /// The ledger's id of the request of `prompt` into `out_dir` in `context`, recording
+    /// it the first time (before its first submission, see
+    /// [`JobLog::record_submitting`]).
     async fn request_id(
         &self,
-        accepted: &AcceptedRecord<'_>,
+        prompt: &str,
+        out_dir: &Path,
+        context: &RunContext,
     ) -> Result<Option<RequestId>, LedgerError> {
-        let Some(key) = accepted.context.request_key.as_deref() else {
+        let Some(key) = context.request_key.as_deref() else {
             return Ok(None);
         };
         let known = self
@@ -168,13 +172,13 @@ impl LedgerLog {
             return Ok(Some(id));
         }
         let mut request = NewRequest::new(
-            accepted.prompt,
-            accepted.context.request_json.clone().unwrap_or_default(),
-            accepted.out_dir,
+            prompt,
+            context.request_json.clone().unwrap_or_default(),
+            out_dir,
             key,
             self.now_ms(),
         );
-        if let (Some(batch), Some(line)) = (&self.batch_key, accepted.context.batch_line) {
+        if let (Some(batch), Some(line)) = (&self.batch_key, context.batch_line) {
             request = request.in_batch(batch.clone(), line);
         }
         let id = self.ledger.record_request(&request).await?;
@@ -196,8 +200,20 @@ impl JobLog for LedgerLog {
         self.ledger.url().to_owned()
     }
 
+    async fn record_submitting(&self, submitting: &SubmittingRecord<'_>) -> io::Result<()> {
+        // The request's row is the write-ahead: a request in the ledger without a job
+        // may have been charged for (see `Ledger::request_recorded`).
+        self.request_id(submitting.prompt, submitting.out_dir, submitting.context)
+            .await
+            .map_err(to_io)?;
+        Ok(())
+    }
+
     async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {
-        let request = self.request_id(accepted).await.map_err(to_io)?;
+        let request = self
+            .request_id(accepted.prompt, accepted.out_dir, accepted.context)
+            .await
+            .map_err(to_io)?;
         let mut job = AcceptedJob::new(
             accepted.job.clone(),
             accepted.prompt,

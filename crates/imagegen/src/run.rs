@@ -24,7 +24,7 @@ use crate::client::{Client, GenerateOptions};
 use crate::error::Error;
 use crate::gate::SubmitGate;
 use crate::generation::{Generation, SavedImage};
-use crate::job_log::{AcceptedRecord, JobLog, RunContext};
+use crate::job_log::{AcceptedRecord, JobLog, RunContext, SubmittingRecord};
 use crate::journal::Outcome;
 
 /// What a run tells a watcher (a batch's events) as it happens.
@@ -131,6 +131,26 @@ impl<'a> RunObserver<'a> {
 
 #[async_trait::async_trait]
 impl RouteObserver for RunObserver<'_> {
+    async fn submitting(&self, plan: &CallPlan) {
+        let Some(journal) = self.journal else {
+            return;
+        };
+        let record = SubmittingRecord {
+            plan,
+            prompt: self.prompt,
+            out_dir: self.out_dir,
+            context: &self.context,
+        };
+        if let Err(e) = journal.record_submitting(&record).await {
+            tracing::error!(journal = %journal.location(), error = %e, "the request could not be recorded before sending it: nothing is sent");
+            // The gate refuses the submission that follows: nothing sent, nothing paid.
+            self.gate.stop_because(format!(
+                "not submitted: the journal {} cannot be written ({e})",
+                journal.location()
+            ));
+        }
+    }
+
     async fn accepted(&self, job: &JobHandle, plan: &CallPlan, reserved: Credits) {
         let record = AcceptedRecord {
             job,

@@ -41,6 +41,11 @@ const USER_AGENT: &str = concat!("imagegen-kolbo-api/", env!("CARGO_PKG_VERSION"
 /// The largest answer body read (the model catalog is the largest, well under this).
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
+/// How many requests a [`KolboClient`] keeps open at once by default
+/// ([`KolboClientBuilder::max_open_requests`]): far more than Kolbo's documented rate
+/// limits let a key use, far fewer than the sockets thousands of jobs in flight would open.
+pub const DEFAULT_MAX_OPEN_REQUESTS: usize = 128;
+
 /// Builds a [`KolboClient`]; see there.
 #[must_use]
 pub struct KolboClientBuilder {
@@ -48,6 +53,7 @@ pub struct KolboClientBuilder {
     config: HttpConfig,
     retry: RetryPolicy,
     pacer: Option<SubmitPacer>,
+    max_open_requests: usize,
 }
 
 impl fmt::Debug for KolboClientBuilder {
@@ -60,6 +66,7 @@ impl fmt::Debug for KolboClientBuilder {
             .field("custom_http_client", &self.config.http.is_some())
             .field("retry", &self.retry)
             .field("pacer", &self.pacer)
+            .field("max_open_requests", &self.max_open_requests)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +126,15 @@ impl KolboClientBuilder {
         self
     }
 
+    /// The most requests open to Kolbo at once (default [`DEFAULT_MAX_OPEN_REQUESTS`]);
+    /// more wait their turn. HTTP/1.1 gives each open request its own connection and
+    /// buffers, so thousands of generations in flight would otherwise mean thousands of
+    /// sockets to one host.
+    pub fn max_open_requests(mut self, limit: usize) -> Self {
+        self.max_open_requests = limit.max(1);
+        self
+    }
+
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<KolboClient, KolboError> {
         let api_key = Credential::header(API_KEY_HEADER, &self.api_key).map_err(|e| {
@@ -136,6 +152,10 @@ impl KolboClientBuilder {
                 endpoints,
                 retry: self.retry,
                 pacer: self.pacer,
+                open: Arc::new(tokio::sync::Semaphore::new(
+                    self.max_open_requests
+                        .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+                )),
             }),
         })
     }
@@ -168,6 +188,8 @@ struct Inner {
     endpoints: Endpoints,
     retry: RetryPolicy,
     pacer: Option<SubmitPacer>,
+    /// Bounds the requests open at once (each holds a connection and its buffers).
+    open: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for KolboClient {
@@ -227,6 +249,7 @@ impl KolboClient {
             config: HttpConfig::new(DEFAULT_BASE_URL, USER_AGENT),
             retry: RetryPolicy::default(),
             pacer: None,
+            max_open_requests: DEFAULT_MAX_OPEN_REQUESTS,
         }
     }
 
@@ -416,6 +439,9 @@ impl KolboClient {
             (Some(pacer), true) => Some(pacer.acquire(self.inner.transport.clock()).await),
             _ => None,
         };
+        // Also held until the answer has been read: past the limit, a request waits here
+        // instead of opening one more connection. The semaphore is never closed.
+        let _open = self.inner.open.acquire().await.ok();
         let transport = &self.inner.transport;
         let mut request = transport
             .request(call.method.clone(), call.url.clone())

@@ -95,7 +95,7 @@ pub mod validate;
 
 mod decode;
 
-pub use client::{KolboClient, KolboClientBuilder};
+pub use client::{DEFAULT_MAX_OPEN_REQUESTS, KolboClient, KolboClientBuilder};
 pub use error::KolboError;
 /// How GETs are retried ([`KolboClientBuilder::retry_policy`]); the shared transport's
 /// policy. POSTs are never retried.

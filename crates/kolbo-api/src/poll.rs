@@ -11,11 +11,34 @@
 //!
 //! Kolbo's docs poll every 3 s from the start. Images take 10–30 s, so most of those polls
 //! ask too early, and a finished image waits 1.5 s on average before the client learns of
-//! it. When the catalog gives the model's `estimated_duration_seconds` (E), this schedule
-//! skips the early polls (the first lands at 60 % of E) and spends them around E instead,
-//! at an interval chosen so that a job finishing at E costs no more polls than the docs'
-//! loop; past 1.5 × E it returns to the hint interval. Without an estimate it is the docs'
-//! loop: every `poll_interval_hint` seconds (3 s by default).
+//! it. Two things tell the waiter more than the clock: the model's
+//! `estimated_duration_seconds` from the catalog (E), and the `progress` (0–100) each
+//! status answer carries.
+//!
+//! - **The estimate** sets the plan ([`PollSchedule::plan`]): the first poll lands at 60 %
+//!   of E, then polls are dense around E, at an interval chosen so that a job finishing at
+//!   E costs no more polls than the docs' loop; past 1.5 × E it returns to the hint
+//!   interval. Without an estimate the plan is the docs' loop: every `poll_interval_hint`
+//!   seconds (3 s by default).
+//! - **Progress** refines it ([`PollTracker`]). Read as the share of the job's run done so
+//!   far, each answer at time t bounds when the job ends: progress p (a whole percent, as
+//!   Kolbo sends it) after running r seconds puts the end between r · 100 / (p + 1) and
+//!   r · 100 / p, and the bounds of successive answers are intersected. When those bounds
+//!   say something the estimate did not (they leave out the estimate's end by more than
+//!   5 % of E), the next poll goes just after the latest possible end instead of on the
+//!   plan, skipping the plan's dense polls (when an early answer leaves a wide window, one
+//!   poll at 95 % of its start narrows it first); each new answer refines the prediction. A
+//!   service that computes progress from elapsed time over the same estimate (the usual
+//!   case for an aggregator such as Kolbo, which cannot know when an upstream job will
+//!   end) says nothing new, so the plan stands; progress stuck at 99 says nothing either.
+//!   Without a catalog estimate, the first answer's bounds serve as one. Answers whose
+//!   bounds contradict each other (progress that is not a share of the run) are not read
+//!   again for that job; a prediction that passes with the job still running is dropped
+//!   for the plan; and a predicted poll waits, if need be, until the docs' loop would have
+//!   made as many polls as the wait has, so progress never puts the waiter more than one
+//!   poll ahead of the docs' loop.
+//!
+//! A resumed job whose first poll time has passed is polled at once.
 
 use std::time::Duration;
 
@@ -51,6 +74,14 @@ pub struct PollSchedule {
     pub estimate_lead: f64,
     /// Until which multiple of the estimate polls stay dense (default 1.5).
     pub estimate_window: f64,
+    /// Whether the `progress` of each answer may move the next poll (default true; see
+    /// [`PollTracker`]).
+    pub use_progress: bool,
+    /// How long after the latest end that progress allows the predicted poll goes, for
+    /// the offset between Kolbo's clock and ours (default 50 ms).
+    pub progress_margin: Duration,
+    /// The shortest wait before a predicted poll (default 250 ms).
+    pub progress_min_gap: Duration,
     /// How long one wait may take before returning [`KolboError::StillRunning`]
     /// (default 300 s; Kolbo's MCP gives up on images after 150 s).
     pub deadline: Duration,
@@ -74,6 +105,9 @@ impl Default for PollSchedule {
             max_interval: Duration::from_secs(15),
             estimate_lead: 0.6,
             estimate_window: 1.5,
+            use_progress: true,
+            progress_margin: Duration::from_millis(50),
+            progress_min_gap: Duration::from_millis(250),
             deadline: Duration::from_secs(300),
             backoff_initial: Duration::from_secs(2),
             backoff_factor: 1.5,
@@ -84,13 +118,14 @@ impl Default for PollSchedule {
 }
 
 impl PollSchedule {
-    /// The docs' loop: every 3 s from the start, ignoring estimates.
+    /// The docs' loop: every 3 s from the start, ignoring estimates and progress.
     pub fn fixed(interval: Duration) -> Self {
         Self {
             default_interval: interval,
             use_server_hint: false,
             estimate_lead: 0.0,
             estimate_window: 0.0,
+            use_progress: false,
             ..Self::default()
         }
     }
@@ -143,6 +178,20 @@ impl PollSchedule {
             interval,
         }
     }
+
+    /// A [`PollTracker`] for one job: the plan, refined by the progress it is told of.
+    pub fn tracker(&self, hint: Option<Duration>, estimate: Option<Duration>) -> PollTracker {
+        PollTracker {
+            schedule: self.clone(),
+            hint,
+            plan: self.plan(hint, estimate),
+            estimate,
+            running_since: Duration::ZERO,
+            bounds: None,
+            predicted_end: None,
+            contradicted: false,
+        }
+    }
 }
 
 /// When to poll one job; from [`PollSchedule::plan`].
@@ -174,7 +223,7 @@ impl PollPlan {
     /// `polls_done` polls made so far in this wait. A resumed job whose first poll time
     /// has passed is polled at once.
     pub fn delay(&self, since_accepted: Duration, polls_done: u32) -> Duration {
-        if polls_done == 0 {
+        if polls_done == 0 || since_accepted < self.first {
             return self.first.saturating_sub(since_accepted);
         }
         if since_accepted < self.dense_until {
@@ -182,6 +231,152 @@ impl PollPlan {
         } else {
             self.interval
         }
+    }
+}
+
+/// The schedule of one wait as it goes: a [`PollPlan`] from the estimate, moved by the
+/// `progress` of each answer (see the [module docs](self#the-schedule)). It only computes
+/// times; [`KolboClient::wait_for_generation`] sleeps and polls. All times are counted
+/// from Kolbo's acceptance of the job.
+///
+/// ```
+/// use std::time::Duration;
+/// use kolbo_api::poll::PollSchedule;
+/// use kolbo_api::types::GenerationState;
+/// let s = Duration::from_secs_f64;
+/// let mut tracker = PollSchedule::default().tracker(None, Some(s(20.0)));
+/// assert_eq!(tracker.next_delay(s(0.0), 0), s(12.0)); // 60 % of the estimate
+/// // At 12 s the job is 80 % done: it ends by 15 s, not around 20 s.
+/// tracker.observe(s(12.0), &GenerationState::Processing, Some(80.0));
+/// assert_eq!(tracker.predicted_end(), Some(s(15.0)));
+/// assert_eq!(tracker.next_delay(s(12.0), 1), Duration::from_millis(3050)); // just after 15 s
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollTracker {
+    schedule: PollSchedule,
+    hint: Option<Duration>,
+    plan: PollPlan,
+    /// The catalog's estimate, or one taken from the first progress answer.
+    estimate: Option<Duration>,
+    /// The job ran from here on (the last `pending` answer, else acceptance).
+    running_since: Duration,
+    /// When the job ends, as bounded by the progress answers so far (seconds).
+    bounds: Option<(f64, f64)>,
+    /// The latest end the progress allows, when it says more than the estimate.
+    predicted_end: Option<Duration>,
+    /// Whether two answers' bounds disagreed: this job's progress is then not a share
+    /// of its run, and is not read again.
+    contradicted: bool,
+}
+
+/// The lowest progress read as a share of the run (1 may only mean "started").
+const PROGRESS_MIN: f64 = 2.0;
+/// Progress at or above this says nothing (services hold 99 until the end).
+const PROGRESS_MAX: f64 = 99.0;
+/// Where, as a share of the earliest possible end, a refining answer is asked for when the
+/// bounds are still wide.
+const REFINE_AT: f64 = 0.95;
+/// How far progress's bounds must leave out the estimate's end, as a share of it, to be
+/// believed over the estimate.
+const PROGRESS_SAYS_MORE: f64 = 0.05;
+
+impl PollTracker {
+    /// The plan now in force.
+    pub fn plan(&self) -> &PollPlan {
+        &self.plan
+    }
+
+    /// The predicted end of the job (the latest end the progress so far allows), when the
+    /// progress said more than the estimate and the end is still ahead of the last answer.
+    pub fn predicted_end(&self) -> Option<Duration> {
+        self.predicted_end
+    }
+
+    /// Takes in one status answer read `at` (since acceptance).
+    pub fn observe(&mut self, at: Duration, state: &GenerationState, progress: Option<f64>) {
+        if !self.schedule.use_progress || self.contradicted {
+            return;
+        }
+        // A passed prediction is dropped whatever this answer says.
+        self.predicted_end = self.predicted_end.filter(|end| *end > at);
+        match state {
+            GenerationState::Pending => {
+                // Not running yet: the run (and progress) starts after this answer.
+                self.running_since = at;
+                self.bounds = None;
+                self.predicted_end = None;
+                return;
+            }
+            GenerationState::Processing => {}
+            _ => return,
+        }
+        let Some(p) = progress.filter(|p| p.is_finite()).map(f64::floor) else {
+            return;
+        };
+        if !(PROGRESS_MIN..PROGRESS_MAX).contains(&p) {
+            return;
+        }
+        let start = self.running_since.as_secs_f64();
+        let ran = at.as_secs_f64() - start;
+        if ran <= 0.0 {
+            return;
+        }
+        // The run's share done is in [p, p + 1) percent.
+        let (lo, hi) = (start + ran * 100.0 / (p + 1.0), start + ran * 100.0 / p);
+        let (lo, hi) = match self.bounds {
+            None => (lo, hi),
+            Some((a, b)) if a.max(lo) <= b.min(hi) => (a.max(lo), b.min(hi)),
+            Some(_) => {
+                // The answers disagree: this progress is not a share of the run.
+                self.contradicted = true;
+                self.predicted_end = None;
+                return;
+            }
+        };
+        self.bounds = Some((lo, hi));
+        let Some(estimate) = self.estimate else {
+            // No estimate: these bounds make one, and the plan is built on it.
+            let estimate = Duration::try_from_secs_f64((lo + hi) / 2.0 - start).ok();
+            self.estimate = estimate;
+            self.plan = self.schedule.plan(self.hint, estimate);
+            return;
+        };
+        let expected = start + estimate.as_secs_f64();
+        let apart = (lo - expected).max(expected - hi).max(0.0);
+        self.predicted_end = (apart > PROGRESS_SAYS_MORE * estimate.as_secs_f64())
+            .then(|| Duration::try_from_secs_f64(hi).ok())
+            .flatten()
+            .filter(|end| *end > at);
+    }
+
+    /// How long to sleep before the next poll, `since_accepted` after acceptance, with
+    /// `polls_done` polls made so far in this wait.
+    pub fn next_delay(&self, since_accepted: Duration, polls_done: u32) -> Duration {
+        let planned = self.plan.delay(since_accepted, polls_done);
+        let Some(end) = self.predicted_end else {
+            return planned;
+        };
+        let mut target = end.saturating_add(self.schedule.progress_margin);
+        // A whole percent read early leaves a wide window (about a 60th of the run at
+        // 60 %); one more answer near the end narrows it to about a 95th.
+        if let Some((lo, hi)) = self.bounds {
+            let start = self.running_since.as_secs_f64();
+            let late = start + (lo - start) * REFINE_AT;
+            let narrow = 1.5 * (hi - start) / (100.0 * REFINE_AT);
+            if hi - lo > narrow.max(2.0 * self.schedule.progress_margin.as_secs_f64())
+                && let Ok(late) = Duration::try_from_secs_f64(late)
+                && late >= since_accepted.saturating_add(self.schedule.progress_min_gap)
+            {
+                target = late;
+            }
+        }
+        let wait = target
+            .saturating_sub(since_accepted)
+            .max(self.schedule.progress_min_gap);
+        // Never more than one poll ahead of the docs' loop, which has made
+        // floor(t / interval) polls by t.
+        let budget_at = self.plan.interval.saturating_mul(polls_done);
+        wait.max(budget_at.saturating_sub(since_accepted))
     }
 }
 
@@ -284,7 +479,7 @@ impl KolboClient {
         // Check the id once, up front: a bad id is not a transient failure.
         crate::client::check_id("generation_id", generation_id)?;
         let schedule = &options.schedule;
-        let plan = schedule.plan(options.poll_interval_hint, options.estimated_duration);
+        let mut tracker = schedule.tracker(options.poll_interval_hint, options.estimated_duration);
         let clock = self.clock();
         let started = clock.now();
         let waited = || clock.now().saturating_sub(started);
@@ -304,7 +499,7 @@ impl KolboClient {
             let since_accepted = options.since_accepted.saturating_add(spent);
             let delay = backoff
                 .take()
-                .unwrap_or_else(|| plan.delay(since_accepted, polls));
+                .unwrap_or_else(|| tracker.next_delay(since_accepted, polls));
             clock.sleep(delay.min(schedule.deadline - spent)).await;
             polls += 1;
             let status = match self.generation_status(generation_id).await {
@@ -335,6 +530,11 @@ impl KolboClient {
                 Err(error) => return Err(error),
             };
             failures = 0;
+            tracker.observe(
+                options.since_accepted.saturating_add(waited()),
+                &status.state,
+                status.progress,
+            );
             let seen = (status.state.clone(), status.percent());
             if last_reported.as_ref() != Some(&seen) {
                 progress.report(ProgressEvent::new(
@@ -463,6 +663,200 @@ mod tests {
                 "E={estimate}: delay {our_delay:.2}s vs docs {docs_delay:.2}s"
             );
         }
+    }
+
+    /// How a simulated service reports progress for a job that ends at `end` (seconds
+    /// from acceptance), `at` seconds in; `None` once it has ended.
+    type Reporter = fn(at: f64, end: f64, estimate: f64) -> Option<f64>;
+
+    /// Kolbo's simulator, like an aggregator: time run over the model's estimate, held at
+    /// 99, reported as a whole percent. It knows nothing of `end`.
+    fn from_the_clock(at: f64, end: f64, estimate: f64) -> Option<f64> {
+        (at < end).then(|| (100.0 * at / estimate).floor().clamp(1.0, 99.0))
+    }
+
+    /// A service that counts the work done (sampler steps): the share of the real run.
+    fn from_the_work(at: f64, end: f64, _: f64) -> Option<f64> {
+        (at < end).then(|| (100.0 * at / end).floor().clamp(1.0, 99.0))
+    }
+
+    /// Progress that misleads: fast at first, then slow (the square root of the share).
+    fn eased(at: f64, end: f64, _: f64) -> Option<f64> {
+        (at < end).then(|| (100.0 * (at / end).sqrt()).floor().clamp(1.0, 99.0))
+    }
+
+    /// One wait on an injected clock (`now`, no sleeping): (polls, ready-to-known delay).
+    fn wait(
+        schedule: &PollSchedule,
+        estimate: Option<f64>,
+        end: f64,
+        report: Reporter,
+    ) -> (u32, f64) {
+        let mut tracker = schedule.tracker(Some(secs(3.0)), estimate.map(secs));
+        let (mut now, mut polls) = (Duration::ZERO, 0);
+        loop {
+            now += tracker.next_delay(now, polls);
+            polls += 1;
+            let t = now.as_secs_f64();
+            match report(t, end, estimate.unwrap_or(20.0)) {
+                None => return (polls, t - end),
+                Some(p) => tracker.observe(now, &GenerationState::Processing, Some(p)),
+            }
+            assert!(polls < 1000, "runaway at {t}");
+        }
+    }
+
+    /// Ends spread as the simulator spreads them: 0.7–1.3 × the estimate, 8 % of them
+    /// 1.5–2.5 times slower again (a fixed, evenly spaced sample, no randomness).
+    fn ends(estimate: f64) -> Vec<f64> {
+        (0..200)
+            .map(|i| {
+                let body = 0.7 + 0.6 * (f64::from(i) + 0.5) / 200.0;
+                let tail = if i % 25 < 2 {
+                    1.5 + f64::from(i % 7) / 6.0
+                } else {
+                    1.0
+                };
+                estimate * body * tail
+            })
+            .collect()
+    }
+
+    /// (mean polls, median delay, mean delay) over `ends`.
+    fn figures(schedule: &PollSchedule, estimate: f64, report: Reporter) -> (f64, f64, f64) {
+        let runs: Vec<(u32, f64)> = ends(estimate)
+            .into_iter()
+            .map(|end| wait(schedule, Some(estimate), end, report))
+            .collect();
+        let n = runs.len() as f64;
+        let polls = runs.iter().map(|r| f64::from(r.0)).sum::<f64>() / n;
+        let mut delays: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        delays.sort_by(f64::total_cmp);
+        (
+            polls,
+            delays[delays.len() / 2],
+            delays.iter().sum::<f64>() / n,
+        )
+    }
+
+    #[test]
+    fn progress_from_the_clock_says_nothing_and_changes_nothing() {
+        let plan_only = PollSchedule {
+            use_progress: false,
+            ..PollSchedule::default()
+        };
+        for estimate in [6.0, 20.0, 40.0] {
+            for end in ends(estimate) {
+                assert_eq!(
+                    wait(
+                        &PollSchedule::default(),
+                        Some(estimate),
+                        end,
+                        from_the_clock
+                    ),
+                    wait(&plan_only, Some(estimate), end, from_the_clock),
+                    "E={estimate}, end {end}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn progress_from_the_work_finds_the_end_with_fewer_polls() {
+        let docs = PollSchedule::fixed(secs(3.0));
+        for estimate in [6.0, 10.0, 20.0, 30.0, 40.0] {
+            let ours = figures(&PollSchedule::default(), estimate, from_the_work);
+            let theirs = figures(&docs, estimate, from_the_work);
+            assert!(
+                ours.0 <= theirs.0,
+                "E={estimate}: {ours:?} vs the docs' {theirs:?}"
+            );
+            assert!(ours.1 <= 0.3, "E={estimate}: median delay {ours:?}");
+        }
+    }
+
+    #[test]
+    fn misleading_progress_is_dropped_and_costs_no_more_polls() {
+        let docs = PollSchedule::fixed(secs(3.0));
+        let plan_only = PollSchedule {
+            use_progress: false,
+            ..PollSchedule::default()
+        };
+        for estimate in [10.0, 20.0, 40.0] {
+            let ours = figures(&PollSchedule::default(), estimate, eased);
+            let plan = figures(&plan_only, estimate, eased);
+            let theirs = figures(&docs, estimate, eased);
+            assert!(
+                ours.0 <= theirs.0,
+                "E={estimate}: {ours:?} vs the docs' {theirs:?}"
+            );
+            assert!(
+                ours.2 <= plan.2 * 1.1,
+                "E={estimate}: {ours:?} vs the plan's {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_prediction_moves_the_next_poll_and_a_passed_one_is_dropped() {
+        let mut tracker = PollSchedule::default().tracker(Some(secs(3.0)), Some(secs(20.0)));
+        assert_eq!(tracker.next_delay(Duration::ZERO, 0), secs(12.0));
+        // 80 % after 12 s: the end is in (14.81 s, 15 s].
+        tracker.observe(secs(12.0), &GenerationState::Processing, Some(80.0));
+        assert_eq!(tracker.predicted_end(), Some(secs(15.0)));
+        assert_eq!(
+            tracker.next_delay(secs(12.0), 1),
+            Duration::from_millis(3050)
+        );
+        // Still running after the predicted end, at 99: back to the plan's dense polls.
+        tracker.observe(secs(15.05), &GenerationState::Processing, Some(99.0));
+        assert_eq!(tracker.predicted_end(), None);
+        let dense = tracker.plan().dense_interval();
+        assert_eq!(tracker.next_delay(secs(15.05), 2), dense);
+    }
+
+    #[test]
+    fn a_predicted_poll_keeps_within_the_docs_loop_budget() {
+        let mut tracker = PollSchedule::default().tracker(Some(secs(3.0)), Some(secs(20.0)));
+        // 90 % at 12 s: the end is by 13.33 s, but 5 polls were already made (say, after
+        // failures): the next waits until the docs' loop has made 5 too (15 s).
+        tracker.observe(secs(12.0), &GenerationState::Processing, Some(90.0));
+        assert!(tracker.predicted_end().is_some());
+        assert_eq!(tracker.next_delay(secs(12.0), 5), secs(3.0));
+        assert!(tracker.next_delay(secs(12.0), 1) < secs(1.5));
+    }
+
+    #[test]
+    fn pending_restarts_the_run_and_contradictions_end_the_reading() {
+        let mut tracker = PollSchedule::default().tracker(Some(secs(3.0)), Some(secs(20.0)));
+        tracker.observe(secs(5.0), &GenerationState::Pending, Some(0.0));
+        // Ran 7 s of 20 after the queue: 35 %, consistent with the estimate.
+        tracker.observe(secs(12.0), &GenerationState::Processing, Some(35.0));
+        assert_eq!(tracker.predicted_end(), None);
+        // Then 50 % at 18 s: 13 s run puts the end near 31 s, not 25 s: believed...
+        tracker.observe(secs(18.0), &GenerationState::Processing, Some(36.0));
+        assert_eq!(
+            tracker.predicted_end(),
+            None,
+            "contradicts the 35 % at 12 s"
+        );
+        // ...and not read again.
+        tracker.observe(secs(19.0), &GenerationState::Processing, Some(90.0));
+        assert_eq!(tracker.predicted_end(), None);
+    }
+
+    #[test]
+    fn without_an_estimate_the_first_progress_makes_one() {
+        let mut tracker = PollSchedule::default().tracker(Some(secs(3.0)), None);
+        assert_eq!(tracker.next_delay(Duration::ZERO, 0), secs(3.0));
+        // 15 % after 3 s: about 20 s in all, so the next poll is at 60 % of that.
+        tracker.observe(secs(3.0), &GenerationState::Processing, Some(15.0));
+        let first = tracker.plan().first_poll().as_secs_f64();
+        assert!((11.0..12.1).contains(&first), "{first}");
+        assert_eq!(
+            tracker.next_delay(secs(3.0), 1),
+            tracker.plan().first_poll() - secs(3.0)
+        );
     }
 
     #[test]

@@ -101,8 +101,8 @@ pub(crate) fn run(quick: bool) -> Result<InstancesResult, String> {
 }
 
 /// `cargo build --release -p imagegen-cli`; the binary beside this one.
-fn build_imagegen() -> Result<PathBuf, String> {
-    eprintln!("bench 5: building the release imagegen binary");
+pub(crate) fn build_imagegen() -> Result<PathBuf, String> {
+    eprintln!("bench: building the release imagegen binary");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args([
@@ -141,9 +141,39 @@ async fn start_sim(config: SimConfig) -> Result<SimHandle, String> {
 }
 
 /// A running `imagegen serve`; killed when dropped.
-struct Gateway {
+pub(crate) struct Gateway {
     child: Child,
-    url: String,
+    pub(crate) url: String,
+}
+
+impl Gateway {
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: the process ends at once, whatever it was doing.
+    pub(crate) fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `kill -TERM`, then waits up to `patience` for it to stop (gracefully: requests in
+    /// flight answered, paid jobs recorded), then `kill -9`. Whether it stopped by itself.
+    pub(crate) fn stop(&mut self, patience: Duration) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let until = Instant::now() + patience;
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill_hard();
+        false
+    }
 }
 
 impl Drop for Gateway {
@@ -162,56 +192,69 @@ fn start_gateways(
     n: usize,
     extra: &[&str],
 ) -> Result<Vec<Gateway>, String> {
+    (0..n)
+        .map(|i| start_gateway(binary, sim, db, dir, &format!("gateway-{i}"), extra, &[]))
+        .collect()
+}
+
+/// Starts one `imagegen serve` on `db` and the simulator, with the image folder
+/// `dir/images`, its stderr in `dir/<name>.stderr`, `extra` arguments and `env`
+/// variables; waits for its `listening on` line.
+pub(crate) fn start_gateway(
+    binary: &Path,
+    sim: &SimHandle,
+    db: &str,
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Gateway, String> {
     let images = dir.join("images");
-    let mut gateways = Vec::new();
-    for i in 0..n {
-        let stderr = std::fs::File::create(dir.join(format!("gateway-{i}.stderr")))
-            .map_err(|e| e.to_string())?;
-        let mut child = Command::new(binary)
-            .current_dir(dir)
-            .env_remove("IMAGEGEN_DATABASE_URL")
-            .env_remove("RUST_LOG")
-            .env("XDG_DATA_HOME", dir.join("data"))
-            .env("KOLBO_API_KEY", sim.kolbo_api_key())
-            .env("KOALA_API_KEY", sim.koala_api_key())
-            .env("KOLBO_BASE_URL", sim.kolbo_base_url())
-            .env("KOALA_BASE_URL", sim.koala_base_url())
-            .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
-            .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
-            .arg("--image-dir")
-            .arg(&images)
-            .args(["--max-in-flight-per-key", "100000"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tell, heard) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            let _ = tell.send(lines.next().and_then(Result::ok).unwrap_or_default());
-            for _ in lines.by_ref() {}
-        });
-        let mut gateway = Gateway {
-            child,
-            url: String::new(),
-        };
-        let line = heard
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_default();
-        gateway.url = line
-            .strip_prefix("listening on ")
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                let log = std::fs::read_to_string(dir.join(format!("gateway-{i}.stderr")))
-                    .unwrap_or_default();
-                format!("gateway {i} did not start: {line:?}\n{log}")
-            })?;
-        gateways.push(gateway);
-    }
-    Ok(gateways)
+    let stderr_path = dir.join(format!("{name}.stderr"));
+    let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+    let mut child = Command::new(binary)
+        .current_dir(dir)
+        .env_remove("IMAGEGEN_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("KOLBO_API_KEY", sim.kolbo_api_key())
+        .env("KOALA_API_KEY", sim.koala_api_key())
+        .env("KOLBO_BASE_URL", sim.kolbo_base_url())
+        .env("KOALA_BASE_URL", sim.koala_base_url())
+        .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
+        .envs(env.iter().copied())
+        .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
+        .arg("--image-dir")
+        .arg(&images)
+        .args(["--max-in-flight-per-key", "100000"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tell, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tell.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        for _ in lines.by_ref() {}
+    });
+    let mut gateway = Gateway {
+        child,
+        url: String::new(),
+    };
+    let line = heard
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_default();
+    gateway.url = line
+        .strip_prefix("listening on ")
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            format!("{name} did not start: {line:?}\n{log}")
+        })?;
+    Ok(gateway)
 }
 
 fn http() -> Result<reqwest::Client, String> {

@@ -1,28 +1,30 @@
 //! Benchmark 3: how soon the client learns a finished image is ready, and at what cost in
-//! polls, for our waiter (the model's `estimated_duration_seconds` schedule) against the
-//! Kolbo docs' loop (sleep 3 s, poll, repeat).
+//! polls, for our waiter (the model's `estimated_duration_seconds` plan, refined by the
+//! `progress` of each answer) against the Kolbo docs' loop (sleep 3 s, poll, repeat).
 //!
 //! Everything runs on [`VirtualClock`] time, so the generation times are the simulator's
 //! realistic ones (seconds, with its seeded spread) and the result does not depend on the
-//! machine. A twin simulator with the same seed and the same submissions gives each job's
-//! exact generation time: it is polled every 5 ms of clock time around its end.
+//! machine. The simulator reports progress as a service that cannot see the work must,
+//! from the time run over the model's estimate (it cannot know the real end); a second
+//! run of our waiter has it report the share of the real run done
+//! ([`KolboProgress::Work`]), what Kolbo would report if its numbers tracked the
+//! upstream's steps (its docs do not say). It says afterwards when each job really ended
+//! ([`SimHandle::kolbo_job_ends_at`]), which no client could read.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use imagegen_core::{Clock, NoProgress};
-use imagegen_sim::{ImageSize, SimConfig, SimHandle};
+use imagegen_sim::{ImageSize, KolboProgress, SimConfig, SimHandle};
 use kolbo_api::KolboClient;
 use kolbo_api::poll::WaitOptions;
-use kolbo_api::types::{GenerateImageRequest, GenerationState, ModelsQuery};
+use kolbo_api::types::{GenerateImageRequest, ModelsQuery};
 
 use super::clock::{Task, VirtualClock, drive};
 use super::measure::{mean, quantile};
 
 const SEED: u64 = 0xB0B5_1E55;
 const DOCS_INTERVAL: Duration = Duration::from_secs(3);
-/// The oracle's resolution.
-const STEP: Duration = Duration::from_millis(5);
 
 /// One policy's figures.
 #[derive(Debug, Clone)]
@@ -36,7 +38,11 @@ pub(crate) struct PolicyStats {
 #[derive(Debug, Clone)]
 pub(crate) struct PollingResult {
     pub(crate) jobs: usize,
+    /// Our waiter, the simulator's progress measuring time against the estimate.
     pub(crate) ours: PolicyStats,
+    /// Our waiter, the simulator's progress measuring the work done
+    /// ([`KolboProgress::Work`]): what the prediction gains if Kolbo's numbers track it.
+    pub(crate) ours_work: PolicyStats,
     pub(crate) docs: PolicyStats,
 }
 
@@ -49,10 +55,12 @@ struct Setup {
 }
 
 /// A fresh simulator on virtual time with `n` jobs submitted at time zero, in order.
-async fn setup(n: usize) -> Result<Setup, String> {
+async fn setup(n: usize, progress: KolboProgress) -> Result<Setup, String> {
     let clock = VirtualClock::new();
+    let mut config = SimConfig::default();
+    config.kolbo.progress = progress;
     let sim = imagegen_sim::start(
-        SimConfig::default()
+        config
             .with_seed(SEED)
             .with_clock(Arc::new(clock.clone()))
             .with_image_size(ImageSize::MaxSide(16))
@@ -99,56 +107,23 @@ async fn setup(n: usize) -> Result<Setup, String> {
     })
 }
 
-/// Each job's generation time, to within [`STEP`], from a twin simulator.
-async fn ready_times(n: usize) -> Result<Vec<Duration>, String> {
-    let s = setup(n).await?;
-    let mut lower: Vec<Duration> = s.jobs.iter().map(|(_, e, _)| e.mul_f64(0.5)).collect();
-    let mut last: Vec<Duration> = vec![Duration::ZERO; n];
-    let mut ready: Vec<Option<Duration>> = vec![None; n];
-    let mut next: Vec<Duration> = lower.clone();
-    for _round in 0..2_000_000 {
-        let Some(t) = (0..n)
-            .filter(|i| ready[*i].is_none())
-            .map(|i| next[i])
-            .min()
-        else {
-            break;
-        };
-        s.clock.advance_to(t);
-        let due: Vec<usize> = (0..n)
-            .filter(|i| ready[*i].is_none() && next[*i] <= t)
-            .collect();
-        for i in due {
-            let status = s
-                .client
-                .generation_status(&s.jobs[i].0)
-                .await
-                .map_err(|e| e.to_string())?;
-            if status.state.is_terminal() {
-                ready[i] = Some(last[i] + (t - last[i]) / 2);
-                continue;
-            }
-            let secs = t.as_secs_f64();
-            let bound = match (&status.state, status.progress) {
-                (GenerationState::Pending, _) => secs * 10.0,
-                (_, Some(p)) if (1.0..99.0).contains(&p) => 100.0 * secs / (p.floor() + 1.0),
-                _ => secs,
-            };
-            lower[i] = lower[i].max(Duration::from_secs_f64(bound));
-            last[i] = t;
-            next[i] = (t + STEP).max(lower[i]);
-        }
-    }
-    s.sim.shutdown().await;
-    ready
-        .into_iter()
-        .map(|r| r.ok_or_else(|| "a job never finished in the oracle".to_owned()))
-        .collect()
-}
-
-/// (time the client knew, polls) per job, for our waiter or the docs' loop.
-async fn run_policy(n: usize, ours: bool) -> Result<Vec<(Duration, u32)>, String> {
-    let s = setup(n).await?;
+/// (time the client knew, polls, time the job ended) per job, for our waiter or the docs'
+/// loop.
+async fn run_policy(
+    n: usize,
+    ours: bool,
+    progress: KolboProgress,
+) -> Result<Vec<(Duration, u32, Duration)>, String> {
+    let s = setup(n, progress).await?;
+    let ends = s
+        .jobs
+        .iter()
+        .map(|(id, _, _)| {
+            s.sim
+                .kolbo_job_ends_at(id)
+                .ok_or_else(|| format!("the simulator lost {id}"))
+        })
+        .collect::<Result<Vec<Duration>, String>>()?;
     let tasks: Vec<Task<Result<(Duration, u32), String>>> = s
         .jobs
         .iter()
@@ -185,16 +160,18 @@ async fn run_policy(n: usize, ours: bool) -> Result<Vec<(Duration, u32)>, String
         .collect();
     let out = drive(&s.clock, tasks, Duration::from_secs(300)).await?;
     s.sim.shutdown().await;
-    out.into_iter().collect()
+    out.into_iter()
+        .zip(ends)
+        .map(|(known, end)| known.map(|(at, polls)| (at, polls, end)))
+        .collect()
 }
 
-fn stats(known: &[(Duration, u32)], ready: &[Duration]) -> PolicyStats {
+fn stats(known: &[(Duration, u32, Duration)]) -> PolicyStats {
     let latency: Vec<f64> = known
         .iter()
-        .zip(ready)
-        .map(|((at, _), r)| at.saturating_sub(*r).as_secs_f64())
+        .map(|(at, _, ready)| at.saturating_sub(*ready).as_secs_f64())
         .collect();
-    let polls: Vec<f64> = known.iter().map(|(_, p)| f64::from(*p)).collect();
+    let polls: Vec<f64> = known.iter().map(|(_, p, _)| f64::from(*p)).collect();
     PolicyStats {
         p50: quantile(&latency, 0.5),
         p99: quantile(&latency, 0.99),
@@ -204,13 +181,14 @@ fn stats(known: &[(Duration, u32)], ready: &[Duration]) -> PolicyStats {
 }
 
 pub(crate) async fn run(jobs: usize) -> Result<PollingResult, String> {
-    let ready = ready_times(jobs).await?;
-    let ours = run_policy(jobs, true).await?;
-    let docs = run_policy(jobs, false).await?;
+    let ours = run_policy(jobs, true, KolboProgress::Estimate).await?;
+    let ours_work = run_policy(jobs, true, KolboProgress::Work).await?;
+    let docs = run_policy(jobs, false, KolboProgress::Estimate).await?;
     Ok(PollingResult {
         jobs,
-        ours: stats(&ours, &ready),
-        docs: stats(&docs, &ready),
+        ours: stats(&ours),
+        ours_work: stats(&ours_work),
+        docs: stats(&docs),
     })
 }
 
@@ -222,6 +200,12 @@ mod tests {
     async fn our_waiter_learns_sooner_without_more_polls() {
         let result = run(21).await.unwrap();
         assert!(result.ours.mean < result.docs.mean, "{result:?}");
+        // Progress that tracks the work predicts the end: sooner still, no more polls.
+        assert!(result.ours_work.p50 < result.ours.p50, "{result:?}");
+        assert!(
+            result.ours_work.polls_per_job <= result.docs.polls_per_job + 1e-9,
+            "{result:?}"
+        );
         assert!(
             result.ours.polls_per_job <= result.docs.polls_per_job + 1e-9,
             "{result:?}"

@@ -1,6 +1,8 @@
-//! Benchmark 2: generations per second and peak memory with 1, 64 and 1,000 generations in
-//! flight. The simulator runs in this process; each scale's client runs in a child process
-//! (this binary, `bench-scale-child`), so each peak (`VmHWM`) is that client's alone.
+//! Benchmark 2: generations per second and peak memory with 1, 64, 1,000 and 10,000
+//! generations in flight. The simulator runs in this process; each scale's client runs in a
+//! child process (this binary, `bench-scale-child`), so each peak (`VmHWM`) is that
+//! client's alone. The client keeps at most `kolbo_api::DEFAULT_MAX_OPEN_REQUESTS` requests
+//! open to the API at once, so 10,000 in flight hold a few hundred sockets, not 20,000.
 //!
 //! Time is compressed: the simulator runs at `speed` (a 20 s model takes 0.4 s at 0.02) and
 //! the client's clock runs `1 / speed` times faster, so the poll schedule scales alike.

@@ -1,6 +1,6 @@
 //! `imagegen sim`: the simulator of both APIs in the foreground, until Ctrl-C.
 
-use imagegen::sim::SimConfig;
+use imagegen::sim::{FaultMix, SimConfig};
 use serde_json::json;
 
 use crate::args::SimArgs;
@@ -9,13 +9,15 @@ use crate::output::Output;
 
 pub(crate) async fn run(args: SimArgs, quiet: bool) -> u8 {
     let out = Output::new(args.json, quiet);
-    let sim = match imagegen::sim::start(
-        SimConfig::default()
-            .with_port(args.port)
-            .with_speed(args.speed),
-    )
-    .await
-    {
+    let config = SimConfig::default()
+        .with_port(args.port)
+        .with_speed(args.speed);
+    let config = FaultMix::new(args.fault_rate)
+        .rules()
+        .into_iter()
+        .filter(|_| args.fault_rate > 0.0)
+        .fold(config, SimConfig::with_fault);
+    let sim = match imagegen::sim::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
             out.error(format!("the simulator could not start: {e}"));
@@ -33,10 +35,15 @@ pub(crate) async fn run(args: SimArgs, quiet: bool) -> u8 {
         out.status(
             "Simulating",
             format!(
-                "Kolbo and KoalaImages on {} (images on {}); speed {}",
+                "Kolbo and KoalaImages on {} (images on {}); speed {}{}",
                 sim.api_origin(),
                 sim.cdn_origin(),
-                args.speed
+                args.speed,
+                if args.fault_rate > 0.0 {
+                    format!("; about {:.1} % of calls fail", args.fault_rate * 100.0)
+                } else {
+                    String::new()
+                }
             ),
         );
         out.line(format!("KOLBO_BASE_URL={}", sim.kolbo_base_url()));

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs};
+use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs, SubmittingRecord};
 use imagegen::journal::Outcome;
 use imagegen::ledger_log::LedgerLog;
 use imagegen::{
@@ -427,6 +427,10 @@ struct WatchLog {
 impl JobLog for WatchLog {
     fn location(&self) -> String {
         self.inner.location()
+    }
+
+    async fn record_submitting(&self, submitting: &SubmittingRecord<'_>) -> io::Result<()> {
+        self.inner.record_submitting(submitting).await
     }
 
     async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {

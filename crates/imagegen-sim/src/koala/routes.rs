@@ -1,5 +1,6 @@
 //! KoalaImages' HTTP routes, in the simulator's own wire types.
 
+use crate::charges::Charge;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -226,6 +227,8 @@ async fn generate(
         String::new()
     };
     let mut out = Vec::new();
+    let mut first_id = String::new();
+    let mut refunded_at = None;
     if !faults.zero_urls {
         for i in 0..order.images {
             let mut duration = draw_duration(&mut koala.rng, order.seconds, sim.config.speed);
@@ -246,6 +249,10 @@ async fn generate(
             if let Some((message, _, _)) = &faults.fail {
                 stored = stored.failing(message.clone());
                 koala.refund_later(ready, &key, order.credits_per_image);
+                refunded_at = refunded_at.max(Some(ready));
+            }
+            if first_id.is_empty() {
+                first_id.clone_from(&id);
             }
             sim.images.insert(format!("koala:{id}.jpg"), stored);
             out.push(GeneratedImage {
@@ -255,6 +262,15 @@ async fn generate(
         }
     }
     drop(koala);
+    sim.charges.record(Charge {
+        provider: "koala",
+        job_id: first_id,
+        prompt: order.prompt.clone(),
+        credits: cost as f64,
+        at: now,
+        answer_lost: faults.answer_lost,
+        refunded_at,
+    });
     json(200, &out)
 }
 

@@ -86,6 +86,10 @@ pub(crate) struct Job {
     pub(crate) started_at: Duration,
     pub(crate) queued_for: Duration,
     pub(crate) duration: Duration,
+    /// How long the service expects the job to run (the model's estimate at the
+    /// simulator's speed). Progress is reported against it, as a real service must: it
+    /// cannot know `duration`.
+    pub(crate) expected: Duration,
     pub(crate) cancelled_at: Option<Duration>,
     pub(crate) refunded: bool,
     pub(crate) outcome: Outcome,
@@ -137,8 +141,17 @@ impl Job {
         if elapsed < self.queued_for {
             return Phase::Pending;
         }
-        let fraction = elapsed.as_secs_f64() / self.duration.as_secs_f64().max(1e-9);
-        Phase::Processing((fraction * 100.0).clamp(1.0, 99.0) as u8)
+        Phase::Processing(self.progress_at(elapsed))
+    }
+
+    /// The progress reported while processing, `elapsed` after submission: time spent
+    /// processing over the model's estimate, 1 to 99. A service does not know when a job
+    /// will really end, so a job slower than its estimate sits at 99 until it ends, and a
+    /// faster one jumps to 100 early.
+    fn progress_at(&self, elapsed: Duration) -> u8 {
+        let running = elapsed.saturating_sub(self.queued_for).as_secs_f64();
+        let fraction = running / self.expected.as_secs_f64().max(1e-9);
+        (fraction * 100.0).clamp(1.0, 99.0) as u8
     }
 
     /// The progress number reported with the phase.
@@ -149,8 +162,11 @@ impl Job {
             Phase::Completed => 100,
             Phase::Failed | Phase::Cancelled => {
                 let end = self.ended_at().saturating_sub(self.started_at);
-                let fraction = end.as_secs_f64() / self.duration.as_secs_f64().max(1e-9);
-                (fraction * 100.0).clamp(0.0, 99.0) as u8
+                if end < self.queued_for {
+                    0
+                } else {
+                    self.progress_at(end)
+                }
             }
         }
     }

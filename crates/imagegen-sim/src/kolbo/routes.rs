@@ -1,5 +1,7 @@
 //! Kolbo's HTTP routes, in the simulator's own wire types.
 
+use crate::charges::Charge;
+use crate::config::KolboProgress;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -403,6 +405,22 @@ async fn generate(
     } else {
         order.model.identifier.to_owned()
     };
+    let queued_for = if faults.queued || sim.config.kolbo.queue_generations {
+        duration / 10
+    } else {
+        std::time::Duration::ZERO
+    };
+    sim.charges.record(Charge {
+        provider: "kolbo",
+        job_id: id.clone(),
+        prompt: order.prompt.clone(),
+        credits: total.to_f64(),
+        at: now,
+        answer_lost: faults.answer_lost,
+        // A failure's credits go back when it fails.
+        refunded_at: matches!(outcome, Outcome::Fail { .. })
+            .then(|| now.saturating_add(queued_for).saturating_add(duration)),
+    });
     kolbo.insert(Job {
         id: id.clone(),
         owner: key,
@@ -413,12 +431,15 @@ async fn generate(
         charged: total,
         taken,
         started_at: now,
-        queued_for: if faults.queued || sim.config.kolbo.queue_generations {
-            duration / 10
-        } else {
-            std::time::Duration::ZERO
-        },
+        queued_for,
         duration,
+        expected: match sim.config.kolbo.progress {
+            KolboProgress::Work => duration,
+            _ => std::time::Duration::try_from_secs_f64(
+                f64::from(order.model.estimated_duration_seconds) * sim.config.speed,
+            )
+            .unwrap_or_default(),
+        },
         cancelled_at: None,
         refunded: false,
         outcome,
@@ -617,6 +638,7 @@ async fn cancel(State(sim): Sim, Path(id): Path<String>, headers: HeaderMap) -> 
     urls.extend(job.thumbnail_url.take());
     let refunded = kolbo.refund(&id);
     drop(kolbo);
+    sim.charges.refund("kolbo", &id, now);
     for url in urls {
         if let Some(path) = url.strip_prefix(&sim.cdn_origin) {
             sim.images.remove(&format!("cdn:{path}"));
