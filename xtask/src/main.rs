@@ -125,6 +125,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs this same command again as `cargo run --release -p xtask -- …`: the benchmarks
+/// and the soak measure release code.
+fn rerun_in_release(task: &str) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("{task}: running in release mode (cargo run --release -p xtask -- {task} …)");
+    let status = std::process::Command::new(cargo)
+        .args(["run", "--release", "--quiet", "-p", "xtask", "--"])
+        .args(std::env::args().skip(1))
+        .status()
+        .map_err(|e| format!("cannot start cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the release run failed: {status}"))
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -197,6 +197,23 @@ fn start_gateways(
         .collect()
 }
 
+/// `imagegen` in `dir` against the simulator: its keys and URLs, a fast fixed poll, a
+/// data folder of its own, and no ledger or log settings inherited from this process.
+pub(crate) fn imagegen_command(binary: &Path, sim: &SimHandle, dir: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .current_dir(dir)
+        .env_remove("IMAGEGEN_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("KOLBO_API_KEY", sim.kolbo_api_key())
+        .env("KOALA_API_KEY", sim.koala_api_key())
+        .env("KOLBO_BASE_URL", sim.kolbo_base_url())
+        .env("KOALA_BASE_URL", sim.koala_base_url())
+        .env("IMAGEGEN_POLL_INTERVAL_MS", "50");
+    command
+}
+
 /// Starts one `imagegen serve` on `db` and the simulator, with the image folder
 /// `dir/images`, its stderr in `dir/<name>.stderr`, `extra` arguments and `env`
 /// variables; waits for its `listening on` line.
@@ -212,16 +229,7 @@ pub(crate) fn start_gateway(
     let images = dir.join("images");
     let stderr_path = dir.join(format!("{name}.stderr"));
     let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
-    let mut child = Command::new(binary)
-        .current_dir(dir)
-        .env_remove("IMAGEGEN_DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("KOLBO_API_KEY", sim.kolbo_api_key())
-        .env("KOALA_API_KEY", sim.koala_api_key())
-        .env("KOLBO_BASE_URL", sim.kolbo_base_url())
-        .env("KOALA_BASE_URL", sim.koala_base_url())
-        .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
+    let mut child = imagegen_command(binary, sim, dir)
         .envs(env.iter().copied())
         .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
         .arg("--image-dir")

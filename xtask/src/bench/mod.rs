@@ -144,7 +144,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         return Err("--without-litellm goes with --only gateway".to_owned());
     }
     if cfg!(debug_assertions) {
-        return rerun_in_release(args);
+        return crate::rerun_in_release("bench");
     }
     let sizes = if args.quick { &QUICK } else { &FULL };
     if let Some(bench) = args.only {
@@ -221,37 +221,6 @@ fn run_one(bench: Bench, sizes: &Sizes, args: &BenchArgs) -> Result<String, Stri
         Bench::Instances => instances::table(&instances::run(args.quick)?),
         Bench::Gateway => gateway::table(&gateway::run(args.quick, args.without_litellm)?),
     })
-}
-
-fn rerun_in_release(args: &BenchArgs) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("bench: running in release mode (cargo run --release -p xtask -- bench)");
-    let mut command = std::process::Command::new(cargo);
-    command.args(["run", "--release", "--quiet", "-p", "xtask", "--", "bench"]);
-    if args.quick {
-        command.arg("--quick");
-    }
-    use clap::ValueEnum as _;
-    if let Some(value) = args.only.and_then(|b| b.to_possible_value()) {
-        command.args(["--only", value.get_name()]);
-    }
-    if let Some(value) = args.path.and_then(|p| p.to_possible_value()) {
-        command.args(["--path", value.get_name()]);
-    }
-    if let Some(n) = args.generations {
-        command.args(["--generations", &n.to_string()]);
-    }
-    if args.without_litellm {
-        command.arg("--without-litellm");
-    }
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot start cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the release run failed: {status}"))
-    }
 }
 
 struct Report {

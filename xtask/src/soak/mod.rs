@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use imagegen_sim::{FaultMix, ImageSize, KoalaPlan, SimConfig, SimHandle};
 
-use crate::bench::instances::{Gateway, build_imagegen, start_gateway};
+use crate::bench::instances::{Gateway, build_imagegen, imagegen_command, start_gateway};
 
 /// Options of `cargo xtask soak`.
 #[derive(Debug, Clone, clap::Args)]
@@ -119,7 +119,7 @@ impl Pool {
 /// `cargo xtask soak`.
 pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     if cfg!(debug_assertions) {
-        return rerun_in_release();
+        return crate::rerun_in_release("soak");
     }
     if args.generations == 0 || args.gateways == 0 || args.concurrency == 0 {
         return Err("--generations, --gateways and --concurrency must be above 0".to_owned());
@@ -380,39 +380,14 @@ fn create_keys(binary: &Path, db: &str, dir: &Path, budget: u32) -> Result<Keys,
 /// `imagegen resume` on the run's ledger, the faults cleared: finishes the jobs the
 /// gateways left open (images they could not fetch in time). Whether it succeeded.
 fn resume(binary: &Path, sim: &SimHandle, db: &str, dir: &Path) -> Result<bool, String> {
-    let output = Command::new(binary)
-        .current_dir(dir)
-        .env_remove("IMAGEGEN_DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("KOLBO_API_KEY", sim.kolbo_api_key())
-        .env("KOALA_API_KEY", sim.koala_api_key())
-        .env("KOLBO_BASE_URL", sim.kolbo_base_url())
-        .env("KOALA_BASE_URL", sim.koala_base_url())
+    let output = imagegen_command(binary, sim, dir)
         .env("KOALA_PLAN", "professional")
-        .env("IMAGEGEN_POLL_INTERVAL_MS", "50")
         .env("IMAGEGEN_DOWNLOAD_DEADLINE", "5")
         .args(["--db", db, "resume"])
         .output()
         .map_err(|e| format!("cannot run imagegen resume: {e}"))?;
     let _ = std::fs::write(dir.join("resume.stderr"), &output.stderr);
     Ok(output.status.success())
-}
-
-/// Runs `cargo run --release -p xtask -- soak …` with this run's arguments.
-fn rerun_in_release() -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("soak: running in release mode (cargo run --release -p xtask -- soak …)");
-    let status = Command::new(cargo)
-        .args(["run", "--release", "--quiet", "-p", "xtask", "--"])
-        .args(std::env::args().skip(1))
-        .status()
-        .map_err(|e| format!("cannot start cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the release run failed: {status}"))
-    }
 }
 
 impl Report {
