@@ -534,26 +534,13 @@ fn start_gateway(binary: &Path, sim: &SimHandle, dir: &Path) -> Result<Spawned, 
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tell, heard) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let _ = tell.send(lines.next().and_then(Result::ok).unwrap_or_default());
-        for _ in lines.by_ref() {}
-    });
-    let line = heard
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_default();
+    let listening = super::instances::listening_url(&mut child, &stderr_path, "the gateway");
     let mut spawned = Spawned {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
     };
-    let url = line.strip_prefix("listening on ").ok_or_else(|| {
-        let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        format!("the gateway did not start: {line:?}\n{log}")
-    })?;
-    spawned.addr = addr_of(url)?;
+    let url = listening?;
+    spawned.addr = addr_of(&url)?;
     Ok(spawned)
 }
 

@@ -197,6 +197,32 @@ fn start_gateways(
         .collect()
 }
 
+/// The URL of a just-started `imagegen serve`: its first stdout line, `listening on
+/// URL`, within 30 s (the rest of its stdout is drained); else an error with its stderr
+/// from `stderr_path`.
+pub(crate) fn listening_url(
+    child: &mut Child,
+    stderr_path: &Path,
+    name: &str,
+) -> Result<String, String> {
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tell, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tell.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        for _ in lines.by_ref() {}
+    });
+    let line = heard
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_default();
+    line.strip_prefix("listening on ")
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            let log = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            format!("{name} did not start: {line:?}\n{log}")
+        })
+}
+
 /// `imagegen` in `dir` against the simulator: its keys and URLs, a fast fixed poll, a
 /// data folder of its own, and no ledger or log settings inherited from this process.
 pub(crate) fn imagegen_command(binary: &Path, sim: &SimHandle, dir: &Path) -> Command {
@@ -241,27 +267,12 @@ pub(crate) fn start_gateway(
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tell, heard) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let _ = tell.send(lines.next().and_then(Result::ok).unwrap_or_default());
-        for _ in lines.by_ref() {}
-    });
+    let listening = listening_url(&mut child, &stderr_path, name);
     let mut gateway = Gateway {
         child,
         url: String::new(),
     };
-    let line = heard
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_default();
-    gateway.url = line
-        .strip_prefix("listening on ")
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            format!("{name} did not start: {line:?}\n{log}")
-        })?;
+    gateway.url = listening?;
     Ok(gateway)
 }
 
