@@ -289,3 +289,84 @@ async fn a_key_of_a_gateway_that_died_while_sending_is_never_sent_again() {
     assert_eq!(submissions(&gateway), 0);
     gateway.server.shutdown().await.unwrap();
 }
+
+/// A gateway that died with its one job failed at the provider: the gateway that takes
+/// the request over answers as the dead one would have, 502 `generation_failed` with the
+/// provider's reason (not a generic "gateway stopped"), keeps the key, sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_whose_jobs_all_failed_is_answered_with_the_providers_reason() {
+    let gateway = start_with(common::sim(), |config| {
+        config.with_job_lease(std::time::Duration::from_secs(1))
+    })
+    .await;
+    let ledger = gateway.server.ledger().clone();
+    let body = json!({"prompt": "a grebe"});
+    ledger
+        .create_generation(
+            &imagegen_ledger::NewGeneration::new(
+                "req_dead_3",
+                "local",
+                imagegen_ledger::Lease::new("gw-dead", 1),
+            )
+            .with_request_key("failed-then-died"),
+        )
+        .await
+        .unwrap();
+    crashed_running_generation(&gateway, "failed", &body, Some("req_dead_3"), 1).await;
+    let request = ledger
+        .record_request(&imagegen_ledger::NewRequest::new(
+            "a grebe",
+            "{}",
+            std::path::Path::new("out"),
+            "failed-then-died",
+            1,
+        ))
+        .await
+        .unwrap();
+    let job = imagegen::core::JobHandle::new("kolbo", "gen-flagged", 1, 1);
+    ledger
+        .record_accepted(
+            &imagegen_ledger::AcceptedJob::new(
+                job.clone(),
+                "a grebe",
+                "out",
+                imagegen::core::Credits::whole(1),
+            )
+            .with_request(request),
+        )
+        .await
+        .unwrap();
+    ledger
+        .finish_job(
+            &job.provider,
+            &job.job_id,
+            &imagegen_ledger::JobFinish::failed(2, "content flagged as sensitive"),
+        )
+        .await
+        .unwrap();
+
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let response = post(&gateway, "failed", &body).await;
+            if response.status() != 409 {
+                return response;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the generation was taken over");
+    let (status, error, retry) = error_of(answered).await;
+    assert_eq!(status, 502, "{error}");
+    assert_eq!(retry.as_deref(), Some("false"));
+    assert_eq!(error["error"]["code"], "generation_failed");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("content flagged as sensitive"),
+        "{error}"
+    );
+    assert_eq!(submissions(&gateway), 0);
+    gateway.server.shutdown().await.unwrap();
+}
