@@ -175,6 +175,13 @@ pub(crate) async fn audit(
                         audit.open_provider_failed += 1;
                     } else {
                         audit.unsaved += 1;
+                        note(
+                            &mut audit.details,
+                            format!(
+                                "{} job {} of {:?} left open with its images made: {:?}",
+                                charge.provider, charge.job_id, charge.prompt, job.error
+                            ),
+                        );
                     }
                 }
             }
@@ -195,18 +202,6 @@ pub(crate) async fn audit(
                     );
                 }
             }
-        }
-        if let Some(job) = entry
-            && job.state == JobState::Accepted
-            && !refunded
-        {
-            note(
-                &mut audit.details,
-                format!(
-                    "{} job {} of {:?} left open with its images made: {:?}",
-                    charge.provider, charge.job_id, charge.prompt, job.error
-                ),
-            );
         }
         let failed_job = entry.is_some_and(|j| j.state == JobState::Failed);
         if let Some(i) = index(tag, &charge.prompt) {
