@@ -3,7 +3,8 @@ stdio, against an `imagegen sim` the caller started (its URLs and keys in the
 environment, at realistic speed).
 
 Checks: the tools and their schemas; an estimate that spends nothing; a generation whose
-image comes back inline, saved at the path given, for the credits the simulator charged;
+progress notifications (a `progress_callback`) rise to the total, and whose image comes
+back inline, saved at the path given, for the credits the simulator charged;
 a budget refusal as a tool error saying what is left and what is needed; a wait past
 `--wait-limit` answered "pending" with the job id and finished by `get_generation`,
 paid for once (one job in the ledger, the Kolbo balance down by one charge).
@@ -51,8 +52,15 @@ async def server(*args):
                 yield session
 
 
-async def call(session, tool, **arguments):
-    result = await session.call_tool(tool, arguments)
+async def call(session, tool, progress=None, **arguments):
+    """`tool` with `arguments`; `progress` (a list) collects its progress notifications."""
+    callback = None
+    if progress is not None:
+
+        async def callback(value, total, message):
+            progress.append((value, total, message))
+
+    result = await session.call_tool(tool, arguments, progress_callback=callback)
     return result, result.structured_content
 
 
@@ -79,8 +87,20 @@ async def main():
         check(all(c["reason"] for c in out["excluded"]), "every excluded model says why")
         check(kolbo_balance() == start_balance, "an estimate spends nothing")
 
-        result, out = await call(session, "generate_image", prompt="a red fox in the snow", model="kolbo/z-image/turbo")
+        progress = []
+        result, out = await call(
+            session, "generate_image", progress=progress, prompt="a red fox in the snow", model="kolbo/z-image/turbo"
+        )
         check(not result.is_error, f"generate_image succeeds: {out.get('message')}")
+        values = [value for value, _, _ in progress]
+        messages = [message for _, _, message in progress]
+        check(len(progress) >= 2, f"progress notifications heard: {messages}")
+        check(all(a < b for a, b in zip(values, values[1:])), f"progress only rises: {values}")
+        check(all(total == 100 for _, total, _ in progress), "each out of a total of 100")
+        check(progress[-1][0] == 100 and messages[-1] == "done", "the last at the total: done")
+        check("submitted to kolbo/z-image/turbo" in messages, "says where it was submitted")
+        check(any(m.startswith("generating ") and m.endswith("%") for m in messages), "and how far it is")
+        check("saved 1 of 1" in messages, "and what it saved")
         check(out["status"] == "done", "status done")
         images = [c for c in result.content if c.type == "image"]
         check(len(images) == 1 and images[0].mime_type.startswith("image/"), "the image comes back inline")

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use super::access::Access;
 use super::output::{GenerationOutput, ImageOutput, JobOutput, Status, number, tool_error};
 use super::params::ImageParams;
+use super::progress::{Progress, Requested};
 use super::{ImagegenMcp, Shared, Surface};
 use crate::budget;
 use crate::openai_error::ApiError;
@@ -34,6 +35,7 @@ pub(crate) async fn run(
     server: &ImagegenMcp,
     access: &Access,
     params: ImageParams,
+    progress: Option<Requested>,
 ) -> CallToolResult {
     let shared = &server.shared;
     let (request, call) = match routed(shared, params).await {
@@ -61,16 +63,22 @@ pub(crate) async fn run(
     let (done_tx, done_rx) = watch::channel(false);
     let (accepted_tx, mut accepted_rx) = watch::channel(Vec::<JobHandle>::new());
     let (dir, log, store_log) = journal(shared, access, &id);
+    let progress = Progress::start(progress, request.count());
+    let _stop_progress = progress.stop_on_drop();
     let watch_log = Arc::new(WatchLog {
         inner: log,
         accepted: accepted_tx,
         done: done_rx,
         running: Arc::clone(&shared.running),
+        progress: progress.clone(),
     });
-    let options = GenerateOptions::default()
+    let mut options = GenerateOptions::default()
         .journal(watch_log.clone())
         .out_dir(&dir)
         .call(call);
+    if progress.is_on() {
+        options = options.progress(Arc::new(progress.clone()));
+    }
     let guard = match &shared.surface {
         Surface::Http(state) => Some(state.inflight.enter()),
         Surface::Stdio { .. } => None,
@@ -125,18 +133,34 @@ pub(crate) async fn run(
         other => other,
     };
     match finished {
-        Some(Ok(output)) => output.into_result().await,
-        Some(Err(e)) => tool_error(
-            "internal_error",
-            format!(
-                "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger: see list_history, and fetch it with get_generation"
-            ),
-            json!({}),
-        ),
+        Some(Ok(output)) => {
+            progress.finish(end_of(output.status)).await;
+            output.into_result().await
+        }
+        Some(Err(e)) => {
+            progress.finish(Some("failed")).await;
+            tool_error(
+                "internal_error",
+                format!(
+                    "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger: see list_history, and fetch it with get_generation"
+                ),
+                json!({}),
+            )
+        }
         None => {
+            progress.finish(None).await;
             let jobs = accepted_rx.borrow().clone();
             pending(shared, &jobs).into_result().await
         }
+    }
+}
+
+/// The last progress message of a run that answers `status`: none while it is pending.
+fn end_of(status: Status) -> Option<&'static str> {
+    match status {
+        Status::Done => Some("done"),
+        Status::Failed => Some("failed"),
+        Status::Pending => None,
     }
 }
 
@@ -421,6 +445,8 @@ struct WatchLog {
     accepted: watch::Sender<Vec<JobHandle>>,
     done: watch::Receiver<bool>,
     running: Arc<super::running::Running>,
+    /// The call's progress notifications (a no-op without a progress token).
+    progress: Progress,
 }
 
 #[async_trait]
@@ -430,7 +456,11 @@ impl JobLog for WatchLog {
     }
 
     async fn record_submitting(&self, submitting: &SubmittingRecord<'_>) -> io::Result<()> {
-        self.inner.record_submitting(submitting).await
+        let recorded = self.inner.record_submitting(submitting).await;
+        if recorded.is_ok() {
+            self.progress.submitting(submitting.plan);
+        }
+        recorded
     }
 
     async fn record_accepted(&self, accepted: &AcceptedRecord<'_>) -> io::Result<()> {
@@ -438,6 +468,8 @@ impl JobLog for WatchLog {
         // Known only once durable: the id an agent is given is always in the ledger.
         if recorded.is_ok() {
             self.running.insert(accepted.job, self.done.clone());
+            // Before the call hears of it: a `pending` answer follows this notification.
+            self.progress.accepted(accepted.job, accepted.plan);
             self.accepted
                 .send_modify(|jobs| jobs.push(accepted.job.clone()));
         }
@@ -450,7 +482,9 @@ impl JobLog for WatchLog {
         outcome: &Outcome,
         saved: &[SavedImage],
     ) -> io::Result<()> {
-        self.inner.record_finished(job, outcome, saved).await
+        let recorded = self.inner.record_finished(job, outcome, saved).await;
+        self.progress.saved(saved.len());
+        recorded
     }
 
     async fn record_skipped(&self, prompt: &str, reason: &str) -> io::Result<()> {

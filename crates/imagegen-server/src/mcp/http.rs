@@ -1,5 +1,6 @@
 //! `/mcp` on the gateway: the MCP server over Streamable HTTP (stateless, each answer
-//! JSON), behind the same keys as the API. A request the gateway's access rule refuses
+//! JSON, except a `generate_image` call with a `progressToken`: the SDK answers it as an
+//! event stream, its notifications then the result), behind the same keys as the API. A request the gateway's access rule refuses
 //! gets the API's 401 or 403 before the protocol sees it; each tool call checks its
 //! caller again and draws on that caller's budget.
 

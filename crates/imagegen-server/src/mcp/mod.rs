@@ -20,6 +20,13 @@
 //! | `get_generation` | one job by id: finished now if it is still open (waited on, never submitted again), or its images from the ledger |
 //! | `list_history` | past generations, newest first, optionally matching a text |
 //!
+//! `generate_image` reports its progress as `notifications/progress` when the call
+//! carries a `progressToken` (submitted, generating N%, downloading, saved k of n, done;
+//! rising to a total of 100, all written before the answer), and sends none without
+//! one; see the `progress` module. Over `/mcp` such a call is answered as an event
+//! stream (the SDK's fallback from a JSON answer when a notification precedes it), so
+//! both transports deliver them.
+//!
 //! A paid job is committed to the ledger before it is waited on. A call waits at most
 //! the wait limit ([`DEFAULT_WAIT_LIMIT`]); past it, the answer is `status: "pending"`
 //! with the job ids, which `get_generation` fetches later: the job keeps running, and
@@ -31,6 +38,7 @@
 //! | `output` | the generation tools' answer, image content, tool errors |
 //! | `access` | who calls (a gateway key or this machine) and the budget a call draws on |
 //! | `running` | the jobs this server is waiting on, so a fetch waits for them instead of starting again |
+//! | `progress` | `generate_image`'s `notifications/progress`, when the call carries a `progressToken` |
 //! | `generate` | `generate_image` |
 //! | `generation` | `get_generation` |
 //! | `catalog` | `estimate_cost` and `list_models` |
@@ -46,6 +54,7 @@ mod history;
 pub(crate) mod http;
 mod output;
 mod params;
+mod progress;
 mod running;
 mod stdio;
 
@@ -201,7 +210,8 @@ impl ImagegenMcp {
             Ok(access) => access,
             Err(refused) => return Ok(refused),
         };
-        Ok(generate::run(self, &access, params).await)
+        let progress = progress::Requested::of(&context);
+        Ok(generate::run(self, &access, params, progress).await)
     }
 
     /// `estimate_cost`.
