@@ -4,7 +4,8 @@
 # package-lock.json, installed with `npm ci`; Playwright never downloads a browser of its
 # own: it runs /usr/bin/chromium, which this script installs from Debian's packages when it
 # is missing). The gateway runs on its embedded simulator (no provider key) with a fresh
-# ledger and image directory; test.mjs generates through the pages and the API, filters,
+# ledger and image directory; test.mjs generates through the pages (also with a Kolbo
+# moodboard, which leaves Kolbo's plans only) and the API, filters,
 # reads the spend chart, deletes, runs axe-core on every page and writes screenshots to
 # target/gallery-screenshots/. Fails (exit 1) when a tool is missing, the gateway does not
 # start, or any check of test.mjs fails; never skips.

@@ -10,7 +10,11 @@
 //               ul#grid > li.tile > a[href^="/images/"] > img[alt], a#more, p#empty
 //   `/generate` form#generate (textarea#prompt, select#shape, input#count, select#model,
 //               select#quality, select#style, button#submit), table#plans tbody > tr.plan,
-//               div#progress (a progress element and #status), div#result a.image-link
+//               div#progress (a progress element and #status), div#result a.image-link;
+//               fieldset#references (input#ref-1[type=url][name=reference_images],
+//               button#add-reference), fieldset#kolbo-options (select#moodboard, the
+//               account's moodboards; fieldset#visual-dna checkboxes name=visual_dna_ids),
+//               #estimate-status (the estimate, or a refused request's message)
 //   detail      /images/{provider}/{job_id}/{index}: img#image, #prompt, #revised-prompt,
 //               #provider, #model, #route, #credits, #usd, #timings, a#download, a#rerun,
 //               a#delete; the delete confirmation form#confirm-delete > button#confirm
@@ -50,6 +54,8 @@ const PROMPT_A = 'a lighthouse at dusk above zephyrquartz cliffs, watercolor';
 const WORD_A = 'zephyrquartz';
 const PROMPT_B = 'a red fox asleep in marmalade snow, gouache';
 const WORD_B = 'marmalade';
+// The prompt of the Kolbo check (no word of the others, so the filters are not moved).
+const PROMPT_C = 'a quiet harbour town at blue hour, film photo';
 
 // ---------------------------------------------------------------------------------------
 // The runner: checks in order, each PASS or FAIL with its reason.
@@ -222,7 +228,7 @@ async function apiJson(route) {
 }
 
 // axe-core: serious and critical violations fail; the others are printed.
-const axePages = ['/', '/generate', 'a detail page', '/spend', 'the delete confirmation'];
+const axePages = ['/', '/generate', '/generate with Kolbo options', 'a detail page', '/spend', 'the delete confirmation'];
 const axeDone = new Set();
 
 async function audit(page, label) {
@@ -580,6 +586,113 @@ await check('4b filter provider: only that provider\'s tiles', page, async () =>
   return said.join('; ');
 });
 
+// 4c. Kolbo's options on the form. Run after the filter checks, so their tiles stay as
+// they expect.
+await check('4c /generate with a Kolbo moodboard: plans switch to Kolbo only, a bad reference URL is refused on the form, the image shows', page, async () => {
+  await goto(page, '/generate');
+  for (const selector of [
+    'form#generate fieldset#kolbo-options select#moodboard',
+    'form#generate fieldset#visual-dna input[type="checkbox"][name="visual_dna_ids"]',
+    'form#generate fieldset#references input#ref-1[type="url"][name="reference_images"]',
+    'form#generate button#add-reference',
+    '#estimate-status',
+  ]) {
+    await want(page, selector);
+  }
+  const plansNow = () =>
+    page.$$eval('table#plans tbody tr', (trs) =>
+      trs.map((tr) => ({
+        eligible: tr.classList.contains('plan'),
+        model: (tr.cells[1]?.textContent ?? '').trim(),
+        why: (tr.cells[4]?.textContent ?? '').trim(),
+      })),
+    );
+  const describe = (rows) => rows.map((r) => `${r.eligible ? '' : '-'}${r.model}`).join(', ') || 'none';
+  await page.fill('textarea#prompt', PROMPT_C);
+  try {
+    await page.waitForFunction(
+      () => {
+        const models = [...document.querySelectorAll('table#plans tbody tr.plan')].map((tr) => tr.cells[1].textContent.trim());
+        return models.some((m) => m.startsWith('kolbo/')) && models.some((m) => m.startsWith('koala/'));
+      },
+      null,
+      { timeout: PLANS_MS, polling: 100 },
+    );
+  } catch {
+    throw new Error(`with no Kolbo option, the plans should name both providers; they are: ${describe(await plansNow())}`);
+  }
+  const moodboards = await page.$$eval('select#moodboard option', (os) => os.map((o) => ({ value: o.value, label: o.textContent.trim() })));
+  const moodboard = moodboards.find((o) => o.value);
+  assert(moodboard, `select#moodboard offers no moodboard (options: ${moodboards.map((o) => o.label).join(', ')})`);
+  await page.selectOption('select#moodboard', moodboard.value);
+  try {
+    await page.waitForFunction(
+      () => {
+        const rows = [...document.querySelectorAll('table#plans tbody tr')];
+        const plans = rows.filter((tr) => tr.classList.contains('plan'));
+        const koala = rows.filter((tr) => tr.cells[1].textContent.trim().startsWith('koala/'));
+        return (
+          plans.length > 0 &&
+          plans.every((tr) => tr.cells[1].textContent.trim().startsWith('kolbo/')) &&
+          koala.length > 0 &&
+          koala.every((tr) => tr.classList.contains('excluded') && /kolbo/i.test(tr.cells[4].textContent))
+        );
+      },
+      null,
+      { timeout: PLANS_MS, polling: 100 },
+    );
+  } catch {
+    const rows = await plansNow();
+    throw new Error(`after picking the moodboard ${moodboard.label}, the plans should be Kolbo's only, KoalaImages' excluded with a reason; they are: ${rows.map((r) => `${r.eligible ? '' : '-'}${r.model} (${r.why.slice(0, 80)})`).join(' | ')}`);
+  }
+  const rows = await plansNow();
+  const koalaWhy = rows.find((r) => r.model.startsWith('koala/')).why;
+  const status = (await page.textContent('#estimate-status')).trim();
+  assert(/kolbo\//.test(status), `#estimate-status does not name a Kolbo model: ${JSON.stringify(status)}`);
+
+  // A bad reference URL: the API's message on the form, the field marked invalid.
+  await page.fill('input#ref-1', 'ftp://example.com/reference.png');
+  try {
+    await page.waitForFunction(
+      () => /http or https/.test(document.querySelector('#estimate-status').textContent) &&
+        document.querySelector('input#ref-1').getAttribute('aria-invalid') === 'true',
+      null,
+      { timeout: PLANS_MS, polling: 100 },
+    );
+  } catch {
+    throw new Error(`an ftp:// reference image should be refused on the form; #estimate-status says ${JSON.stringify((await page.textContent('#estimate-status')).trim())}, input#ref-1 aria-invalid=${await page.getAttribute('input#ref-1', 'aria-invalid')}`);
+  }
+  const refused = (await page.textContent('#estimate-status')).trim();
+  await page.fill('input#ref-1', '');
+  await page.waitForFunction(
+    () => /kolbo\//.test(document.querySelector('#estimate-status').textContent) &&
+      !document.querySelector('input#ref-1').hasAttribute('aria-invalid'),
+    null,
+    { timeout: PLANS_MS, polling: 100 },
+  ).catch(() => {
+    throw new Error('clearing the bad reference URL did not bring the Kolbo plans back');
+  });
+  // A second reference field can be added, labelled.
+  await page.click('button#add-reference');
+  await want(page, 'input#ref-2[type="url"][name="reference_images"]', { what: 'after button#add-reference' });
+  const label2 = await page.$('label[for="ref-2"]');
+  assert(label2, 'input#ref-2 has no label');
+  reached('/generate with Kolbo options');
+
+  await page.click('button#submit');
+  const link = await want(page, '#result a.image-link[href^="/images/"]', { timeout: GENERATE_MS, what: 'after submitting with a moodboard' });
+  const href = pathOf(await link.getAttribute('href'));
+  assert(href.split('/')[2] === 'kolbo', `the image was made at ${href.split('/')[2]}, not at Kolbo (${href})`);
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#result a.image-link img');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: SETTLE_MS }).catch(() => {
+    throw new Error(`the result's image for ${href} does not load`);
+  });
+  await shot(page, 'generate-kolbo');
+  return `moodboard ${moodboard.label}: koala excluded (${koalaWhy.slice(0, 70)}); refused ftp:// with ${JSON.stringify(refused.slice(0, 70))}; image ${href}`;
+});
+
 // 5. Spend.
 await check('5 /spend: chart, totals table and total agree with GET /v1/spend', page, async () => {
   await goto(page, '/spend');
@@ -728,7 +841,7 @@ record(
 
 // 8. Screenshots.
 await check('8 screenshots in target/gallery-screenshots/', null, async () => {
-  const names = ['gallery-empty', 'generate', 'gallery', 'gallery-filtered', 'detail', 'spend', 'delete-confirm'];
+  const names = ['gallery-empty', 'generate', 'generate-kolbo', 'gallery', 'gallery-filtered', 'detail', 'spend', 'delete-confirm'];
   const missing = [];
   for (const name of names) {
     const file = path.join(shotDir, `${name}.png`);

@@ -58,6 +58,11 @@
   var model = byId('model');
   var quality = byId('quality');
   var style = byId('style');
+  var moodboard = byId('moodboard');
+  var kolboOptions = byId('kolbo-options');
+  var references = byId('references');
+  var referenceFields = byId('reference-fields');
+  var addReference = byId('add-reference');
   var submit = byId('submit');
   var plans = byId('plans');
   var tbody = plans.querySelector('tbody');
@@ -75,7 +80,43 @@
     if (model.value && model.value !== 'auto') { request.model = model.value; }
     if (quality.value && quality.value !== 'auto') { request.quality = quality.value; }
     if (style.value) { request.style = style.value; }
+    var refs = listOf('reference_images', false);
+    if (refs.length) { request.reference_images = refs; }
+    if (moodboard && moodboard.value.trim()) { request.moodboard_id = moodboard.value.trim(); }
+    var dna = listOf('visual_dna_ids', true);
+    if (dna.length) { request.visual_dna_ids = dna; }
     return request;
+  }
+
+  // The values of the fields named `name` (ticked boxes only; text split at commas when
+  // `split`), trimmed, once each.
+  function listOf(name, split) {
+    var out = [];
+    Array.prototype.forEach.call(form.querySelectorAll('[name="' + name + '"]'), function (field) {
+      if (field.type === 'checkbox' && !field.checked) { return; }
+      (split ? field.value.split(',') : [field.value]).forEach(function (value) {
+        var text = value.trim();
+        if (text && out.indexOf(text) < 0) { out.push(text); }
+      });
+    });
+    return out;
+  }
+
+  // Marks the fields a refused request's `param` names (the form's names are the API's)
+  // as invalid; the message itself is in an aria-live status. No param: nothing marked.
+  function markInvalid(answerBody) {
+    Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid]'), function (field) { field.removeAttribute('aria-invalid'); });
+    var error = answerBody && answerBody.error;
+    if (!error || !error.param) { return; }
+    var fields = Array.prototype.filter.call(form.querySelectorAll('[name="' + error.param + '"]'), function (field) {
+      return field.type === 'checkbox' ? field.checked : true;
+    });
+    // Of several fields, those whose value the message names; else every filled one.
+    if (fields.length > 1) {
+      var named = fields.filter(function (field) { return field.value.trim() && String(error.message || '').indexOf(field.value.trim()) >= 0; });
+      fields = named.length ? named : fields.filter(function (field) { return field.value.trim(); });
+    }
+    fields.forEach(function (field) { field.setAttribute('aria-invalid', 'true'); });
   }
 
   function post(path, request) {
@@ -100,6 +141,7 @@
     post('/v1/estimate', body(true)).then(function (answer) {
       if (mine !== sequence) { return; }
       while (tbody.firstChild) { tbody.removeChild(tbody.firstChild); }
+      markInvalid(answer.ok ? null : answer.body);
       if (!answer.ok || !answer.body) {
         estimateStatus.textContent = errorMessage(answer.body, answer.status);
         return;
@@ -136,6 +178,26 @@
   }
   [prompt, count].forEach(function (field) { field.addEventListener('input', later); });
   [shape, count, model, quality, style].forEach(function (field) { field.addEventListener('change', later); });
+  [kolboOptions, references].forEach(function (box) {
+    if (!box) { return; }
+    box.addEventListener('change', later);
+    box.addEventListener('input', later);
+  });
+  if (addReference && referenceFields) {
+    var maxReferences = parseInt(references.dataset.max, 10) || 1;
+    addReference.addEventListener('click', function () {
+      var number = referenceFields.querySelectorAll('input[name="reference_images"]').length + 1;
+      if (number > maxReferences) { return; }
+      var id = 'ref-' + number;
+      var line = el('p');
+      line.appendChild(el('label', { for: id }, 'Reference image ' + number + ' URL'));
+      var input = el('input', { id: id, name: 'reference_images', type: 'url', inputmode: 'url', placeholder: 'https://…', 'aria-describedby': 'references-hint' });
+      line.appendChild(input);
+      referenceFields.appendChild(line);
+      addReference.disabled = number >= maxReferences;
+      input.focus();
+    });
+  }
   estimate();
 
   function setProgress(percent) {
@@ -183,6 +245,7 @@
     status.textContent = 'Sending…';
     post('/v1/generations', request).then(function (answer) {
       if (answer.status !== 202 || !answer.body || !answer.body.id) {
+        markInvalid(answer.body);
         submit.disabled = false;
         status.textContent = 'Refused: ' + errorMessage(answer.body, answer.status);
         return;

@@ -78,7 +78,8 @@ fn route_attempts(error: &Error) -> Vec<&Attempt> {
     attempts
 }
 
-/// The OpenAI parameter a field of the core's `InvalidInput` stands for.
+/// The request parameter (OpenAI's, or imagegen's own) a field of the core's
+/// `InvalidInput` stands for.
 pub(crate) fn param_of_field(field: &str) -> Option<&'static str> {
     Some(match field {
         "prompt" => "prompt",
@@ -88,6 +89,9 @@ pub(crate) fn param_of_field(field: &str) -> Option<&'static str> {
         "style" => "style",
         "model" | "provider" => "model",
         "response_format" => "response_format",
+        "reference_images" => "reference_images",
+        "moodboard_id" => "moodboard_id",
+        "visual_dna_ids" => "visual_dna_ids",
         _ => return None,
     })
 }
@@ -374,7 +378,9 @@ mod tests {
             ("aspect", Some("size")),
             ("quality", Some("quality")),
             ("provider", Some("model")),
-            ("reference_images", None),
+            ("reference_images", Some("reference_images")),
+            ("moodboard_id", Some("moodboard_id")),
+            ("resolution", None),
         ] {
             assert_eq!(param_of_field(field), param, "{field}");
         }

@@ -29,7 +29,7 @@
 //! | `GET /v1/generations/<id>/events` | imagegen's own: server-sent events following a background generation: `progress` (provider, job id, state, percent) as its jobs report it, then one `done` whose data is what `GET /v1/generations/<id>` answers, and the stream ends |
 //! | `GET /v1/spend?by=provider\|model\|day` | imagegen's own: what charged jobs cost, from the ledger: a key holder's own, or the whole ledger's for this machine's callers without keys |
 //! | `GET /`, `/images/…`, `/generate`, `/spend`, `/login` | the gallery: HTML pages for people (history, one image, a generation form with live estimates and progress, spend and budgets), with the same keys (a browser signs in once; a cookie carries the key); not in the OpenAPI document |
-//! | `POST /mcp` | the MCP server (Streamable HTTP, stateless, JSON answers) for AI agents: tools `generate_image`, `estimate_cost`, `list_models`, `get_generation`, `list_history` (see [`mcp`]), with the same keys and budgets as the API; not in the OpenAPI document |
+//! | `POST /mcp` | the MCP server (Streamable HTTP, stateless, JSON answers, or an event stream when a call asks for progress) for AI agents: tools `generate_image`, `estimate_cost`, `list_models`, `get_generation`, `list_history` (see [`mcp`]), with the same keys and budgets as the API; not in the OpenAPI document |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of every endpoint above (request and response shapes, errors, the bearer scheme); needs no key |
 //!
 //! Errors have OpenAI's shape and statuses (the `error_map` module has the

@@ -164,6 +164,17 @@ pub(crate) mod schema {
         /// A style name (`watercolor`); DALL·E's `vivid` and `natural` are ignored.
         #[schema(nullable)]
         pub(crate) style: Option<String>,
+        /// imagegen's own: reference image URLs (`http` or `https`), for models that take
+        /// them; a model that takes fewer is left out.
+        #[schema(nullable)]
+        pub(crate) reference_images: Option<Vec<String>>,
+        /// imagegen's own: a Kolbo moodboard id; the request then goes to Kolbo only.
+        #[schema(nullable)]
+        pub(crate) moodboard_id: Option<String>,
+        /// imagegen's own: Kolbo visual DNA ids (at most 3); the request then goes to Kolbo
+        /// only.
+        #[schema(nullable)]
+        pub(crate) visual_dna_ids: Option<Vec<String>>,
         /// How images come back (default `url`).
         #[schema(nullable)]
         pub(crate) response_format: Option<ResponseFormatName>,

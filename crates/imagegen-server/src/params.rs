@@ -11,6 +11,9 @@
 //! | `size` | `auto` (or absent): any shape; `WxH` (`1024x1024`, `1536x1024`, `1024x1536`, any other); a ratio (`16:9`) or `square`, `portrait`, `landscape` |
 //! | `quality` | `auto`: the model's default; `low`, `medium`, `high`; `standard` = medium, `hd` = high; any other name: a model's own quality (`turbo`) |
 //! | `style` | a style name (`watercolor`); DALL·E's `vivid` and `natural` have no equivalent and are ignored |
+//! | `reference_images` | imagegen's own: reference image URLs (`http`/`https`), for models that take them |
+//! | `moodboard_id` | imagegen's own: a Kolbo moodboard id; Kolbo only (the router sends it nowhere else) |
+//! | `visual_dna_ids` | imagegen's own: Kolbo visual DNA ids, at most 3; Kolbo only |
 //! | `response_format` | `url` (default) or `b64_json` |
 //! | `user` | accepted |
 //! | `stream` | `true` is refused (400): streaming is not supported |
@@ -116,6 +119,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<ImagesParams, ApiError> {
             options.style = Some(trimmed.to_owned());
         }
     }
+    options.refs = string_list(&mut fields, "reference_images")?;
+    options.moodboard_id = optional_string(&mut fields, "moodboard_id")?;
+    options.visual_dna_ids = string_list(&mut fields, "visual_dna_ids")?;
     let response_format = match optional_string(&mut fields, "response_format")?.as_deref() {
         None | Some("url") => ResponseFormat::Url,
         Some("b64_json") => ResponseFormat::B64Json,
@@ -225,6 +231,24 @@ fn optional_string(
     }
 }
 
+/// An optional list of strings: absent and `null` are empty.
+fn string_list(
+    fields: &mut Map<String, Value>,
+    name: &'static str,
+) -> Result<Vec<String>, ApiError> {
+    match fields.shift_remove(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(text) => Ok(text),
+                other => Err(wrong_type(name, "an array of strings", &other)),
+            })
+            .collect(),
+        Some(other) => Err(wrong_type(name, "an array of strings", &other)),
+    }
+}
+
 fn wrong_type(name: &str, wanted: &str, got: &Value) -> ApiError {
     let got = match got {
         Value::Null => "null",
@@ -308,6 +332,17 @@ mod tests {
         assert_eq!(ratio.options.quality, Some(Quality::Medium));
         let named = ok(r#"{"prompt":"a fox","quality":"Turbo"}"#);
         assert_eq!(named.options.quality, Some(Quality::Named("turbo".into())));
+
+        let kolbo = ok(
+            r#"{"prompt":"a fox","moodboard_id":"m1","visual_dna_ids":["d1","d2"],"reference_images":["https://a.example/r.png"]}"#,
+        );
+        assert_eq!(kolbo.options.moodboard_id.as_deref(), Some("m1"));
+        assert_eq!(kolbo.options.visual_dna_ids, ["d1", "d2"]);
+        assert_eq!(kolbo.options.refs, ["https://a.example/r.png"]);
+        assert!(kolbo.ignored.is_empty());
+        let none = ok(r#"{"prompt":"a fox","moodboard_id":null,"visual_dna_ids":null}"#);
+        assert_eq!(none.options.moodboard_id, None);
+        assert!(none.options.visual_dna_ids.is_empty());
     }
 
     #[test]
@@ -331,6 +366,19 @@ mod tests {
             (r#"{"prompt":"x","stream":true}"#, Some("stream")),
             (r#"{"prompt":"x","style":""}"#, Some("style")),
             (r#"{"prompt":"x","model":["a"]}"#, Some("model")),
+            (r#"{"prompt":"x","moodboard_id":7}"#, Some("moodboard_id")),
+            (
+                r#"{"prompt":"x","visual_dna_ids":"a"}"#,
+                Some("visual_dna_ids"),
+            ),
+            (
+                r#"{"prompt":"x","visual_dna_ids":[1]}"#,
+                Some("visual_dna_ids"),
+            ),
+            (
+                r#"{"prompt":"x","reference_images":"https://a.example/r.png"}"#,
+                Some("reference_images"),
+            ),
             ("[1,2]", None),
             ("{", None),
         ] {

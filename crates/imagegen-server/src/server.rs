@@ -142,6 +142,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         max_body_bytes,
         local_budget,
         started_secs: started_ms / 1000,
+        kolbo_library: Default::default(),
     });
     let (stop, mut stopping) = watch::channel(false);
     let upkeep = maintenance::spawn(

@@ -49,6 +49,8 @@ pub(crate) struct AppState {
     pub(crate) local_budget: Option<String>,
     /// When the gateway started, in seconds since the Unix epoch (the models' `created`).
     pub(crate) started_secs: u64,
+    /// The Kolbo moodboards and visual DNAs the gallery's form offers, read now and then.
+    pub(crate) kolbo_library: crate::gallery::generate::KolboLibrary,
 }
 
 impl AppState {

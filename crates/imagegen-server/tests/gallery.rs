@@ -642,3 +642,384 @@ async fn prompts_are_escaped() {
     }
     gateway.server.shutdown().await.unwrap();
 }
+
+/// The simulator's Kolbo library, as its moodboards and visual DNA lists give it.
+const WARM_FILM: &str = "6601a1b2c3d4e5f6a7b8c9d0";
+const NEON_NOIR: &str = "6601a1b2c3d4e5f6a7b8c9d1";
+const CAPTAIN_MIRA: &str = "65f1a2b3c4d5e6f7a8b9c0d1";
+const AERO_SNEAKER: &str = "65f0c0ffee0000000000a002";
+
+/// `POST /v1/estimate` with `body`, as the generate page's script sends it.
+async fn estimate(gateway: &Gateway, body: &Value) -> reqwest::Response {
+    gateway
+        .http
+        .post(gateway.url("/v1/estimate"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The candidates of an estimate: (provider, eligible, reason).
+fn candidates(estimate: &Value) -> Vec<(String, bool, String)> {
+    estimate["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["provider"].as_str().unwrap().to_owned(),
+                c["eligible"].as_bool().unwrap(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Starts a background generation with `body` (as the page's script submits it) and
+/// reads it to its end.
+async fn generate_in_background(gateway: &Gateway, body: &Value) -> Value {
+    let started = gateway
+        .http
+        .post(gateway.url("/v1/generations"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let id = json(started).await["id"].as_str().unwrap().to_owned();
+    let url = gateway.url(&format!("/v1/generations/{id}"));
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let body = json(gateway.http.get(&url).send().await.unwrap()).await;
+            if body["status"] != "running" {
+                return body;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the generation finished")
+}
+
+/// Every `id` of an `input`, `select` or `textarea` in `html`.
+fn field_ids(html: &str) -> Vec<String> {
+    ["<input id=\"", "<select id=\"", "<textarea id=\""]
+        .iter()
+        .flat_map(|start| {
+            html.split(start)
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generate_form_offers_the_kolbo_accounts_moodboards_visual_dna_and_reference_images() {
+    let gateway = start().await;
+    let (status, html) = page(&gateway, "/generate", None).await;
+    assert_eq!(status, 200, "{html}");
+    for needle in [
+        "<fieldset id=\"kolbo-options\"",
+        "<legend>Kolbo options</legend>",
+        "<select id=\"moodboard\" name=\"moodboard_id\"",
+        "<option value=\"\" selected>none</option>",
+        &format!("<option value=\"{WARM_FILM}\">Warm Film</option>"),
+        &format!("<option value=\"{NEON_NOIR}\">Neon Noir</option>"),
+        "<fieldset id=\"visual-dna\"",
+        "<legend>Visual DNA (up to 3)</legend>",
+        &format!(
+            "<input id=\"dna-1\" name=\"visual_dna_ids\" type=\"checkbox\" value=\"{CAPTAIN_MIRA}\">"
+        ),
+        "<label for=\"dna-1\">Captain Mira (character)</label>",
+        &format!("name=\"visual_dna_ids\" type=\"checkbox\" value=\"{AERO_SNEAKER}\">"),
+        "<fieldset id=\"references\"",
+        "<legend>Reference images</legend>",
+        "<label for=\"ref-1\">Reference image 1 URL</label>",
+        "<input id=\"ref-1\" name=\"reference_images\" type=\"url\"",
+        "<button id=\"add-reference\" class=\"secondary\" type=\"button\">",
+    ] {
+        assert!(html.contains(needle), "{needle} in {html}");
+    }
+    // Every field has its label.
+    for id in field_ids(&html) {
+        assert!(
+            html.contains(&format!("<label for=\"{id}\"")),
+            "no label for #{id}"
+        );
+    }
+
+    // A re-run's Kolbo options and references come back chosen.
+    let (status, rerun) = page(
+        &gateway,
+        &format!(
+            "/generate?prompt=a%20fox&moodboard_id={NEON_NOIR}&visual_dna_ids={AERO_SNEAKER}&reference_images=https%3A%2F%2Fa.example%2Fr1.png&reference_images=https%3A%2F%2Fa.example%2Fr2.png"
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rerun}");
+    for needle in [
+        format!("<option value=\"{NEON_NOIR}\" selected>Neon Noir</option>"),
+        format!("type=\"checkbox\" value=\"{AERO_SNEAKER}\" checked>"),
+        format!("<input id=\"dna-1\" name=\"visual_dna_ids\" type=\"checkbox\" value=\"{CAPTAIN_MIRA}\">"),
+        "id=\"ref-1\" name=\"reference_images\" type=\"url\" inputmode=\"url\" placeholder=\"https://…\" value=\"https://a.example/r1.png\"".to_owned(),
+        "id=\"ref-2\" name=\"reference_images\" type=\"url\" inputmode=\"url\" placeholder=\"https://…\" value=\"https://a.example/r2.png\"".to_owned(),
+    ] {
+        assert!(rerun.contains(&needle), "{needle} in {rerun}");
+    }
+    assert!(!rerun.contains("id=\"ref-3\""), "{rerun}");
+
+    // The account's lists were read once for both pages (Kolbo counts moodboard reads
+    // against its generation rate limit).
+    let log = gateway.sim().request_log();
+    assert_eq!(log.count(imagegen::sim::Route::KolboMoodboards), 1);
+    gateway.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_kolbo_options_and_references_reach_the_estimate_and_the_generation() {
+    let gateway = start().await;
+    let base = json!({"prompt": "a lighthouse at dusk", "n": 1, "size": "1024x1024"});
+    let with = |extra: Value| {
+        let mut body = base.clone();
+        for (name, value) in extra.as_object().unwrap() {
+            body[name] = value.clone();
+        }
+        body
+    };
+
+    // Without Kolbo's options, both providers have plans.
+    let plain = estimate(&gateway, &base).await;
+    assert_eq!(plain.status(), 200);
+    let plain = candidates(&json(plain).await);
+    for provider in ["kolbo", "koala"] {
+        assert!(
+            plain
+                .iter()
+                .any(|(p, eligible, _)| p == provider && *eligible),
+            "{plain:?}"
+        );
+    }
+
+    // A moodboard, or a visual DNA: Kolbo's plans only, KoalaImages' excluded with the
+    // router's reason.
+    for extra in [
+        json!({"moodboard_id": WARM_FILM}),
+        json!({"visual_dna_ids": [CAPTAIN_MIRA, AERO_SNEAKER]}),
+    ] {
+        let response = estimate(&gateway, &with(extra.clone())).await;
+        assert_eq!(response.status(), 200, "{extra}");
+        let ranked = candidates(&json(response).await);
+        let eligible: Vec<_> = ranked.iter().filter(|(_, e, _)| *e).collect();
+        assert!(!eligible.is_empty(), "{extra}: {ranked:?}");
+        assert!(
+            eligible.iter().all(|(p, _, _)| p == "kolbo"),
+            "{extra}: {ranked:?}"
+        );
+        let koala: Vec<_> = ranked.iter().filter(|(p, _, _)| p == "koala").collect();
+        assert!(!koala.is_empty(), "{extra}: {ranked:?}");
+        for (_, _, reason) in koala {
+            assert!(
+                reason.contains("kolbo options") && reason.contains("only kolbo honours"),
+                "{extra}: {reason}"
+            );
+        }
+    }
+
+    // Reference images: only the models that take as many.
+    let response = estimate(
+        &gateway,
+        &with(json!({"reference_images": ["https://a.example/r1.png"]})),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let ranked = candidates(&json(response).await);
+    assert!(ranked.iter().any(|(_, e, _)| *e), "{ranked:?}");
+    assert!(
+        ranked
+            .iter()
+            .any(|(_, e, why)| !*e && why.contains("takes at most 0 reference images, 1 given")),
+        "{ranked:?}"
+    );
+
+    // The generation carries all three to Kolbo.
+    let done = generate_in_background(
+        &gateway,
+        &with(json!({
+            "moodboard_id": WARM_FILM,
+            "visual_dna_ids": [CAPTAIN_MIRA],
+            "reference_images": ["https://a.example/r1.png"],
+        })),
+    )
+    .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let response = &done["response"];
+    assert_eq!(response["imagegen"]["provider"], "kolbo", "{done}");
+    assert!(response["data"][0]["url"].is_string(), "{done}");
+    let sent: Vec<Value> = gateway
+        .sim()
+        .request_log()
+        .entries()
+        .into_iter()
+        .filter(|e| e.route == imagegen::sim::Route::KolboGenerate)
+        .filter_map(|e| e.body)
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["moodboard_id"], WARM_FILM, "{}", sent[0]);
+    assert_eq!(
+        sent[0]["visual_dna_ids"],
+        json!([CAPTAIN_MIRA]),
+        "{}",
+        sent[0]
+    );
+    assert_eq!(
+        sent[0]["reference_images"],
+        json!(["https://a.example/r1.png"]),
+        "{}",
+        sent[0]
+    );
+    // Its image is in the gallery.
+    let detail = response["imagegen"]["images"][0]["detail"]
+        .as_str()
+        .unwrap();
+    let (status, html) = page(&gateway, detail, None).await;
+    assert_eq!(status, 200, "{html}");
+    // Its re-run link brings the form back with the same options chosen.
+    // (askama writes `&` as `&#38;`.)
+    let rerun = links(&html, "/generate?")[0].replace("&#38;", "&");
+    for needle in [
+        "&reference_images=https%3A%2F%2Fa.example%2Fr1.png".to_owned(),
+        format!("&moodboard_id={WARM_FILM}"),
+        format!("&visual_dna_ids={CAPTAIN_MIRA}"),
+    ] {
+        assert!(rerun.contains(&needle), "{needle} in {rerun}");
+    }
+    let (status, form) = page(&gateway, &rerun, None).await;
+    assert_eq!(status, 200, "{form}");
+    for needle in [
+        format!("<option value=\"{WARM_FILM}\" selected>Warm Film</option>"),
+        format!("type=\"checkbox\" value=\"{CAPTAIN_MIRA}\" checked>"),
+        "value=\"https://a.example/r1.png\"".to_owned(),
+    ] {
+        assert!(form.contains(&needle), "{needle} in {form}");
+    }
+    gateway.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_kolbo_options_and_references_are_typed_400s_naming_the_field() {
+    let gateway = start().await;
+    for (extra, param, says) in [
+        (
+            json!({"visual_dna_ids": ["a", "b", "c", "d"]}),
+            "visual_dna_ids",
+            "at most 3",
+        ),
+        (
+            json!({"visual_dna_ids": ["a", "a"]}),
+            "visual_dna_ids",
+            "twice",
+        ),
+        (json!({"visual_dna_ids": "a"}), "visual_dna_ids", "array"),
+        (json!({"moodboard_id": " "}), "moodboard_id", "moodboard"),
+        (json!({"moodboard_id": 7}), "moodboard_id", "string"),
+        (
+            json!({"reference_images": ["ftp://a.example/r.png"]}),
+            "reference_images",
+            "http",
+        ),
+        (
+            json!({"reference_images": ["not a url"]}),
+            "reference_images",
+            "not a url",
+        ),
+    ] {
+        let mut body = json!({"prompt": "a fox"});
+        for (name, value) in extra.as_object().unwrap() {
+            body[name] = value.clone();
+        }
+        for path in ["/v1/estimate", "/v1/generations"] {
+            let response = gateway
+                .http
+                .post(gateway.url(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let (status, error, _) = common::error_of(response).await;
+            assert_eq!(status, 400, "{path} {body}: {error}");
+            assert_eq!(error["error"]["param"], param, "{path} {body}: {error}");
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{path} {body}: {message}");
+        }
+    }
+    // Nothing was sent.
+    assert_eq!(
+        gateway
+            .sim()
+            .request_log()
+            .count(imagegen::sim::Route::KolboGenerate),
+        0
+    );
+    gateway.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_kolbos_lists_cannot_be_read_the_form_asks_for_ids_and_they_still_route() {
+    use imagegen::sim::{Fault, FaultRule, Route};
+    let gateway = start_with(
+        sim()
+            .with_fault(FaultRule::always(
+                Route::KolboMoodboards,
+                Fault::status(403),
+            ))
+            .with_fault(FaultRule::always(Route::KolboVisualDna, Fault::status(403))),
+        |config| config,
+    )
+    .await;
+    let (status, html) = page(
+        &gateway,
+        &format!("/generate?moodboard_id={WARM_FILM}&visual_dna_ids={CAPTAIN_MIRA}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    for needle in [
+        "<label for=\"moodboard\">Moodboard id</label>",
+        &format!(
+            "<input id=\"moodboard\" name=\"moodboard_id\" type=\"text\" value=\"{WARM_FILM}\""
+        ),
+        "<span id=\"moodboard-note\" class=\"muted note\">The account's moodboards could not be listed (",
+        "<label for=\"visual-dna\">Visual DNA ids (up to 3, separated by commas)</label>",
+        &format!(
+            "<input id=\"visual-dna\" name=\"visual_dna_ids\" type=\"text\" value=\"{CAPTAIN_MIRA}\""
+        ),
+        "The account's visual DNAs could not be listed (",
+    ] {
+        assert!(html.contains(needle), "{needle} in {html}");
+    }
+    assert!(!html.contains("<select id=\"moodboard\""), "{html}");
+    for id in field_ids(&html) {
+        assert!(
+            html.contains(&format!("<label for=\"{id}\"")),
+            "no label for #{id}"
+        );
+    }
+    // The ids typed still make the plans Kolbo's only.
+    let response = estimate(
+        &gateway,
+        &json!({"prompt": "a fox", "moodboard_id": WARM_FILM, "visual_dna_ids": [CAPTAIN_MIRA]}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let ranked = candidates(&json(response).await);
+    assert!(ranked.iter().any(|(_, e, _)| *e), "{ranked:?}");
+    assert!(
+        ranked.iter().all(|(p, e, _)| !*e || p == "kolbo"),
+        "{ranked:?}"
+    );
+    gateway.server.shutdown().await.unwrap();
+}

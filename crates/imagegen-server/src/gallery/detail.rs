@@ -221,7 +221,8 @@ fn route_fields(plan: &Value) -> Vec<Field> {
         .collect()
 }
 
-/// `/generate?…` with the image's request: prompt, model, shape, count, quality, style.
+/// `/generate?…` with the image's request: prompt, model, shape, count, quality, style,
+/// reference images, moodboard and visual DNA.
 fn rerun_link(entry: &ImageEntry, plan: Option<&Value>, model: &str) -> String {
     let mut pairs = vec![("prompt", entry.job.prompt.clone())];
     if !model.is_empty() {
@@ -245,6 +246,32 @@ fn rerun_link(entry: &ImageEntry, plan: Option<&Value>, model: &str) -> String {
     }
     if let Some(style) = plan.and_then(|p| p.get("style")).and_then(style_name) {
         pairs.push(("style", style));
+    }
+    // Reference images, and Kolbo's moodboard and visual DNA as the plan sent them.
+    let strings = |value: Option<&Value>| -> Vec<String> {
+        match value {
+            Some(Value::String(text)) => vec![text.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let options = plan.and_then(|p| p.get("options"));
+    for (name, value) in [
+        (
+            "reference_images",
+            plan.and_then(|p| p.get("reference_images")),
+        ),
+        ("moodboard_id", options.and_then(|o| o.get("moodboard_id"))),
+        (
+            "visual_dna_ids",
+            options.and_then(|o| o.get("visual_dna_ids")),
+        ),
+    ] {
+        pairs.extend(strings(value).into_iter().map(|text| (name, text)));
     }
     let query: Vec<String> = pairs
         .iter()
