@@ -107,6 +107,20 @@ async fn each_format_cut_short_into_a_part_file_is_fetched_again() {
 }
 
 #[tokio::test]
+async fn each_format_cut_short_into_memory_is_fetched_again_from_the_start() {
+    for (whole, format, content_type) in all_formats() {
+        let server = cut_then_whole(&whole, content_type).await;
+        let (bytes, image) = downloader(&ManualClock::new())
+            .download_to_memory(&url(&server))
+            .await
+            .unwrap();
+        assert_eq!((image.format, image.attempts), (format, 2));
+        assert_eq!(bytes, whole, "{format:?}: the cut first body was dropped");
+        assert_eq!(image.bytes, whole.len() as u64);
+    }
+}
+
+#[tokio::test]
 async fn a_cut_short_image_in_a_writer_is_an_interrupted_incomplete_download() {
     let whole = png_bytes();
     let server = cut_then_whole(&whole, "image/png").await;

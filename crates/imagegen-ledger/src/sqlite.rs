@@ -103,9 +103,12 @@ impl SqliteLedger {
             url: url.clone(),
             source,
         };
+        // A connection to a local file does not go stale: no ping before each use (for
+        // SQLite a ping is a round trip to the connection's worker thread).
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(connect.clone())
             .await
             .map_err(open_error)?;
@@ -113,6 +116,7 @@ impl SqliteLedger {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(connect.synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(open_error)?;

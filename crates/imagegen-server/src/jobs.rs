@@ -20,7 +20,7 @@
 //! is a 404). When the gateway running one dies, another takes it over (see
 //! `crate::leases`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,7 +45,35 @@ use crate::state::AppState;
 /// The generations this gateway runs, by id (the ledger has every gateway's).
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Registry>,
+}
+
+/// The generations of [`Jobs`], and the order they finished in, so forgetting those
+/// finished over [`KEEP_FINISHED`] ago looks only at them (not at every entry, on every
+/// start: that made each request cost more the more requests came before it).
+#[derive(Debug, Default)]
+struct Registry {
+    by_id: HashMap<String, Entry>,
+    /// Finished generations, oldest first.
+    finished: VecDeque<(Instant, String)>,
+}
+
+impl Registry {
+    fn get(&self, id: &str) -> Option<&Entry> {
+        self.by_id.get(id)
+    }
+
+    /// Forgets the generations that finished over [`KEEP_FINISHED`] before `now`.
+    fn forget_finished(&mut self, now: Instant) {
+        while let Some((at, _)) = self.finished.front() {
+            if now.saturating_duration_since(*at) < KEEP_FINISHED {
+                break;
+            }
+            if let Some((_, id)) = self.finished.pop_front() {
+                self.by_id.remove(&id);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -56,8 +84,6 @@ struct Entry {
     outcome: Option<Recorded>,
     /// Its progress, then its end, to whoever follows its events.
     events: broadcast::Sender<JobEvent>,
-    /// When it finished here.
-    finished: Option<Instant>,
 }
 
 /// What a generation's followers hear.
@@ -184,14 +210,13 @@ impl Jobs {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let mut entries = self.lock();
         // Those finished a while ago are read from the ledger from now on.
-        entries.retain(|_, e| e.finished.is_none_or(|at| at.elapsed() < KEEP_FINISHED));
-        entries.insert(
+        entries.forget_finished(Instant::now());
+        entries.by_id.insert(
             id.to_owned(),
             Entry {
                 owner: owner_of(caller),
                 outcome: None,
                 events: events.clone(),
-                finished: None,
             },
         );
         drop(entries);
@@ -212,11 +237,12 @@ impl Jobs {
         {
             tracing::warn!(generation = %id, error = %e, "a generation's answer could not be recorded in the ledger; only this gateway has it");
         }
-        if let Some(entry) = self.lock().get_mut(id) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.by_id.get_mut(id) {
             entry.outcome = Some(outcome);
-            entry.finished = Some(Instant::now());
             // Under the lock: a follower either sees the outcome or hears this.
             let _ = entry.events.send(JobEvent::Done);
+            entries.finished.push_back((Instant::now(), id.to_owned()));
         }
     }
 
@@ -273,7 +299,7 @@ impl Jobs {
         self.lock().get(id).and_then(|e| e.outcome.clone())
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
         // Each update is one insert or assignment: never left half done by a panic.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }

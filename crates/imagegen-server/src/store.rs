@@ -4,9 +4,13 @@
 //! keeps working as long as the file is there (a provider's own URL may expire within
 //! the hour).
 //!
-//! Generations are saved first into a folder of their own under `.incoming/` (the same
-//! file system, so moving an image into the store is a rename), then
-//! [adopted](ImageStore::adopt). Only names of the form `<64 hex digits>.<ext>` are ever
+//! A generation's images are written straight into the store, each once under its hash
+//! (the facade's [`ImageLayout::ContentAddressed`]); jobs taken over from another
+//! gateway are saved into a folder of their own under `.incoming/` (the same file
+//! system, so moving an image into the store is a rename), then
+//! [adopted](ImageStore::adopt).
+//!
+//! [`ImageLayout::ContentAddressed`]: imagegen::layout::ImageLayout::ContentAddressed Only names of the form `<64 hex digits>.<ext>` are ever
 //! served, so nothing else in the directory can be reached through the API.
 
 use std::io;
@@ -69,6 +73,18 @@ impl ImageStore {
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(dir.join(INCOMING))?;
+        // Generations write into the store itself, through part files: remove those a
+        // killed process left (a live one holds its own locked).
+        match imagegen::http::sweep_stale_parts(&dir) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(
+                    removed = removed.len(),
+                    "removed part files left in the image store"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "the image store's part files were not swept"),
+        }
         Ok(Self { dir })
     }
 
@@ -127,6 +143,23 @@ impl ImageStore {
             mime,
             path,
             bytes,
+        })
+    }
+
+    /// The stored image `saved` is, when the facade saved it into this store by its
+    /// hash ([`ImageLayout::ContentAddressed`]); `None` for any other saved image.
+    ///
+    /// [`ImageLayout::ContentAddressed`]: imagegen::layout::ImageLayout::ContentAddressed
+    pub(crate) fn kept(&self, saved: &imagegen::SavedImage) -> Option<StoredImage> {
+        let sha256 = saved.sha256.as_ref()?;
+        let file_name = saved.path.file_name()?.to_str()?.to_owned();
+        let (path, mime) = self.locate(&file_name)?;
+        (path == saved.path && file_name.starts_with(sha256.as_str())).then(|| StoredImage {
+            sha256: sha256.clone(),
+            file_name,
+            mime,
+            path,
+            bytes: saved.bytes,
         })
     }
 

@@ -4,9 +4,11 @@
 //! the ledger records them: so the ledger names each image by its content-addressed
 //! path, the one the gateway serves.
 //!
-//! The facade saves a generation with a JSON sidecar beside each image; the gateway keeps
-//! no sidecars (the ledger holds the request, the plan and the images), so they are
-//! removed as their images are adopted.
+//! A generation the gateway runs is saved straight into the store, each image once under
+//! its hash and without a sidecar (the ledger holds the request, the plan and the
+//! images): it is taken as it is. A job taken over from another gateway is saved as
+//! `resume` saves, named with a JSON sidecar, in a folder of its own: its images are
+//! moved into the store and their sidecars removed.
 
 use std::collections::HashMap;
 use std::io;
@@ -61,15 +63,24 @@ impl StoreLog {
         self.adopted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Moves one saved image into the store and drops its sidecar.
+    /// Moves one saved image into the store and drops its sidecar; an image saved into
+    /// the store by its hash already ([`ImageLayout::ContentAddressed`]) is taken as it is.
+    ///
+    /// [`ImageLayout::ContentAddressed`]: imagegen::layout::ImageLayout::ContentAddressed
     async fn adopt(&self, saved: &SavedImage) -> io::Result<StoredImage> {
+        if let Some(stored) = self.store.kept(saved) {
+            self.lock().insert(saved.path.clone(), stored.clone());
+            return Ok(stored);
+        }
         let store = self.store.clone();
         let path = saved.path.clone();
         let sidecar = saved.sidecar.clone();
         let mime = saved.mime;
         let stored = tokio::task::spawn_blocking(move || {
             let stored = store.adopt(&path, Some(mime))?;
-            if let Err(e) = std::fs::remove_file(&sidecar) {
+            if let Some(sidecar) = sidecar
+                && let Err(e) = std::fs::remove_file(&sidecar)
+            {
                 tracing::debug!(path = %sidecar.display(), error = %e, "a sidecar was left");
             }
             Ok::<_, io::Error>(stored)

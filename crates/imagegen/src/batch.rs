@@ -499,6 +499,8 @@ impl Client {
             journal: options.journal.clone(),
             out_dir: Some(options.out_dir.clone()),
             call: item.call.clone(),
+            request_key: None,
+            layout: crate::layout::ImageLayout::Named,
             batch_line: u32::try_from(line).ok(),
         };
         let hook = options.events.as_ref().map(|events| {

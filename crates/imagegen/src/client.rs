@@ -43,6 +43,13 @@ pub struct GenerateOptions {
     /// This request's own routing choices (a provider, a model, a price cap, reshaping),
     /// judged on the client's shared run state.
     pub call: CallOptions,
+    /// The request's key in the journal, when the caller keys its requests itself
+    /// (default: [`request_key`](crate::job_log::request_key) of the request, its call
+    /// options and the folder).
+    pub request_key: Option<String>,
+    /// How the images are named and kept in their folder (default
+    /// [`ImageLayout::Named`](crate::layout::ImageLayout::Named)).
+    pub layout: crate::layout::ImageLayout,
     /// The batch line this request came from, for the journal.
     pub(crate) batch_line: Option<u32>,
 }
@@ -54,6 +61,8 @@ impl std::fmt::Debug for GenerateOptions {
             .field("journal", &self.journal.as_ref().map(|j| j.location()))
             .field("out_dir", &self.out_dir)
             .field("call", &self.call)
+            .field("request_key", &self.request_key)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -63,6 +72,20 @@ impl GenerateOptions {
     #[must_use]
     pub fn progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
         self.progress = Some(sink);
+        self
+    }
+
+    /// Keys the request `key` in the journal instead of by its content and folder.
+    #[must_use]
+    pub fn request_key(mut self, key: impl Into<String>) -> Self {
+        self.request_key = Some(key.into());
+        self
+    }
+
+    /// Names and keeps the images in `layout`.
+    #[must_use]
+    pub fn layout(mut self, layout: crate::layout::ImageLayout) -> Self {
+        self.layout = layout;
         self
     }
 

@@ -25,6 +25,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::error::Error;
+use crate::layout::ImageLayout;
 use crate::naming::{create_unique, prompt_slug, sidecar_path};
 
 /// One image a provider made, not downloaded yet.
@@ -203,7 +204,7 @@ impl Generation {
     /// JSON sidecar, never overwriting a file; several at once. The first failure is
     /// returned after the other downloads finish; images saved before it stay on disk.
     pub async fn save(&self, dir: impl AsRef<Path>) -> Result<Vec<SavedImage>, Error> {
-        let (saved, failure) = self.save_each(dir.as_ref()).await;
+        let (saved, failure) = self.save_each(dir.as_ref(), ImageLayout::Named).await;
         match failure {
             Some(error) => Err(error),
             None => Ok(saved),
@@ -220,13 +221,21 @@ impl Generation {
         self
     }
 
-    /// Like [`Generation::save`], but returns what was saved along with the first error.
-    pub(crate) async fn save_each(&self, dir: &Path) -> (Vec<SavedImage>, Option<Error>) {
+    /// Like [`Generation::save`] in `layout`, but returns what was saved along with the
+    /// first error.
+    pub(crate) async fn save_each(
+        &self,
+        dir: &Path,
+        layout: ImageLayout,
+    ) -> (Vec<SavedImage>, Option<Error>) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             return (
                 Vec::new(),
                 Some(Error::io("creating the output directory", dir, e)),
             );
+        }
+        if layout == ImageLayout::ContentAddressed {
+            return self.save_by_content(dir).await;
         }
         sweep_parts(dir);
         // Download several at once, each into its own locked temporary file, then name
@@ -255,6 +264,62 @@ impl Generation {
             }
         }
         (saved, failure)
+    }
+
+    /// [`ImageLayout::ContentAddressed`]: each image downloaded into memory, then kept
+    /// once under its hash (off the async workers), several at once.
+    async fn save_by_content(&self, dir: &Path) -> (Vec<SavedImage>, Option<Error>) {
+        let kept: Vec<Result<SavedImage, Error>> = futures_util::stream::iter(
+            self.images
+                .iter()
+                .map(|image| self.keep_by_content(dir, image))
+                .collect::<Vec<_>>(),
+        )
+        .buffered(self.concurrency)
+        .collect()
+        .await;
+        let mut saved = Vec::with_capacity(kept.len());
+        let mut failure = None;
+        for result in kept {
+            match result {
+                Ok(image) => saved.push(image),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an image could not be saved");
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        (saved, failure)
+    }
+
+    async fn keep_by_content(
+        &self,
+        dir: &Path,
+        image: &GeneratedImage,
+    ) -> Result<SavedImage, Error> {
+        let (bytes, downloaded) = self
+            .downloader
+            .download_to_memory(&image.url)
+            .await
+            .map_err(|error| download_error(image, error))?;
+        let folder = dir.to_path_buf();
+        let extension = downloaded.format.extension();
+        let kept = tokio::task::spawn_blocking(move || {
+            crate::layout::keep_by_content(&folder, &bytes, extension)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|kept| kept)
+        .map_err(|e| Error::io("saving the image", dir, e))?;
+        let mut saved = SavedImage::new(
+            kept.path,
+            image.clone(),
+            &downloaded,
+            unix_millis(self.clock.wall_time()),
+        );
+        saved.sidecar = None;
+        saved.sha256 = Some(kept.sha256);
+        Ok(saved)
     }
 
     /// Downloads the whole of `image` into a locked temporary file in `dir` (the only one
@@ -459,8 +524,12 @@ pub struct ImageData {
 pub struct SavedImage {
     /// The image file.
     pub path: PathBuf,
-    /// The JSON sidecar beside it.
-    pub sidecar: PathBuf,
+    /// The JSON sidecar beside it ([`ImageLayout::Named`]); `None` when the layout
+    /// keeps none ([`ImageLayout::ContentAddressed`]).
+    pub sidecar: Option<PathBuf>,
+    /// The SHA-256 of its bytes, lower-case hex, when saving computed it
+    /// ([`ImageLayout::ContentAddressed`] names the file by it).
+    pub sha256: Option<String>,
     /// Which image.
     pub image: GeneratedImage,
     /// Its MIME type, from the bytes.
@@ -485,7 +554,8 @@ impl SavedImage {
         saved_at_ms: u64,
     ) -> Self {
         Self {
-            sidecar: sidecar_path(&path),
+            sidecar: Some(sidecar_path(&path)),
+            sha256: None,
             path,
             image,
             mime: downloaded.mime,

@@ -86,6 +86,7 @@ mod gate;
 pub mod generation;
 pub mod job_log;
 pub mod journal;
+pub mod layout;
 pub mod ledger_log;
 pub mod ledger_window;
 pub mod naming;

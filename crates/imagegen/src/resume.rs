@@ -162,7 +162,9 @@ impl Client {
         let outcome = match self.wait_for_job(&job, &prompt, progress).await {
             Ok(generation) => {
                 let generation = generation.with_plan(plan.as_ref());
-                let (saved, failure) = generation.save_each(&out_dir).await;
+                let (saved, failure) = generation
+                    .save_each(&out_dir, crate::layout::ImageLayout::Named)
+                    .await;
                 let complete = failure.is_none() && saved.len() == generation.images.len();
                 let paths: Vec<_> = saved.iter().map(|s| s.path.clone()).collect();
                 let outcome = match &failure {

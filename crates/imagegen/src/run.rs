@@ -332,7 +332,12 @@ impl Client {
     ) -> RunReport {
         let prompt = request.prompt().as_str();
         let context = RunContext {
-            request_key: Some(crate::job_log::request_key(request, &options.call, dir)),
+            request_key: Some(
+                options
+                    .request_key
+                    .clone()
+                    .unwrap_or_else(|| crate::job_log::request_key(request, &options.call, dir)),
+            ),
             request_json: crate::job_log::request_json(request, &options.call),
             batch_line: options.batch_line,
         };
@@ -348,7 +353,7 @@ impl Client {
         };
         let mut saved = Vec::new();
         if let Some(generation) = &generation {
-            let (images, failure) = generation.save_each(dir).await;
+            let (images, failure) = generation.save_each(dir, options.layout).await;
             saved = images;
             if error.is_none() {
                 error = failure;

@@ -65,7 +65,7 @@ async fn generates_the_cheapest_and_saves_with_sidecars() {
         assert_eq!(bytes.len() as u64, image.bytes);
         assert!(image.mime == "image/png" || image.mime == "image/jpeg");
         assert!(image.width.is_some() && image.height.is_some());
-        let sidecar = std::fs::read_to_string(&image.sidecar).unwrap();
+        let sidecar = std::fs::read_to_string(image.sidecar.as_ref().unwrap()).unwrap();
         assert_no_key(&client, &sidecar);
         let json: serde_json::Value = serde_json::from_str(&sidecar).unwrap();
         for field in [
@@ -248,7 +248,8 @@ async fn an_abandoned_run_is_resumed_from_its_journal_without_a_second_post() {
     assert!(saved.path.exists());
     // The journal kept the plan the job was sent as: the sidecar says what was sent.
     let sidecar: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&saved.sidecar).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(saved.sidecar.as_ref().unwrap()).unwrap())
+            .unwrap();
     assert_eq!(sidecar["sent"]["images"], 1, "{sidecar}");
     assert!(sidecar["asked"].is_null());
 
@@ -293,7 +294,7 @@ async fn a_sidecar_records_what_was_asked_and_the_plan_that_was_sent() {
             "{sent:?} not in {:?}",
             best.calls
         );
-        let text = std::fs::read_to_string(&saved.sidecar).unwrap();
+        let text = std::fs::read_to_string(saved.sidecar.as_ref().unwrap()).unwrap();
         assert_no_key(&client, &text);
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["simulated"], true, "{json}");

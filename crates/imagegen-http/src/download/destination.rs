@@ -65,6 +65,32 @@ impl<W: AsyncWrite + Unpin + Send + ?Sized> Destination for WriterDestination<'_
     }
 }
 
+/// Memory: a buffer that grows as the image arrives, emptied on a retry (so, unlike a
+/// writer, a broken transfer is tried again from the start).
+pub(crate) struct MemoryDestination {
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Destination for MemoryDestination {
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), DownloadError>> {
+        self.bytes.extend_from_slice(bytes);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), DownloadError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn written(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn rewind(&mut self) -> BoxFuture<'_, Result<bool, DownloadError>> {
+        self.bytes.clear();
+        Box::pin(async { Ok(true) })
+    }
+}
+
 /// A part file being written through an async handle.
 pub(crate) struct FileDestination {
     file: tokio::fs::File,

@@ -59,7 +59,7 @@ pub use part::{
 pub use policy::DownloadPolicy;
 
 use complete::EndCheck;
-use destination::{Destination, FileDestination, WriterDestination};
+use destination::{Destination, FileDestination, MemoryDestination, WriterDestination};
 use inspect::{BodyInspector, Inspected, Release};
 
 use crate::error::describe;
@@ -249,6 +249,26 @@ impl ImageDownloader {
     {
         let mut dest = WriterDestination { writer, written: 0 };
         self.run(url, &mut dest).await
+    }
+
+    /// Downloads the whole image at `url` into memory. Unlike
+    /// [`ImageDownloader::download_to_writer`], a transfer that breaks after bytes arrived
+    /// is tried again from the start, as a file download is (the buffer is emptied); the
+    /// policy's size limit bounds the buffer.
+    ///
+    /// ```no_run
+    /// # async fn run(downloader: imagegen_http::ImageDownloader, url: url::Url) -> Result<(), Box<dyn std::error::Error>> {
+    /// let (bytes, image) = downloader.download_to_memory(&url).await?;
+    /// assert_eq!(bytes.len() as u64, image.bytes);
+    /// # Ok(()) }
+    /// ```
+    pub async fn download_to_memory(
+        &self,
+        url: &Url,
+    ) -> Result<(Vec<u8>, DownloadedImage), DownloadError> {
+        let mut dest = MemoryDestination { bytes: Vec::new() };
+        let image = self.run(url, &mut dest).await?;
+        Ok((dest.bytes, image))
     }
 
     /// Downloads the image at `url` to `path` (replacing a file there), through a locked

@@ -53,9 +53,19 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    /// Creates a new part file in `dir`, born locked: created under a newborn name,
-    /// locked, then renamed to its `.part` name.
-    pub(crate) fn create_in(dir: &Path) -> io::Result<Self> {
+    /// Creates a new, empty part file in `dir`, born locked: created under a newborn
+    /// name, locked, then renamed to its `.part` name. Blocking.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let mut part = imagegen_http::PartFile::create_in(dir.path())?;
+    /// part.write_all_synced(b"GIF89a...")?;
+    /// part.persist_new(&dir.path().join("a.gif")).map_err(|e| e.error)?;
+    /// assert_eq!(std::fs::read(dir.path().join("a.gif"))?, b"GIF89a...");
+    /// # Ok(()) }
+    /// ```
+    pub fn create_in(dir: &Path) -> io::Result<Self> {
         let mut builder = tempfile::Builder::new();
         builder.prefix(NEWBORN_PREFIX).suffix(NEWBORN_SUFFIX);
         // An image is an ordinary file: readable like any other the user creates (the
@@ -97,6 +107,13 @@ impl PartFile {
         Self {
             inner: NamedTempFile::from_parts(file, path),
         }
+    }
+
+    /// Writes `bytes` at the end of the file and syncs it to disk. Blocking.
+    pub fn write_all_synced(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let file = self.inner.as_file_mut();
+        io::Write::write_all(file, bytes)?;
+        file.sync_data()
     }
 
     /// Where the part file is now.
