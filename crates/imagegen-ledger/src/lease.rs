@@ -1,5 +1,5 @@
 //! [`Lease`]: which gateway instance is finishing an open job or a background
-//! generation, and until when.
+//! generation, or holds a budget for one, and until when.
 //!
 //! An instance that records a job it is about to wait on stamps it with a lease
 //! ([`AcceptedJob::with_lease`](crate::AcceptedJob::with_lease)) and renews every lease it
@@ -9,6 +9,10 @@
 //! it waits on them and saves their images, never submitting them again. A claim is one
 //! conditional update, so two instances never claim the same job. Jobs recorded without
 //! a lease (by the CLI) are never claimed: `imagegen resume` finishes those.
+//!
+//! A gateway's budget holds carry its lease too
+//! ([`Ledger::reserve_leased`](crate::Ledger::reserve_leased)); one whose lease ran out is
+//! resolved from what was sent rather than claimed (see [`holds`](crate::holds)).
 
 use serde::Serialize;
 

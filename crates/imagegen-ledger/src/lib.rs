@@ -27,6 +27,10 @@
 //!   amount in one atomic step, whatever the number of connections and processes.
 //! - **Nothing is counted twice**: a reservation settles or releases once; a job finishes
 //!   once; importing a journal twice adds nothing.
+//! - **No hold outlives its gateway**: a gateway's hold carries its lease
+//!   ([`Ledger::reserve_leased`]); once the lease runs out another gateway resolves it
+//!   from what was sent ([`Ledger::resolve_expired_holds`], [`holds`]), settling in full
+//!   what may have been charged and releasing only what was never sent.
 //!
 //! ```
 //! use imagegen_core::{Credits, JobHandle};
@@ -70,6 +74,7 @@ mod convert;
 pub mod digest;
 mod error;
 pub mod generations;
+pub mod holds;
 pub mod idempotency;
 pub mod image_query;
 pub mod lease;
@@ -85,6 +90,7 @@ pub use api_keys::{ApiKey, ApiKeyId, ApiKeyRecord, KeyPeriod, NewApiKey, api_key
 pub use convert::utc_minute;
 pub use error::LedgerError;
 pub use generations::{GenerationRecord, GenerationState, NewGeneration};
+pub use holds::{HoldOutcome, HoldResolution};
 pub use idempotency::IdempotencyBegin;
 pub use image_query::{DeletedImage, ImageCursor, ImageEntry, ImageKey, ImageQuery};
 pub use lease::Lease;
@@ -648,13 +654,15 @@ pub trait Ledger: Send + Sync + fmt::Debug {
     /// that died answers with.
     async fn request_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError>;
 
-    /// Renews every lease `owner` holds, on its open jobs and its running generations,
-    /// until `until_ms`; returns how many rows it renewed. A gateway instance calls this
-    /// well within its lease time for as long as it runs (see [`lease`]).
+    /// Renews every lease `owner` holds, on its open jobs, its running generations and
+    /// its held reservations ([`Ledger::reserve_leased`]), until `until_ms`; returns how
+    /// many rows it renewed. A gateway instance calls this well within its lease time for
+    /// as long as it runs (see [`lease`]).
     async fn renew_leases(&self, owner: &str, until_ms: u64) -> Result<u64, LedgerError>;
 
-    /// Ends every lease `owner` holds, now: what it leaves open may be claimed by another
-    /// instance at once (a graceful stop). Returns how many rows it released.
+    /// Ends every lease `owner` holds, now (on jobs, generations and held reservations):
+    /// what it leaves open may be claimed or resolved by another instance at once (a
+    /// graceful stop). Returns how many rows it released.
     async fn release_leases(&self, owner: &str) -> Result<u64, LedgerError>;
 
     /// Claims for `lease` up to `limit` open jobs whose lease ran out (their instance
@@ -740,6 +748,52 @@ pub trait Ledger: Send + Sync + fmt::Debug {
 
     /// Closes every connection; later calls fail. Dropping the ledger also closes them.
     async fn close(&self);
+
+    /// Holds `amount` on `budget` as [`Ledger::reserve`] does, for gateway generation
+    /// `generation_id` under `lease`: the hold's owner renews it with its other leases
+    /// ([`Ledger::renew_leases`]); should the owner die, another gateway resolves it once
+    /// the lease runs out ([`Ledger::resolve_expired_holds`], see [`holds`]). Link the
+    /// generation before anything can be sent for it: what was sent is read from that
+    /// generation's request.
+    async fn reserve_leased(
+        &self,
+        budget: &str,
+        amount: Credits,
+        generation_id: &str,
+        lease: &Lease,
+    ) -> Result<ReservationId, LedgerError>;
+
+    /// Resolves up to `limit` held reservations whose lease ran out (their gateway died),
+    /// oldest first, for `lease`'s owner, from what the ledger knows was sent (see
+    /// [`holds`]): settled at the charges of its generation's jobs once none is open,
+    /// settled in full when its request was recorded and no job was (it may have been
+    /// charged), released when nothing was sent. One whose jobs are still open stays held
+    /// and is looked at again after `lease.until_ms`. Reservations without a lease and
+    /// the caller's own are never touched; of concurrent callers, one resolves each.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ledger = imagegen_ledger::open(&dir.path().join("l.sqlite3").display().to_string()).await?;
+    /// use imagegen_core::Credits;
+    /// use imagegen_ledger::{HoldOutcome, Lease};
+    /// ledger.set_budget("key:1:total", Some(Credits::whole(10))).await?;
+    /// // Gateway "a" held 8 credits for generation "req_1", then died before sending it.
+    /// let held = Lease::new("a", 1);
+    /// ledger.reserve_leased("key:1:total", Credits::whole(8), "req_1", &held).await?;
+    /// let resolved = ledger.resolve_expired_holds(&Lease::new("b", u64::MAX / 2), 16).await?;
+    /// assert_eq!(resolved.len(), 1);
+    /// assert_eq!(resolved[0].outcome, HoldOutcome::Released);
+    /// let budget = ledger.budget("key:1:total").await?.expect("set above");
+    /// assert_eq!(budget.remaining, Some(Credits::whole(10)));
+    /// # Ok(()) }
+    /// ```
+    async fn resolve_expired_holds(
+        &self,
+        lease: &Lease,
+        limit: u32,
+    ) -> Result<Vec<HoldResolution>, LedgerError>;
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
 use sqlx::{Row, Transaction};
 
 use crate::generations::{GenerationRecord, GenerationState, NewGeneration};
+use crate::holds::{HoldOutcome, HoldResolution};
 use crate::image_query::{DeletedImage, ImageEntry, ImageKey, ImageQuery};
 use crate::lease::Lease;
 use crate::rate_slots::{RateSlot, RateSlotId};
@@ -637,6 +638,215 @@ fn idempotency_from_row(row: &DbRow, request_hash: &str) -> Result<IdempotencyBe
     }
 }
 
+impl Store {
+    /// Holds `amount` on `budget` ([`Ledger::reserve`]); `leased`: for that generation,
+    /// under that lease ([`Ledger::reserve_leased`]).
+    async fn hold(
+        &self,
+        budget: &str,
+        amount: Credits,
+        leased: Option<(&str, &Lease)>,
+    ) -> Result<ReservationId, LedgerError> {
+        const OP: &str = "reserve credits";
+        let amount_micros = micros(amount, "a reservation")?;
+        let now = self.now_ms()?;
+        let lease_until = leased
+            .map(|(_, lease)| int(lease.until_ms, "a lease's end"))
+            .transpose()?;
+        let mut tx = self.write(OP).await?;
+        // The check and the hold are one conditional UPDATE: under SQLite's write lock,
+        // and on PostgreSQL re-evaluated on the latest row after its row lock, so
+        // concurrent reservations can never pass the limit together.
+        let held = sqlx::query(
+            "UPDATE budgets SET reserved_micros = reserved_micros + $2, updated_at_ms = $3 \
+             WHERE name = $1 \
+             AND (limit_micros IS NULL OR spent_micros + reserved_micros + $2 <= limit_micros) \
+             RETURNING name",
+        )
+        .bind(budget)
+        .bind(amount_micros)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        if held.is_none() {
+            let status = sqlx::query(
+                "SELECT name, limit_micros, spent_micros, reserved_micros, overshoot_micros \
+                 FROM budgets WHERE name = $1",
+            )
+            .bind(budget)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(E::db(OP))?
+            .map(|row| budget_from_row(&row))
+            .transpose()?;
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Err(match status {
+                None => E::UnknownBudget(budget.to_owned()),
+                Some(status) => E::BudgetExceeded {
+                    budget: budget.to_owned(),
+                    needed: amount,
+                    remaining: status.remaining.unwrap_or(Credits::ZERO),
+                },
+            });
+        }
+        let row = sqlx::query(
+            "INSERT INTO reservations (budget, amount_micros, state, created_at_ms, \
+             generation_id, lease_owner, lease_until_ms) \
+             VALUES ($1, $2, 'held', $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(budget)
+        .bind(amount_micros)
+        .bind(now)
+        .bind(leased.map(|(generation, _)| generation))
+        .bind(leased.map(|(_, lease)| lease.owner.as_str()))
+        .bind(lease_until)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let id = ReservationId(get_u64(&row, "id")?);
+        tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
+        Ok(id)
+    }
+
+    /// Resolves held reservation `id` if its lease (another's than `claimer`) ran out by
+    /// `now`, from what was sent for its generation (see [`crate::holds`]); one whose
+    /// jobs are still open is looked at again after `until`. `None` when it is no longer
+    /// held, or was renewed, or another resolved it first.
+    async fn resolve_hold(
+        &self,
+        id: i64,
+        claimer: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<Option<HoldResolution>, LedgerError> {
+        const OP: &str = "resolve a hold whose lease ran out";
+        let mut tx = self.write(OP).await?;
+        // A no-op UPDATE locks the row (PostgreSQL re-checks the condition on the latest
+        // row), so of concurrent resolvers one goes on, the others find nothing.
+        let locked = sqlx::query(
+            "UPDATE reservations SET lease_until_ms = lease_until_ms \
+             WHERE id = $1 AND state = 'held' AND lease_owner IS NOT NULL \
+             AND lease_owner <> $2 AND lease_until_ms <= $3 \
+             RETURNING budget, amount_micros, lease_owner, generation_id",
+        )
+        .bind(id)
+        .bind(claimer)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let Some(locked) = locked else {
+            tx.rollback().await.map_err(E::db(OP))?;
+            return Ok(None);
+        };
+        let budget: String = get(&locked, "budget")?;
+        let amount_micros: i64 = get(&locked, "amount_micros")?;
+        let owner: String = get(&locked, "lease_owner")?;
+        let generation_id: Option<String> = get(&locked, "generation_id")?;
+        // Its generation names its request once it is known, before anything is sent.
+        let request_key: Option<String> = match &generation_id {
+            Some(generation) => sqlx::query("SELECT request_key FROM generations WHERE id = $1")
+                .bind(generation)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(E::db(OP))?
+                .map(|row| get::<Option<String>>(&row, "request_key"))
+                .transpose()?
+                .flatten(),
+            None => None,
+        };
+        // Its request's jobs, and any job linked to the reservation itself.
+        let jobs = sqlx::query(
+            "SELECT j.state, j.charged_micros, j.reserved_micros FROM jobs AS j \
+             WHERE j.reservation_id = $1 OR j.request_id IN \
+             (SELECT r.id FROM requests AS r WHERE r.request_key = $2)",
+        )
+        .bind(id)
+        .bind(request_key.as_deref())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
+        let mut open = false;
+        let mut charged: i64 = 0;
+        for job in &jobs {
+            if get_job_state(job, "state")? == JobState::Accepted {
+                open = true;
+            }
+            // A charge not known counts what was reserved for the job, as a finished
+            // job's reservation settles.
+            let cost = get::<Option<i64>>(job, "charged_micros")?
+                .unwrap_or(get::<i64>(job, "reserved_micros")?);
+            charged = charged.saturating_add(cost.max(0));
+        }
+        let sent = match &request_key {
+            Some(key) => {
+                sqlx::query("SELECT 1 AS found FROM requests WHERE request_key = $1 LIMIT 1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(E::db(OP))?
+                    .is_some()
+            }
+            None => false,
+        };
+        let close = if open {
+            None
+        } else if !jobs.is_empty() {
+            Some(Close::Settle(Some(charged)))
+        } else if sent {
+            Some(Close::Settle(None))
+        } else {
+            Some(Close::Release)
+        };
+        let outcome = match close {
+            None => {
+                // Looked at again after a lease: the jobs, taken over, finish first.
+                sqlx::query("UPDATE reservations SET lease_until_ms = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(E::db(OP))?;
+                HoldOutcome::Waiting
+            }
+            Some(close) => match close_reservation(&mut tx, id, close, now).await? {
+                Ok(settlement) => match close {
+                    Close::Release => HoldOutcome::Released,
+                    Close::Settle(None) => HoldOutcome::SettledInFull(settlement),
+                    Close::Settle(Some(_)) => HoldOutcome::Settled(settlement),
+                },
+                Err(_) => {
+                    tx.rollback().await.map_err(E::db(OP))?;
+                    return Ok(None);
+                }
+            },
+        };
+        tx.commit().await.map_err(E::db(OP))?;
+        self.durable(OP).await?;
+        if let HoldOutcome::SettledInFull(settlement) = &outcome {
+            tracing::warn!(
+                reservation = id,
+                %budget,
+                %owner,
+                generation = generation_id.as_deref().unwrap_or(""),
+                charged = %settlement.charged,
+                "a gateway died after recording its request and before recording any job: \
+                 the provider may have charged, so its hold is settled in full"
+            );
+        }
+        Ok(Some(HoldResolution {
+            id: ReservationId(uint(id, "a reservation id")?),
+            budget,
+            amount: credits(amount_micros, "amount_micros")?,
+            owner,
+            generation_id,
+            outcome,
+        }))
+    }
+}
+
 #[async_trait]
 impl Ledger for Store {
     fn backend(&self) -> Backend {
@@ -947,60 +1157,7 @@ impl Ledger for Store {
     }
 
     async fn reserve(&self, budget: &str, amount: Credits) -> Result<ReservationId, LedgerError> {
-        const OP: &str = "reserve credits";
-        let amount_micros = micros(amount, "a reservation")?;
-        let now = self.now_ms()?;
-        let mut tx = self.write(OP).await?;
-        // The check and the hold are one conditional UPDATE: under SQLite's write lock,
-        // and on PostgreSQL re-evaluated on the latest row after its row lock, so
-        // concurrent reservations can never pass the limit together.
-        let held = sqlx::query(
-            "UPDATE budgets SET reserved_micros = reserved_micros + $2, updated_at_ms = $3 \
-             WHERE name = $1 \
-             AND (limit_micros IS NULL OR spent_micros + reserved_micros + $2 <= limit_micros) \
-             RETURNING name",
-        )
-        .bind(budget)
-        .bind(amount_micros)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(E::db(OP))?;
-        if held.is_none() {
-            let status = sqlx::query(
-                "SELECT name, limit_micros, spent_micros, reserved_micros, overshoot_micros \
-                 FROM budgets WHERE name = $1",
-            )
-            .bind(budget)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(E::db(OP))?
-            .map(|row| budget_from_row(&row))
-            .transpose()?;
-            tx.rollback().await.map_err(E::db(OP))?;
-            return Err(match status {
-                None => E::UnknownBudget(budget.to_owned()),
-                Some(status) => E::BudgetExceeded {
-                    budget: budget.to_owned(),
-                    needed: amount,
-                    remaining: status.remaining.unwrap_or(Credits::ZERO),
-                },
-            });
-        }
-        let row = sqlx::query(
-            "INSERT INTO reservations (budget, amount_micros, state, created_at_ms) \
-             VALUES ($1, $2, 'held', $3) RETURNING id",
-        )
-        .bind(budget)
-        .bind(amount_micros)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(E::db(OP))?;
-        let id = ReservationId(get_u64(&row, "id")?);
-        tx.commit().await.map_err(E::db(OP))?;
-        self.durable(OP).await?;
-        Ok(id)
+        self.hold(budget, amount, None).await
     }
 
     async fn shrink(&self, id: ReservationId, amount: Credits) -> Result<(), LedgerError> {
@@ -1586,17 +1743,28 @@ impl Ledger for Store {
         .execute(&mut *tx)
         .await
         .map_err(E::db(OP))?;
+        let holds = sqlx::query(
+            "UPDATE reservations SET lease_until_ms = $2 WHERE lease_owner = $1 AND state = 'held'",
+        )
+        .bind(owner)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map_err(E::db(OP))?;
         tx.commit().await.map_err(E::db(OP))?;
         self.durable(OP).await?;
-        Ok(jobs.rows_affected() + generations.rows_affected())
+        Ok(jobs.rows_affected() + generations.rows_affected() + holds.rows_affected())
     }
 
     async fn release_leases(&self, owner: &str) -> Result<u64, LedgerError> {
         // Expired now: another instance may claim what this one leaves open at once.
         let now = self.now_ms()?;
         let mut released = 0;
-        for table in ["jobs", "generations"] {
-            let open = if table == "jobs" { "accepted" } else { "running" };
+        for (table, open) in [
+            ("jobs", "accepted"),
+            ("generations", "running"),
+            ("reservations", "held"),
+        ] {
             let done = sqlx::query(&format!(
                 "UPDATE {table} SET lease_until_ms = $2 \
                  WHERE lease_owner = $1 AND state = '{open}' AND lease_until_ms > $2"
@@ -1853,5 +2021,44 @@ impl Ledger for Store {
     async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+
+    async fn reserve_leased(
+        &self,
+        budget: &str,
+        amount: Credits,
+        generation_id: &str,
+        lease: &Lease,
+    ) -> Result<ReservationId, LedgerError> {
+        self.hold(budget, amount, Some((generation_id, lease))).await
+    }
+
+    async fn resolve_expired_holds(
+        &self,
+        lease: &Lease,
+        limit: u32,
+    ) -> Result<Vec<HoldResolution>, LedgerError> {
+        const OP: &str = "resolve holds whose lease ran out";
+        let now = self.now_ms()?;
+        let until = int(lease.until_ms, "a lease's end")?;
+        let candidates = sqlx::query(
+            "SELECT id FROM reservations WHERE state = 'held' AND lease_owner IS NOT NULL \
+             AND lease_owner <> $1 AND lease_until_ms <= $2 \
+             ORDER BY created_at_ms, id LIMIT $3",
+        )
+        .bind(&lease.owner)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(E::db(OP))?;
+        let mut resolved = Vec::with_capacity(candidates.len());
+        for row in &candidates {
+            let id: i64 = get(row, "id")?;
+            if let Some(resolution) = self.resolve_hold(id, &lease.owner, until, now).await? {
+                resolved.push(resolution);
+            }
+        }
+        Ok(resolved)
     }
 }

@@ -20,10 +20,10 @@ use imagegen_core::{Credits, JobHandle, ManualClock, ModelId, ProviderId};
 use imagegen_ledger::api_keys::ExposeSecret;
 use imagegen_ledger::{
     AcceptedJob, AccountHash, ApiKey, ApiKeyId, ApiKeyRecord, Backend, GenerationState,
-    HistoryQuery, IdempotencyBegin, ImageKey, ImageQuery, JobFinish, JobState, JournalEntry,
-    JournalOutcome, KeyPeriod, Lease, Ledger, LedgerError, LedgerOptions, NewApiKey, NewGeneration,
-    NewImage, NewRequest, RateSlot, ReservationState, SpendGroup, SpendQuery, api_key_hash,
-    idempotency,
+    HistoryQuery, HoldOutcome, IdempotencyBegin, ImageKey, ImageQuery, JobFinish, JobState,
+    JournalEntry, JournalOutcome, KeyPeriod, Lease, Ledger, LedgerError, LedgerOptions, NewApiKey,
+    NewGeneration, NewImage, NewRequest, RateSlot, ReservationState, SpendGroup, SpendQuery,
+    api_key_hash, idempotency,
 };
 
 const DAY: u64 = 86_400_000;
@@ -1911,4 +1911,217 @@ async fn images_list_newest_first_filter_page_and_delete(ledger: Arc<dyn Ledger>
     assert_eq!(rows[0].provider, Some(ProviderId::new("koala")));
     assert_eq!(rows[0].day.as_deref(), Some("2026-01-04"));
     assert_eq!(rows[0].credits, Credits::whole(4));
+}
+
+on_both_ledgers!(holds_of_a_dead_gateway_are_resolved_from_what_was_sent);
+
+/// A gateway held credits for its generations and died (its lease on the holds ran
+/// out): another resolves each hold from what the ledger knows was sent, never blindly.
+async fn holds_of_a_dead_gateway_are_resolved_from_what_was_sent(ledger: Arc<dyn Ledger>) {
+    const BUDGET: &str = "key:1:total";
+    ledger
+        .set_budget(BUDGET, Some(Credits::whole(100)))
+        .await
+        .unwrap();
+    let dead = Lease::new("a", 1);
+    let figures = |ledger: Arc<dyn Ledger>| async move {
+        let status = ledger.budget(BUDGET).await.unwrap().unwrap();
+        (status.reserved, status.spent)
+    };
+    let generation = |id: &str, key: Option<&str>| {
+        let generation = NewGeneration::new(id, "key:1", dead.clone());
+        match key {
+            Some(key) => generation.with_request_key(key),
+            None => generation,
+        }
+    };
+    let request = |key: &str| NewRequest::new("a fox", "{}", std::path::Path::new("out"), key, 1);
+
+    // Nothing sent: no generation recorded yet, or one whose request is not yet known.
+    let unknown = ledger
+        .reserve_leased(BUDGET, Credits::whole(10), "g_unknown", &dead)
+        .await
+        .unwrap();
+    ledger
+        .create_generation(&generation("g_early", None))
+        .await
+        .unwrap();
+    let early = ledger
+        .reserve_leased(BUDGET, Credits::whole(10), "g_early", &dead)
+        .await
+        .unwrap();
+    // Its request recorded (the write-ahead) and no job: it may have been charged.
+    ledger
+        .create_generation(&generation("g_sent", Some("k_sent")))
+        .await
+        .unwrap();
+    ledger.record_request(&request("k_sent")).await.unwrap();
+    let sent = ledger
+        .reserve_leased(BUDGET, Credits::whole(10), "g_sent", &dead)
+        .await
+        .unwrap();
+    // Two jobs, one still open.
+    ledger
+        .create_generation(&generation("g_jobs", Some("k_jobs")))
+        .await
+        .unwrap();
+    let request_id = ledger.record_request(&request("k_jobs")).await.unwrap();
+    let with_jobs = ledger
+        .reserve_leased(BUDGET, Credits::whole(10), "g_jobs", &dead)
+        .await
+        .unwrap();
+    for (id, reserved) in [("gen_done", 4), ("gen_open", 5)] {
+        let accepted = job("kolbo", id, JAN_1, "a fox", reserved).with_request(request_id);
+        ledger.record_accepted(&accepted).await.unwrap();
+    }
+    ledger
+        .finish_job(
+            &kolbo(),
+            "gen_done",
+            &JobFinish::done(JAN_1 + 1, vec![NewImage::new(0, "out/a.png")])
+                .with_charged(Credits::whole(3)),
+        )
+        .await
+        .unwrap();
+    // Never resolved by another: a live lease, a hold without one (the CLI's), and the
+    // resolver's own even with its lease run out.
+    let live = ledger
+        .reserve_leased(BUDGET, Credits::whole(1), "g_live", &Lease::new("a", FAR))
+        .await
+        .unwrap();
+    let cli = ledger.reserve(BUDGET, Credits::whole(1)).await.unwrap();
+    let own = ledger
+        .reserve_leased(BUDGET, Credits::whole(1), "g_own", &Lease::new("b", 1))
+        .await
+        .unwrap();
+    assert_eq!(figures(Arc::clone(&ledger)).await, (cr("43"), cr("0")));
+
+    // Looked at again at once (a resolver's lease that has run out too).
+    let again = Lease::new("b", 2);
+    let resolved = ledger.resolve_expired_holds(&again, 16).await.unwrap();
+    let outcome = |id| {
+        resolved
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.outcome.clone())
+    };
+    assert_eq!(resolved.len(), 4, "{resolved:?}");
+    assert_eq!(outcome(unknown), Some(HoldOutcome::Released));
+    assert_eq!(outcome(early), Some(HoldOutcome::Released));
+    match outcome(sent) {
+        Some(HoldOutcome::SettledInFull(settlement)) => {
+            assert_eq!(settlement.charged, Credits::whole(10));
+        }
+        other => panic!("sent with no job: {other:?}"),
+    }
+    assert_eq!(outcome(with_jobs), Some(HoldOutcome::Waiting));
+    let waiting = resolved.iter().find(|r| r.id == with_jobs).unwrap();
+    assert_eq!(waiting.owner, "a");
+    assert_eq!(waiting.generation_id.as_deref(), Some("g_jobs"));
+    assert_eq!(waiting.budget, BUDGET);
+    assert_eq!(waiting.amount, Credits::whole(10));
+    for id in [live, cli, own] {
+        assert_eq!(outcome(id), None);
+    }
+    // 10 in full counts as spent; the waiting hold and the three others are still held.
+    assert_eq!(figures(Arc::clone(&ledger)).await, (cr("13"), cr("10")));
+    assert!(
+        matches!(
+            ledger.settle(sent, Credits::ZERO).await,
+            Err(LedgerError::ReservationClosed { .. })
+        ),
+        "a resolved hold ends once"
+    );
+
+    // The open job finishes (taken over) with its charge unknown: its reservation counts.
+    let resolved = ledger.resolve_expired_holds(&again, 16).await.unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].outcome, HoldOutcome::Waiting);
+    ledger
+        .finish_job(
+            &kolbo(),
+            "gen_open",
+            &JobFinish::done(JAN_1 + 2, vec![NewImage::new(0, "out/b.png")]),
+        )
+        .await
+        .unwrap();
+    let resolved = ledger
+        .resolve_expired_holds(&Lease::new("b", FAR), 16)
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 1);
+    match &resolved[0].outcome {
+        HoldOutcome::Settled(settlement) => {
+            assert_eq!(settlement.charged, Credits::whole(8));
+            assert_eq!(settlement.reserved, Credits::whole(10));
+        }
+        other => panic!("jobs finished: {other:?}"),
+    }
+    assert_eq!(figures(Arc::clone(&ledger)).await, (cr("3"), cr("18")));
+
+    // Renewed with the owner's other leases; released on a graceful stop, then resolved.
+    assert_eq!(
+        ledger.renew_leases("b", FAR).await.unwrap(),
+        1,
+        "its own hold"
+    );
+    assert!(
+        ledger
+            .resolve_expired_holds(&Lease::new("c", FAR), 16)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ledger.release_leases("a").await.unwrap(),
+        1,
+        "the live hold"
+    );
+    let resolved = ledger
+        .resolve_expired_holds(&Lease::new("c", FAR), 16)
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].id, live);
+    assert_eq!(resolved[0].outcome, HoldOutcome::Released);
+    ledger.release(own).await.unwrap();
+    ledger.release(cli).await.unwrap();
+    assert_eq!(figures(Arc::clone(&ledger)).await, (cr("0"), cr("18")));
+
+    // Concurrent resolvers: each hold is resolved by exactly one of them.
+    for n in 0..24 {
+        ledger
+            .reserve_leased(BUDGET, Credits::whole(1), &format!("g_{n}"), &dead)
+            .await
+            .unwrap();
+    }
+    let resolvers: Vec<_> = (0..6)
+        .map(|i| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = ledger
+                        .resolve_expired_holds(&Lease::new(format!("r{i}"), FAR), 4)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    assert!(batch.iter().all(|r| r.outcome == HoldOutcome::Released));
+                    mine.extend(batch.into_iter().map(|r| r.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for resolver in resolvers {
+        all.extend(resolver.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, 24, "every expired hold resolved");
+    assert_eq!(all.len(), 24, "no hold resolved twice");
+    assert_eq!(figures(Arc::clone(&ledger)).await, (cr("0"), cr("18")));
 }

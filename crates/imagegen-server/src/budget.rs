@@ -9,6 +9,10 @@
 //! sends anything dearer. Nothing fits: 402 `budget_exceeded`. After the run the hold
 //! settles at what was charged (including charges that may have happened), or is
 //! released when nothing was.
+//!
+//! A generation's hold ([`reserve_for`]) is leased to this gateway like its jobs, and
+//! names the generation: if the gateway dies holding it, another resolves it once the
+//! lease runs out, from what the ledger knows was sent ([`crate::leases`]).
 
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ use imagegen_ledger::{Ledger, LedgerError, ReservationId};
 use crate::auth::Caller;
 use crate::error_map::api_error;
 use crate::openai_error::{ApiError, QUOTA};
+use crate::state::AppState;
 
 /// The ledger budget `caller` draws on at `now_ms`: its key's for the current period
 /// (created with the key's limit when missing), or `local` for a caller without a key.
@@ -60,13 +65,38 @@ struct Held {
 }
 
 /// Holds the worst case of `request` on `budget` and caps `call` at it; see the
-/// [module docs](self).
+/// [module docs](self). The hold has no lease: only this process ends it.
 pub(crate) async fn reserve(
     ledger: &Arc<dyn Ledger>,
     client: &Client,
     budget: &str,
     request: &GenerationRequest,
     call: &mut CallOptions,
+) -> Result<Hold, ApiError> {
+    reserve_with(ledger, client, budget, request, call, None).await
+}
+
+/// As [`reserve`], for gateway generation `generation_id`: the hold is leased to this
+/// gateway and names the generation, so if the gateway dies another resolves it from
+/// what was sent ([`crate::leases`]).
+pub(crate) async fn reserve_for(
+    state: &AppState,
+    generation_id: &str,
+    budget: &str,
+    request: &GenerationRequest,
+    call: &mut CallOptions,
+) -> Result<Hold, ApiError> {
+    let leased = Some((generation_id, state));
+    reserve_with(&state.ledger, &state.client, budget, request, call, leased).await
+}
+
+async fn reserve_with(
+    ledger: &Arc<dyn Ledger>,
+    client: &Client,
+    budget: &str,
+    request: &GenerationRequest,
+    call: &mut CallOptions,
+    leased: Option<(&str, &AppState)>,
 ) -> Result<Hold, ApiError> {
     let estimate = client
         .estimate_with(request, call)
@@ -104,7 +134,16 @@ pub(crate) async fn reserve(
         vec![dearest, cheapest]
     };
     for amount in amounts {
-        match ledger.reserve(budget, amount).await {
+        let held = match leased {
+            Some((generation, state)) => {
+                let lease = crate::leases::lease(state);
+                ledger
+                    .reserve_leased(budget, amount, generation, &lease)
+                    .await
+            }
+            None => ledger.reserve(budget, amount).await,
+        };
+        match held {
             Ok(id) => {
                 let cap = call
                     .max_credits_per_request

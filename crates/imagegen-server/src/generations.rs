@@ -26,6 +26,7 @@ use axum::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use imagegen::layout::ImageLayout;
 use imagegen::ledger_log::LedgerLog;
 use imagegen::{
     CallOptions, GenerateOptions, GenerationRequest, ProgressSink, RunReport, SavedImage,
@@ -268,6 +269,7 @@ struct Prepared {
 /// Everything checked before anything is sent; see the [module docs](self).
 async fn prepare(
     state: &AppState,
+    id: &str,
     caller: &Caller,
     params: &ImagesParams,
 ) -> Result<Prepared, ApiError> {
@@ -280,9 +282,7 @@ async fn prepare(
     )
     .await?;
     let hold = match &budget {
-        Some(name) => {
-            Some(budget::reserve(&state.ledger, &state.client, name, &request, &mut call).await?)
-        }
+        Some(name) => Some(budget::reserve_for(state, id, name, &request, &mut call).await?),
         None => None,
     };
     Ok(Prepared {
@@ -306,7 +306,7 @@ async fn run(
         request,
         call,
         hold,
-    } = match prepare(state, caller, &params).await {
+    } = match prepare(state, id, caller, &params).await {
         Ok(prepared) => prepared,
         Err(error) => {
             claim.abandon().await;
@@ -324,12 +324,20 @@ async fn run(
     // for every gateway on it): its first progress reaches its followers, and if this
     // gateway dies another answers for it (`GET /v1/generations/{id}`, the
     // `Idempotency-Key` repeated).
-    let dir = state.store.incoming_dir(id);
-    let key = imagegen::job_log::request_key(&request, &call, &dir);
+    // Keyed by a folder of its own: no two generations share a request key.
+    let key = imagegen::job_log::request_key(&request, &call, &state.store.incoming_dir(id));
     let recorded = claim.generation_recorded();
-    let progress = match state.jobs.start(state, id, caller, key, recorded).await {
+    let progress = match state
+        .jobs
+        .start(state, id, caller, key.clone(), recorded)
+        .await
+    {
         Ok(sink) => Some(sink),
         Err(start) => {
+            // Nothing was sent: the hold is given back, not settled in full on drop.
+            if let Some(hold) = hold {
+                hold.settle(imagegen::Credits::ZERO, false).await;
+            }
             if start.taken_over {
                 claim.forget();
             } else {
@@ -349,7 +357,7 @@ async fn run(
         tokio::spawn(async move {
             let _in_flight = (guard, slot);
             let (report, stored) =
-                generate_and_store(&state, &id, &caller, &request, call, progress).await;
+                generate_and_store(&state, &caller, (&request, &key), call, progress).await;
             if let Some(hold) = hold {
                 hold.settle(report.credits_charged(), !report.unfinished.is_empty())
                     .await;
@@ -417,18 +425,17 @@ async fn run(
     Ok(response)
 }
 
-/// Runs the request through the facade into the request's incoming folder, moving its
-/// images into the store, its jobs' progress to `progress`; the report, and the stored
-/// image of each saved one.
+/// Runs the request (keyed `key` in the ledger) through the facade, its images written
+/// straight into the store, each once under its hash, its jobs' progress to `progress`;
+/// the report, and the stored image of each saved one.
 async fn generate_and_store(
     state: &AppState,
-    id: &str,
     caller: &Caller,
-    request: &GenerationRequest,
+    (request, key): (&GenerationRequest, &str),
     call: CallOptions,
     progress: Option<Arc<dyn ProgressSink>>,
 ) -> (RunReport, Vec<io::Result<StoredImage>>) {
-    let dir = state.store.incoming_dir(id);
+    let dir = state.store.dir().to_path_buf();
     // Each job leased to this gateway: if it dies, another on the ledger finishes it.
     let mut ledger_log = LedgerLog::new(Arc::clone(&state.ledger))
         .with_clock(Arc::clone(&state.clock))
@@ -440,18 +447,14 @@ async fn generate_and_store(
     let mut options = GenerateOptions::default()
         .journal(log.clone())
         .out_dir(&dir)
+        .request_key(key)
+        .layout(ImageLayout::ContentAddressed)
         .call(call);
     if let Some(sink) = progress {
         options = options.progress(sink);
     }
     let report = state.client.generate_to_dir(request, &dir, &options).await;
     let stored = log.stored(&report.saved).await;
-    // Empty once every image moved into the store (a job left open keeps it).
-    if let Err(e) = tokio::fs::remove_dir(&dir).await
-        && e.kind() != io::ErrorKind::NotFound
-    {
-        tracing::debug!(dir = %dir.display(), error = %e, "an incoming folder was kept");
-    }
     (report, stored)
 }
 

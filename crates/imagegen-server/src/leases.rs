@@ -15,6 +15,14 @@
 //! - claims running background generations whose lease ran out, and answers each once
 //!   none of its jobs is open any more: with the images its jobs saved, or, when it had
 //!   paid for nothing, an error saying so.
+//! - resolves the budget holds of a gateway that died (each names the generation it was
+//!   held for, [`budget::reserve_for`](crate::budget::reserve_for)), from what the
+//!   ledger knows was sent
+//!   ([`Ledger::resolve_expired_holds`](imagegen_ledger::Ledger::resolve_expired_holds)):
+//!   once its generation's jobs are finished (taken over above), settled at what they
+//!   were charged; with its request recorded and no job (sent, maybe charged, its answer
+//!   lost), settled in full and logged, never given back blindly; with nothing
+//!   recorded, released, so the key's budget is whole again.
 //!
 //! A graceful stop releases this gateway's leases once its own work is recorded, so what
 //! it leaves open (a job whose images could not be fetched) is taken over at once.
@@ -29,7 +37,7 @@ use imagegen::NoProgress;
 use imagegen::job_log::ChosenJobs;
 use imagegen::journal::UnfinishedJob;
 use imagegen::ledger_log::LedgerLog;
-use imagegen_ledger::{GenerationRecord, JobState, Lease};
+use imagegen_ledger::{GenerationRecord, HoldOutcome, JobState, Lease};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -129,6 +137,7 @@ pub(crate) async fn tick(state: &Arc<AppState>) {
         }
         Err(e) => tracing::warn!(error = %e, "expired generation leases could not be claimed"),
     }
+    resolve_holds(state).await;
     share_cooldowns(state).await;
     for id in state.adopted.list() {
         match answer_adopted(state, &id).await {
@@ -137,6 +146,44 @@ pub(crate) async fn tick(state: &Arc<AppState>) {
             Err(e) => {
                 tracing::warn!(generation = %id, error = %e, "a generation taken over could not be answered yet")
             }
+        }
+    }
+}
+
+/// Resolves the budget holds of gateways that died; see the [module docs](self).
+async fn resolve_holds(state: &AppState) {
+    let resolved = match state
+        .ledger
+        .resolve_expired_holds(&lease(state), CLAIM_BATCH)
+        .await
+    {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            tracing::warn!(error = %e, "budget holds whose gateway stopped could not be resolved");
+            return;
+        }
+    };
+    for hold in resolved {
+        let generation = hold.generation_id.as_deref().unwrap_or("");
+        let (budget, amount, owner) = (&hold.budget, hold.amount, &hold.owner);
+        match &hold.outcome {
+            HoldOutcome::Released => tracing::info!(
+                %budget, %amount, %owner, %generation,
+                "a hold whose gateway stopped before sending anything was released"
+            ),
+            HoldOutcome::Settled(settlement) => tracing::info!(
+                %budget, %amount, %owner, %generation, charged = %settlement.charged,
+                "a hold whose gateway stopped was settled at its jobs' charges"
+            ),
+            HoldOutcome::SettledInFull(_) => tracing::warn!(
+                %budget, %amount, %owner, %generation,
+                "a hold whose gateway stopped after sending, with no job recorded, was settled in full: the provider may have charged"
+            ),
+            HoldOutcome::Waiting => tracing::debug!(
+                %budget, %owner, %generation,
+                "a hold whose gateway stopped waits for its jobs to finish"
+            ),
+            other => tracing::warn!(%budget, %owner, ?other, "a hold whose gateway stopped"),
         }
     }
 }
