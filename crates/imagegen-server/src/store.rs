@@ -10,8 +10,10 @@
 //! system, so moving an image into the store is a rename), then
 //! [adopted](ImageStore::adopt).
 //!
-//! [`ImageLayout::ContentAddressed`]: imagegen::layout::ImageLayout::ContentAddressed Only names of the form `<64 hex digits>.<ext>` are ever
-//! served, so nothing else in the directory can be reached through the API.
+//! Only names of the form `<64 hex digits>.<ext>` are ever served, so nothing else in
+//! the directory can be reached through the API.
+//!
+//! [`ImageLayout::ContentAddressed`]: imagegen::layout::ImageLayout::ContentAddressed
 
 use std::io;
 use std::path::{Path, PathBuf};
