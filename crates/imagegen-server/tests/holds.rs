@@ -17,7 +17,6 @@ use std::time::Duration;
 use common::{Gateway, error_of, start_with};
 use imagegen::Credits;
 use imagegen::core::{Clock, ManualClock, unix_millis};
-use imagegen::sim::Route;
 use imagegen_ledger::api_keys::{ApiKey, ExposeSecret, KeyPeriod, NewApiKey};
 use imagegen_ledger::{Backend, Lease, Ledger, LedgerOptions, NewGeneration, NewRequest};
 use serde_json::json;
@@ -127,11 +126,6 @@ async fn post(gateway: &Gateway, key: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn submissions(gateway: &Gateway) -> usize {
-    let log = gateway.sim().request_log();
-    log.count(Route::KolboGenerate) + log.count(Route::KoalaGenerate)
-}
-
 /// Lets the dead gateway's lease run out and waits until the live gateway's keeper has
 /// resolved its hold: `(reserved, spent)` of `budget` then.
 async fn after_the_lease(
@@ -200,7 +194,7 @@ async fn a_hold_of_a_gateway_killed_before_sending_is_given_back(backend: Backen
     }
     let (status, _, _) = error_of(post(gateway, key).await).await;
     assert_eq!(status, 402);
-    assert_eq!(submissions(gateway), 2);
+    assert_eq!(gateway.submissions(), 2);
     let status = gateway
         .server
         .ledger()
@@ -223,6 +217,6 @@ async fn a_hold_of_a_gateway_killed_while_sending_is_settled_in_full(backend: Ba
     let (status, body, _) = error_of(post(gateway, key).await).await;
     assert_eq!(status, 402, "{body}");
     assert_eq!(body["error"]["code"], "budget_exceeded");
-    assert_eq!(submissions(gateway), 0, "nothing sent again");
+    assert_eq!(gateway.submissions(), 0, "nothing sent again");
     setup.finish().await;
 }

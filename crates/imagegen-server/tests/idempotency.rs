@@ -8,7 +8,6 @@ use common::{Gateway, error_of, json, start, start_with};
 use imagegen::core::{Clock, ManualClock, unix_millis};
 use imagegen::ledger::IdempotencyBegin;
 use imagegen::ledger::idempotency::request_hash;
-use imagegen::sim::Route;
 use serde_json::{Value, json};
 
 async fn post(gateway: &Gateway, key: &str, body: &Value) -> reqwest::Response {
@@ -20,11 +19,6 @@ async fn post(gateway: &Gateway, key: &str, body: &Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-fn submissions(gateway: &Gateway) -> usize {
-    let log = gateway.sim().request_log();
-    log.count(Route::KolboGenerate) + log.count(Route::KoalaGenerate)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +33,7 @@ async fn a_repeated_key_is_answered_again_and_paid_once() {
     assert_eq!(again.status(), 200);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(json(again).await, first);
-    assert_eq!(submissions(&gateway), 1);
+    assert_eq!(gateway.submissions(), 1);
 
     // The same key for another request is refused; another key runs.
     let other = json!({"prompt": "a heron at dusk"});
@@ -47,7 +41,7 @@ async fn a_repeated_key_is_answered_again_and_paid_once() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "idempotency_key_reused");
     assert_eq!(post(&gateway, "retry-2", &other).await.status(), 200);
-    assert_eq!(submissions(&gateway), 2);
+    assert_eq!(gateway.submissions(), 2);
     gateway.server.shutdown().await.unwrap();
 }
 
@@ -59,7 +53,7 @@ async fn b64_json_is_replayed_from_the_store() {
     let again = json(post(&gateway, "b64", &body).await).await;
     assert!(first["data"][0]["b64_json"].as_str().unwrap().len() > 100);
     assert_eq!(first, again);
-    assert_eq!(submissions(&gateway), 1);
+    assert_eq!(gateway.submissions(), 1);
     gateway.server.shutdown().await.unwrap();
 }
 
@@ -71,7 +65,7 @@ async fn a_key_whose_request_charged_nothing_is_given_back() {
     // Nothing was charged: the key is free for the corrected request.
     let good = json!({"prompt": "a fox"});
     assert_eq!(post(&gateway, "again", &good).await.status(), 200);
-    assert_eq!(submissions(&gateway), 1);
+    assert_eq!(gateway.submissions(), 1);
     gateway.server.shutdown().await.unwrap();
 }
 
@@ -103,7 +97,7 @@ async fn a_key_still_running_is_a_409_the_client_retries() {
     assert_eq!(retry, None, "the client's own retry gets the answer later");
     let first = json(first.await.unwrap().unwrap()).await;
     assert_eq!(json(post(&gateway, "busy", &body).await).await, first);
-    assert_eq!(submissions(&gateway), 1);
+    assert_eq!(gateway.submissions(), 1);
     gateway.server.shutdown().await.unwrap();
 }
 
@@ -155,7 +149,7 @@ async fn a_key_left_running_by_a_crash_is_pruned_after_a_day() {
     .await
     .expect("the stale key was pruned");
     assert_eq!(answered.status(), 200);
-    assert_eq!(submissions(&gateway), 1);
+    assert_eq!(gateway.submissions(), 1);
     gateway.server.shutdown().await.unwrap();
 
     // A gateway starting prunes before it listens.
@@ -221,7 +215,7 @@ async fn a_key_of_a_gateway_that_died_before_sending_runs_again() {
     .await
     .expect("the key was given back");
     assert_eq!(retried.status(), 200);
-    assert_eq!(submissions(&gateway), 1);
+    assert_eq!(gateway.submissions(), 1);
     gateway.server.shutdown().await.unwrap();
 }
 
@@ -286,7 +280,7 @@ async fn a_key_of_a_gateway_that_died_while_sending_is_never_sent_again() {
     // Asked again: the same answer, and still nothing sent.
     let (status, _, _) = error_of(post(&gateway, "sending", &body).await).await;
     assert_eq!(status, 502);
-    assert_eq!(submissions(&gateway), 0);
+    assert_eq!(gateway.submissions(), 0);
     gateway.server.shutdown().await.unwrap();
 }
 
@@ -367,6 +361,6 @@ async fn a_key_whose_jobs_all_failed_is_answered_with_the_providers_reason() {
             .contains("content flagged as sensitive"),
         "{error}"
     );
-    assert_eq!(submissions(&gateway), 0);
+    assert_eq!(gateway.submissions(), 0);
     gateway.server.shutdown().await.unwrap();
 }

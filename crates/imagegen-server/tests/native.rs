@@ -4,14 +4,8 @@
 mod common;
 
 use common::{Gateway, error_of, json, start};
-use imagegen::sim::Route;
 use imagegen_ledger::api_keys::{ApiKey, ExposeSecret, NewApiKey};
 use serde_json::{Value, json};
-
-fn submissions(gateway: &Gateway) -> usize {
-    let log = gateway.sim().request_log();
-    log.count(Route::KolboGenerate) + log.count(Route::KoalaGenerate)
-}
 
 async fn estimate(gateway: &Gateway, body: &Value) -> reqwest::Response {
     gateway
@@ -78,7 +72,7 @@ async fn an_estimate_ranks_priced_candidates_and_sends_nothing() {
         error_of(estimate(&gateway, &json!({"prompt": "a fox", "size": "banana"})).await).await;
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"]["param"], "size");
-    assert_eq!(submissions(&gateway), 0, "an estimate sends no generation");
+    assert_eq!(gateway.submissions(), 0, "an estimate sends no generation");
     gateway.server.shutdown().await.unwrap();
 }
 
@@ -174,7 +168,7 @@ async fn a_background_generation_answers_202_and_its_id_reads_the_result() {
         "{done}"
     );
     assert!(response["imagegen"]["provider"].is_string(), "{done}");
-    assert_eq!(submissions(&gateway), 1);
+    assert_eq!(gateway.submissions(), 1);
 
     let unknown = gateway
         .http

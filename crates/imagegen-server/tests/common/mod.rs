@@ -96,6 +96,13 @@ impl Gateway {
     pub(crate) fn sim(&self) -> &imagegen::sim::SimHandle {
         self.client.simulator().unwrap()
     }
+
+    /// How many generations the simulator was sent, both providers.
+    pub(crate) fn submissions(&self) -> usize {
+        let log = self.sim().request_log();
+        log.count(imagegen::sim::Route::KolboGenerate)
+            + log.count(imagegen::sim::Route::KoalaGenerate)
+    }
 }
 
 /// A response's JSON body, with its status and headers checked by the caller.
