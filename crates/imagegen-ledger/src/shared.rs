@@ -379,6 +379,17 @@ impl<'a> ImageRow<'a> {
     }
 }
 
+/// Whether a request keyed `request_key` is recorded (its write-ahead row: it may have
+/// been sent), read on `conn`.
+async fn request_recorded_in(conn: &mut DbConn, request_key: &str) -> Result<bool, LedgerError> {
+    let row = sqlx::query("SELECT 1 AS found FROM requests WHERE request_key = $1 LIMIT 1")
+        .bind(request_key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(E::db("look up a request"))?;
+    Ok(row.is_some())
+}
+
 /// Finishes an open job (and settles its held reservation) inside `conn`'s transaction.
 /// `None` when there is no such job.
 async fn finish_in(
@@ -780,22 +791,14 @@ impl Store {
                 .unwrap_or(get::<i64>(job, "reserved_micros")?);
             charged = charged.saturating_add(cost.max(0));
         }
-        let sent = match &request_key {
-            Some(key) => {
-                sqlx::query("SELECT 1 AS found FROM requests WHERE request_key = $1 LIMIT 1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(E::db(OP))?
-                    .is_some()
-            }
-            None => false,
-        };
         let close = if open {
             None
         } else if !jobs.is_empty() {
             Some(Close::Settle(Some(charged)))
-        } else if sent {
+        } else if let Some(key) = &request_key
+            && request_recorded_in(&mut tx, key).await?
+        {
+            // The write-ahead: it may have been sent, and charged.
             Some(Close::Settle(None))
         } else {
             Some(Close::Release)
@@ -1697,12 +1700,12 @@ impl Ledger for Store {
     }
 
     async fn request_recorded(&self, request_key: &str) -> Result<bool, LedgerError> {
-        let row = sqlx::query("SELECT 1 AS found FROM requests WHERE request_key = $1 LIMIT 1")
-            .bind(request_key)
-            .fetch_optional(&self.pool)
+        let mut conn = self
+            .pool
+            .acquire()
             .await
             .map_err(E::db("look up a request"))?;
-        Ok(row.is_some())
+        request_recorded_in(&mut conn, request_key).await
     }
 
     async fn request_jobs(&self, request_key: &str) -> Result<Vec<SavedJob>, LedgerError> {
