@@ -75,16 +75,24 @@ async fn a_url_generation_is_stored_served_and_recorded() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].prompt, "a lighthouse at dusk");
     assert_eq!(history[0].state, JobState::Done);
-    assert_eq!(history[0].files, vec![stored]);
+    assert_eq!(history[0].files, vec![stored.clone()]);
     assert_eq!(
         history[0].charged.map(|c| c.to_string()),
         Some(credits.clone())
     );
-    // Nothing is left behind but the stored image (no sidecar, no incoming folder).
+    // Nothing is left behind but the stored image: no sidecar, no part file, nothing in
+    // the incoming folder.
     let left: Vec<_> = std::fs::read_dir(gateway.images.join(".incoming"))
         .unwrap()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    let mut in_store: Vec<String> = std::fs::read_dir(&gateway.images)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    in_store.sort();
+    let stored_name = stored.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(in_store, [".incoming".to_owned(), stored_name]);
     gateway.server.shutdown().await.unwrap();
 }
 

@@ -251,19 +251,9 @@ impl Generation {
             .buffered(self.concurrency)
             .collect()
             .await;
-        let mut saved = Vec::new();
-        let mut failure = None;
-        for (image, download) in self.images.iter().zip(downloads) {
-            match download.and_then(|(part, downloaded)| self.place(dir, image, part, &downloaded))
-            {
-                Ok(image) => saved.push(image),
-                Err(e) => {
-                    tracing::warn!(error = %e, "an image could not be saved");
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        (saved, failure)
+        saved_and_first_failure(self.images.iter().zip(downloads).map(|(image, download)| {
+            download.and_then(|(part, downloaded)| self.place(dir, image, part, &downloaded))
+        }))
     }
 
     /// [`ImageLayout::ContentAddressed`]: each image downloaded into memory, then kept
@@ -278,18 +268,7 @@ impl Generation {
         .buffered(self.concurrency)
         .collect()
         .await;
-        let mut saved = Vec::with_capacity(kept.len());
-        let mut failure = None;
-        for result in kept {
-            match result {
-                Ok(image) => saved.push(image),
-                Err(e) => {
-                    tracing::warn!(error = %e, "an image could not be saved");
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        (saved, failure)
+        saved_and_first_failure(kept)
     }
 
     async fn keep_by_content(
@@ -454,6 +433,24 @@ fn sweep_parts(dir: &Path) {
             tracing::debug!(dir = %dir.display(), error = %e, "temporary files were not swept");
         }
     }
+}
+
+/// The images saved, in order, and the first failure (each one logged).
+fn saved_and_first_failure(
+    results: impl IntoIterator<Item = Result<SavedImage, Error>>,
+) -> (Vec<SavedImage>, Option<Error>) {
+    let mut saved = Vec::new();
+    let mut failure = None;
+    for result in results {
+        match result {
+            Ok(image) => saved.push(image),
+            Err(e) => {
+                tracing::warn!(error = %e, "an image could not be saved");
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    (saved, failure)
 }
 
 /// Moves the downloaded `part` onto our own empty placeholder at `path`, with the
