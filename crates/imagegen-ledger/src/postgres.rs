@@ -91,8 +91,18 @@ impl PostgresLedger {
     }
 }
 
-async fn begin_write(pool: &Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+/// A write transaction.
+type WriteTx = sqlx::Transaction<'static, Db>;
+
+/// A connection for one write statement.
+type WriteConn = sqlx::pool::PoolConnection<Db>;
+
+async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, sqlx::Error> {
     pool.begin().await
+}
+
+async fn write_conn(pool: &Pool<Db>) -> Result<WriteConn, sqlx::Error> {
+    pool.acquire().await
 }
 
 impl PostgresLedger {

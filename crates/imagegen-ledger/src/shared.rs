@@ -2,9 +2,10 @@
 //
 // This file is `include!`d by `sqlite.rs` and `postgres.rs`, each of which first defines
 // `Db` (the sqlx database), `DbConn`, `DbRow`, `Store` (its ledger type, with `pool`,
-// `url` and `clock` fields), `STORE_NAME`, `BACKEND`, and `begin_write` (a transaction
-// that may read then write: `BEGIN IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL,
-// where every read-modify-write below starts with a row-locking UPDATE). The SQL is
+// `writer`, `url` and `clock` fields), `STORE_NAME`, `BACKEND`, `begin_write` (a
+// `WriteTx`, a transaction that may read then write: `BEGIN IMMEDIATE` on SQLite, a plain
+// `BEGIN` on PostgreSQL, where every read-modify-write below starts with a row-locking
+// UPDATE) and `write_conn` (a `WriteConn`, the connection for one statement). The SQL is
 // portable: `$N` parameters, `RETURNING`, `ON CONFLICT`, integer arithmetic only.
 
 use std::fmt;
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use imagegen_core::provider::unix_millis;
 use imagegen_core::{Credits, JobHandle, ModelId, ProviderId};
-use sqlx::{Row, Transaction};
+use sqlx::Row;
 
 use crate::generations::{GenerationRecord, GenerationState, NewGeneration};
 use crate::holds::{HoldOutcome, HoldResolution};
@@ -68,8 +69,13 @@ impl Store {
         int(unix_millis(self.clock.wall_time()), "the time")
     }
 
-    async fn write(&self, op: &'static str) -> Result<Transaction<'static, Db>, LedgerError> {
+    async fn write(&self, op: &'static str) -> Result<WriteTx, LedgerError> {
         begin_write(&self.writer).await.map_err(E::db(op))
+    }
+
+    /// The write connection, for one statement in autocommit.
+    async fn conn(&self, op: &'static str) -> Result<WriteConn, LedgerError> {
+        write_conn(&self.writer).await.map_err(E::db(op))
     }
 
     /// Each of `jobs` with its images, by index.
@@ -872,7 +878,7 @@ impl Ledger for Store {
         .bind(request.batch.as_ref().map(|b| b.key.as_str()))
         .bind(request.batch.as_ref().map(|b| i64::from(b.line)))
         .bind(&request.request_key)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.conn("record a request").await?)
         .await
         .map_err(E::db("record a request"))?;
         // On disk before this returns: a request is recorded before it is first sent
@@ -882,11 +888,7 @@ impl Ledger for Store {
     }
 
     async fn record_accepted(&self, job: &AcceptedJob) -> Result<bool, LedgerError> {
-        let mut conn = self
-            .writer
-            .acquire()
-            .await
-            .map_err(E::db("record an accepted job"))?;
+        let mut conn = self.conn("record an accepted job").await?;
         // One statement in autocommit, then on disk before this returns: a paid job is
         // durable before it is waited on.
         let inserted = insert_job(&mut conn, job).await?;
@@ -1139,7 +1141,7 @@ impl Ledger for Store {
         .bind(name)
         .bind(limit)
         .bind(self.now_ms()?)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("set a budget").await?)
         .await
         .map_err(E::db("set a budget"))?;
         self.durable("set a budget").await?;
@@ -1269,7 +1271,7 @@ impl Ledger for Store {
         .bind(provider.as_str())
         .bind(model_key(model))
         .bind(int(until_ms, "a cooldown's end")?)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("set a cooldown").await?)
         .await
         .map_err(E::db("set a cooldown"))?;
         self.durable("set a cooldown").await?;
@@ -1461,7 +1463,7 @@ impl Ledger for Store {
         .bind(&name)
         .bind(limit)
         .bind(self.now_ms()?)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("create a gateway key's budget").await?)
         .await
         .map_err(E::db("create a gateway key's budget"))?;
         self.durable("create a gateway key's budget").await?;
@@ -1491,7 +1493,7 @@ impl Ledger for Store {
             .bind(request_hash)
             .bind(now)
             .bind(generation_id)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.conn(OP).await?)
             .await
             .map_err(E::db(OP))?;
             if inserted.is_some() {
@@ -1530,7 +1532,7 @@ impl Ledger for Store {
         .bind(i64::from(status))
         .bind(response)
         .bind(self.now_ms()?)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("finish an idempotent request").await?)
         .await
         .map_err(E::db("finish an idempotent request"))?;
         self.durable("finish an idempotent request").await?;
@@ -1543,7 +1545,7 @@ impl Ledger for Store {
         )
         .bind(scope)
         .bind(idem_key)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("abandon an idempotent request").await?)
         .await
         .map_err(E::db("abandon an idempotent request"))?;
         self.durable("abandon an idempotent request").await?;
@@ -1553,7 +1555,7 @@ impl Ledger for Store {
     async fn prune_idempotent(&self, before_ms: u64) -> Result<u64, LedgerError> {
         let deleted = sqlx::query("DELETE FROM idempotency WHERE created_at_ms < $1")
             .bind(int(before_ms, "a time")?)
-            .execute(&self.writer)
+            .execute(&mut *self.conn("prune idempotency records").await?)
             .await
             .map_err(E::db("prune idempotency records"))?;
         self.durable("prune idempotency records").await?;
@@ -1774,7 +1776,7 @@ impl Ledger for Store {
             ))
             .bind(owner)
             .bind(now)
-            .execute(&self.writer)
+            .execute(&mut *self.conn("release leases").await?)
             .await
             .map_err(E::db("release leases"))?;
             self.durable("release leases").await?;
@@ -1827,7 +1829,7 @@ impl Ledger for Store {
         .bind(&generation.lease.owner)
         .bind(int(generation.lease.until_ms, "a lease's end")?)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("record a generation").await?)
         .await
         .map_err(E::db("record a generation"))?;
         Ok(())
@@ -1847,7 +1849,7 @@ impl Ledger for Store {
         .bind(owner)
         .bind(request_key)
         .bind(self.now_ms()?)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("name a generation's request").await?)
         .await
         .map_err(E::db("name a generation's request"))?;
         Ok(set.rows_affected() == 1)
@@ -1871,7 +1873,7 @@ impl Ledger for Store {
         .bind(id)
         .bind(progress)
         .bind(self.now_ms()?)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("record a generation's progress").await?)
         .await
         .map_err(E::db("record a generation's progress"))?;
         Ok(())
@@ -1898,7 +1900,7 @@ impl Ledger for Store {
         .bind(i64::from(status))
         .bind(response)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.conn("finish a generation").await?)
         .await
         .map_err(E::db("finish a generation"))?;
         Ok(done.rows_affected() == 1)
@@ -2014,7 +2016,7 @@ impl Ledger for Store {
         sqlx::query("UPDATE rate_slots SET done_at_ms = $2 WHERE id = $1 AND done_at_ms IS NULL")
             .bind(int(id.0, "a slot id")?)
             .bind(self.now_ms()?)
-            .execute(&self.writer)
+            .execute(&mut *self.conn("finish a rate-limit slot").await?)
             .await
             .map_err(E::db("finish a rate-limit slot"))?;
         self.durable("finish a rate-limit slot").await?;

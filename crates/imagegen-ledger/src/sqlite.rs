@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Pool};
 
 use crate::LedgerOptions;
+use crate::sqlite_writer::{WriteConn, WriteTx, Writer};
 use crate::target::redact_url;
 
 type Db = sqlx::Sqlite;
@@ -54,8 +55,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteLedger {
     /// Reads.
     pool: Pool<Db>,
-    /// Writes: one connection, `synchronous = NORMAL`; see [`SqliteLedger::durable`].
-    writer: Pool<Db>,
+    /// Writes: one connection, `synchronous = NORMAL`, without a pool (see
+    /// `sqlite_writer`); made durable by [`SqliteLedger::durable`].
+    writer: Writer,
     wal: WalSync,
     url: String,
     clock: SharedClock,
@@ -113,13 +115,11 @@ impl SqliteLedger {
             .await
             .map_err(open_error)?;
         // The WAL is synced by `durable`, once for every write committed before it.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(false)
-            .connect_with(connect.synchronous(SqliteSynchronous::Normal))
-            .await
-            .map_err(open_error)?;
+        let writer =
+            SqliteConnection::connect_with(&connect.synchronous(SqliteSynchronous::Normal))
+                .await
+                .map_err(open_error)?;
+        let writer = Writer::new(writer, options.acquire_timeout);
         let mut wal = file.into_os_string();
         wal.push("-wal");
         Ok(Self {
@@ -183,8 +183,12 @@ fn is_busy(error: &sqlx::Error) -> bool {
     }
 }
 
-async fn begin_write(pool: &Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+async fn begin_write(writer: &Writer) -> Result<WriteTx, sqlx::Error> {
+    writer.begin().await
+}
+
+async fn write_conn(writer: &Writer) -> Result<WriteConn, sqlx::Error> {
+    writer.conn().await
 }
 
 impl SqliteLedger {

@@ -1,0 +1,183 @@
+//! [`Writer`]: the one connection every write of a [`SqliteLedger`](crate::SqliteLedger)
+//! goes through, held without a pool.
+//!
+//! SQLite takes one writer at a time, so the ledger always had a single write connection;
+//! it was a pool of one. An sqlx pool pings every connection it takes back
+//! (`SELECT`-free, but for SQLite a round trip to the connection's worker thread) and
+//! returns it from a task of its own, so each write cost two round trips to that thread
+//! and the thread switches that go with them; on the gateway's path that was the largest
+//! cost after the disk (see the gateway benchmark in `docs/benchmarks.md`). Here the
+//! connection sits behind a mutex instead: a write is one round trip.
+//!
+//! What the pool did that matters here is kept: waiting for the connection gives up after
+//! the ledger's acquire timeout ([`sqlx::Error::PoolTimedOut`]), and a transaction dropped
+//! before its commit is rolled back before the connection's next statement, as sqlx's own
+//! [`Transaction`](sqlx::Transaction) does.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, TransactionManager};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
+
+type Manager = <sqlx::Sqlite as sqlx::Database>::TransactionManager;
+
+/// The write connection; see the [module docs](self).
+pub(crate) struct Writer {
+    /// `None` once closed.
+    conn: Arc<Mutex<Option<SqliteConnection>>>,
+    acquire_timeout: Duration,
+}
+
+/// The write connection, held: no other write runs until it is dropped.
+pub(crate) type WriteConn = OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>;
+
+impl Writer {
+    pub(crate) fn new(conn: SqliteConnection, acquire_timeout: Duration) -> Self {
+        Self {
+            conn: Arc::new(Mutex::new(Some(conn))),
+            acquire_timeout,
+        }
+    }
+
+    /// The connection, once no other write holds it.
+    pub(crate) async fn conn(&self) -> Result<WriteConn, sqlx::Error> {
+        let held = tokio::time::timeout(self.acquire_timeout, Arc::clone(&self.conn).lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
+        OwnedMutexGuard::try_map(held, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
+    }
+
+    /// A transaction that may read then write (`BEGIN IMMEDIATE`: the write lock is taken
+    /// first, so a read is never followed by a write another process got in before).
+    pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let mut conn = self.conn().await?;
+        Manager::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
+        Ok(WriteTx { conn, open: true })
+    }
+
+    /// Closes the connection once the write holding it (if any) is done; later writes
+    /// fail with [`sqlx::Error::PoolClosed`].
+    pub(crate) async fn close(&self) {
+        let conn = self.conn.lock().await.take();
+        if let Some(conn) = conn
+            && let Err(e) = conn.close().await
+        {
+            tracing::debug!(error = %e, "the ledger's write connection did not close cleanly");
+        }
+    }
+}
+
+/// A write transaction on the [`Writer`]'s connection; rolled back unless committed.
+pub(crate) struct WriteTx {
+    conn: WriteConn,
+    /// Begun and not yet committed nor rolled back.
+    open: bool,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        Manager::commit(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+
+    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        Manager::rollback(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if self.open {
+            // Queued to the connection's worker ahead of any later statement, which can
+            // only come once this guard is released.
+            Manager::start_rollback(&mut self.conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    async fn writer(timeout: Duration) -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("w.sqlite3"))
+            .create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE t (v INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        (dir, Writer::new(conn, timeout))
+    }
+
+    async fn count(writer: &Writer) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut *writer.conn().await.unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_before_its_commit_is_rolled_back() {
+        let (_dir, writer) = writer(Duration::from_secs(5)).await;
+        {
+            let mut tx = writer.begin().await.unwrap();
+            sqlx::query("INSERT INTO t VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        assert_eq!(count(&writer).await, 0);
+        // The connection is usable again, inside and outside transactions.
+        let mut tx = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (3)")
+            .execute(&mut *writer.conn().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(count(&writer).await, 2);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_held_connection_times_out_and_a_closed_one_is_refused() {
+        let (_dir, writer) = writer(Duration::from_millis(20)).await;
+        let held = writer.conn().await.unwrap();
+        assert!(matches!(
+            writer.conn().await.err(),
+            Some(sqlx::Error::PoolTimedOut)
+        ));
+        drop(held);
+        writer.close().await;
+        assert!(matches!(
+            writer.conn().await.err(),
+            Some(sqlx::Error::PoolClosed)
+        ));
+    }
+}
