@@ -232,7 +232,7 @@ impl Claim {
     }
 
     /// Whether the request's generation is in the ledger already: it is then named
-    /// ([`Ledger::set_generation_request_key`](imagegen_ledger::Ledger::set_generation_request_key)), not recorded again.
+    /// ([`Ledger::set_generation_request_key`]), not recorded again.
     pub(crate) fn generation_recorded(&self) -> bool {
         self.generation_recorded
     }

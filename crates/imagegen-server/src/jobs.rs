@@ -107,25 +107,30 @@ const LEDGER_POLL: Duration = Duration::from_millis(500);
 /// How long a finished generation stays in this gateway's memory (the ledger keeps it).
 const KEEP_FINISHED: Duration = Duration::from_secs(60);
 
-/// How often a generation's latest progress is written to the ledger at most.
+/// How often a generation's latest progress is written to the ledger at most, and how
+/// long it runs before the first is: a generation done sooner is read from the ledger
+/// as running, then done, without a progress write (one write fewer for most requests
+/// to a fast model; see the gateway benchmark in `docs/benchmarks.md`).
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// The progress sink of a background generation: its jobs' events, to its followers
-/// here, and the latest (at most every [`PROGRESS_EVERY`]) to the ledger for the others.
+/// here, and the latest (at most every [`PROGRESS_EVERY`], from [`PROGRESS_EVERY`] after
+/// it started) to the ledger for the others.
 pub(crate) struct JobProgress {
     id: String,
     events: broadcast::Sender<JobEvent>,
     ledger: Arc<dyn Ledger>,
-    written: Mutex<Option<Instant>>,
+    /// When progress was last written, or the generation started.
+    written: Mutex<Instant>,
 }
 
 impl ProgressSink for JobProgress {
     fn report(&self, event: ProgressEvent) {
         let due = {
             let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-            let due = written.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY);
+            let due = written.elapsed() >= PROGRESS_EVERY;
             if due {
-                *written = Some(Instant::now());
+                *written = Instant::now();
             }
             due
         };
@@ -224,7 +229,7 @@ impl Jobs {
             id: id.to_owned(),
             events,
             ledger: Arc::clone(&state.ledger),
-            written: Mutex::new(None),
+            written: Mutex::new(Instant::now()),
         }))
     }
 
@@ -370,18 +375,7 @@ fn owner_of(caller: &Caller) -> String {
         (status = 202, description = "Started: `status` is `running`", body = crate::openapi::schema::Generation,
             headers(("x-request-id" = String, description = "The generation's id")),
         ),
-        (status = 400, description = "The request cannot be taken as it stands (a bad field, `param` names it; not JSON; `stream: true`; no model can take it; a content policy refusal)", body = crate::openapi::schema::ErrorResponse),
-        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
-        (status = 402, description = "Over a budget or price cap (`budget_exceeded`); never retried", body = crate::openapi::schema::ErrorResponse),
-        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`), or the provider's plan does not allow the model (`plan_required`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 404, description = "The model named does not exist (`model_not_found`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 409, description = "A request with this `Idempotency-Key` is still running (`idempotency_in_progress`, with `Retry-After`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 413, description = "The body is larger than the gateway takes (`request_too_large`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 422, description = "This `Idempotency-Key` was used for a different request (`idempotency_key_reused`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 429, description = "Too many generations in flight for this key (`too_many_requests_in_flight`), a provider's rate limit (`rate_limit_exceeded`), or out of credits (`insufficient_quota`); `Retry-After` when waiting helps", body = crate::openapi::schema::ErrorResponse),
-        (status = 500, description = "The gateway failed (the ledger, the disk, its configuration)", body = crate::openapi::schema::ErrorResponse),
-        (status = 502, description = "A provider failed or could not be reached (`generation_failed`, `provider_error`); may have been charged when `x-should-retry: false`", body = crate::openapi::schema::ErrorResponse),
-        (status = 503, description = "No provider can take it for now (`providers_unavailable`), or the gateway is stopping (`shutting_down`)", body = crate::openapi::schema::ErrorResponse),
+        crate::openapi::schema::GenerationErrors,
     ),
 )]
 pub(crate) async fn create(
@@ -405,8 +399,7 @@ pub(crate) async fn create(
     security(("bearer" = []), ()),
     responses(
         (status = 200, description = "The generation", body = crate::openapi::schema::Generation),
-        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
-        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        crate::openapi::schema::CallerErrors,
         (status = 404, description = "No generation with this id for this caller", body = crate::openapi::schema::ErrorResponse),
         (status = 500, description = "The gateway failed (the ledger; a stored image could not be read)", body = crate::openapi::schema::ErrorResponse),
     ),
@@ -470,8 +463,7 @@ async fn finished_body(state: &AppState, id: &str, recorded: Recorded) -> Result
     security(("bearer" = []), ()),
     responses(
         (status = 200, description = "The event stream: `event: progress` with a `ProgressEvent`, then `event: done` with a `Generation`", body = String, content_type = "text/event-stream"),
-        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
-        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        crate::openapi::schema::CallerErrors,
         (status = 404, description = "No generation with this id for this caller", body = crate::openapi::schema::ErrorResponse),
         (status = 500, description = "The gateway failed (the ledger)", body = crate::openapi::schema::ErrorResponse),
     ),

@@ -21,7 +21,7 @@
 //!
 //! | endpoint | what |
 //! |---|---|
-//! | `POST /v1/images/generations` | OpenAI's request (`prompt`, `model`, `n`, `size`, `quality`, `style`, `response_format`, `user`) and response (`created`, `data[].url` or `b64_json`, `revised_prompt`), plus an `imagegen` object (provider, model, credits, dollars, route, generation ids) and the headers in [`headers`] |
+//! | `POST /v1/images/generations` | OpenAI's request (`prompt`, `model`, `n`, `size`, `quality`, `style`, `response_format`, `user`; imagegen's own `reference_images`, `moodboard_id` and `visual_dna_ids`, requirements the chosen model must meet; see the `params` module) and response (`created`, `data[].url` or `b64_json`, `revised_prompt`), plus an `imagegen` object (provider, model, credits, dollars, route, generation ids) and the headers in [`headers`] |
 //! | `GET /v1/models`, `GET /v1/models/<provider>/<model>` | every model as `provider/model`, in OpenAI's list shape, with prices |
 //! | `GET /v1/files/<sha256>.<ext>` | a stored image |
 //! | `POST /v1/estimate` | imagegen's own: the same body as a generation; the ranked candidates with prices and reasons, nothing spent |

@@ -26,12 +26,8 @@ use crate::state::AppState;
     security(("bearer" = []), ()),
     responses(
         (status = 200, description = "The models", body = crate::openapi::schema::ModelList),
-        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
-        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 429, description = "A provider's rate limit while reading its catalog", body = crate::openapi::schema::ErrorResponse),
-        (status = 500, description = "The gateway failed (the ledger, its configuration)", body = crate::openapi::schema::ErrorResponse),
-        (status = 502, description = "A provider's catalog could not be read (`provider_error`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 503, description = "The gateway is stopping (`shutting_down`)", body = crate::openapi::schema::ErrorResponse),
+        crate::openapi::schema::CallerErrors,
+        crate::openapi::schema::CatalogErrors,
     ),
 )]
 pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -54,13 +50,9 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap)
     security(("bearer" = []), ()),
     responses(
         (status = 200, description = "The model", body = crate::openapi::schema::Model),
-        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
-        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        crate::openapi::schema::CallerErrors,
         (status = 404, description = "No such model (`model_not_found`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 429, description = "A provider's rate limit while reading its catalog", body = crate::openapi::schema::ErrorResponse),
-        (status = 500, description = "The gateway failed (the ledger, its configuration)", body = crate::openapi::schema::ErrorResponse),
-        (status = 502, description = "A provider's catalog could not be read (`provider_error`)", body = crate::openapi::schema::ErrorResponse),
-        (status = 503, description = "The gateway is stopping (`shutting_down`)", body = crate::openapi::schema::ErrorResponse),
+        crate::openapi::schema::CatalogErrors,
     ),
 )]
 pub(crate) async fn retrieve(

@@ -5,7 +5,9 @@
 //! described here by schema-only types (never built, only derived into the document):
 //! OpenAI's request and response, the `imagegen` extension, the error shape of
 //! `crate::openai_error`, and small descriptions of what other crates serialize (the
-//! facade's estimate, the ledger's spend rows, a job's progress).
+//! facade's estimate, the ledger's spend rows, a job's progress). Errors that several
+//! operations answer alike are written once, as response lists the handlers name
+//! ([`schema::GenerationErrors`], [`schema::CallerErrors`], [`schema::CatalogErrors`]).
 //!
 //! Every operation but `GET /v1/files/…` and this document names the `bearer` scheme (a
 //! gateway key, `igk_…`) and also the empty requirement: a gateway without keys serves
@@ -303,6 +305,113 @@ pub(crate) mod schema {
         pub(crate) error: ErrorBody,
         /// A failed generation's: what was delivered and paid for before the failure.
         pub(crate) imagegen: Option<Extension>,
+    }
+
+    /// Who may call, for the endpoints that read on a caller's behalf (a generation, its
+    /// events, spend, models): the 401 of a gateway with keys, the 403 of one without.
+    #[derive(utoipa::IntoResponses)]
+    pub(crate) enum CallerErrors {
+        #[response(
+            status = 401,
+            description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys"
+        )]
+        Unauthorized(ErrorResponse),
+        #[response(
+            status = 403,
+            description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)"
+        )]
+        Forbidden(ErrorResponse),
+    }
+
+    /// The errors of reading the providers' catalogs (`GET /v1/models…`).
+    #[derive(utoipa::IntoResponses)]
+    pub(crate) enum CatalogErrors {
+        #[response(
+            status = 429,
+            description = "A provider's rate limit while reading its catalog"
+        )]
+        RateLimited(ErrorResponse),
+        #[response(
+            status = 500,
+            description = "The gateway failed (the ledger, its configuration)"
+        )]
+        GatewayFailed(ErrorResponse),
+        #[response(
+            status = 502,
+            description = "A provider's catalog could not be read (`provider_error`)"
+        )]
+        ProviderFailed(ErrorResponse),
+        #[response(
+            status = 503,
+            description = "The gateway is stopping (`shutting_down`)"
+        )]
+        Stopping(ErrorResponse),
+    }
+
+    /// The errors of a generation request, once for both endpoints that take one
+    /// (`POST /v1/images/generations` and `POST /v1/generations`).
+    #[derive(utoipa::IntoResponses)]
+    pub(crate) enum GenerationErrors {
+        #[response(
+            status = 400,
+            description = "The request cannot be taken as it stands (a bad field, `param` names it; not JSON; `stream: true`; no model can take it; a content policy refusal)"
+        )]
+        BadRequest(ErrorResponse),
+        #[response(
+            status = 401,
+            description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys"
+        )]
+        Unauthorized(ErrorResponse),
+        #[response(
+            status = 402,
+            description = "Over a budget or price cap (`budget_exceeded`); never retried"
+        )]
+        OverBudget(ErrorResponse),
+        #[response(
+            status = 403,
+            description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`), or the provider's plan does not allow the model (`plan_required`)"
+        )]
+        Forbidden(ErrorResponse),
+        #[response(
+            status = 404,
+            description = "The model named does not exist (`model_not_found`)"
+        )]
+        NoSuchModel(ErrorResponse),
+        #[response(
+            status = 409,
+            description = "A request with this `Idempotency-Key` is still running (`idempotency_in_progress`, with `Retry-After`)"
+        )]
+        StillRunning(ErrorResponse),
+        #[response(
+            status = 413,
+            description = "The body is larger than the gateway takes (`request_too_large`)"
+        )]
+        TooLarge(ErrorResponse),
+        #[response(
+            status = 422,
+            description = "This `Idempotency-Key` was used for a different request (`idempotency_key_reused`)"
+        )]
+        KeyReused(ErrorResponse),
+        #[response(
+            status = 429,
+            description = "Too many generations in flight for this key (`too_many_requests_in_flight`), a provider's rate limit (`rate_limit_exceeded`), or out of credits (`insufficient_quota`); `Retry-After` when waiting helps"
+        )]
+        TooMany(ErrorResponse),
+        #[response(
+            status = 500,
+            description = "The gateway failed (the ledger, the disk, its configuration)"
+        )]
+        GatewayFailed(ErrorResponse),
+        #[response(
+            status = 502,
+            description = "A provider failed or could not be reached (`generation_failed`, `provider_error`); may have been charged when `x-should-retry: false`"
+        )]
+        ProviderFailed(ErrorResponse),
+        #[response(
+            status = 503,
+            description = "No provider can take it for now (`providers_unavailable`), or the gateway is stopping (`shutting_down`)"
+        )]
+        Unavailable(ErrorResponse),
     }
 
     /// OpenAI's error object.

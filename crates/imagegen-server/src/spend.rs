@@ -34,8 +34,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "The spend, one row per group", body = crate::openapi::schema::SpendResponse),
         (status = 400, description = "`by` is not `provider`, `model` or `day`", body = crate::openapi::schema::ErrorResponse),
-        (status = 401, description = "No key, or not a live gateway key (`missing_api_key`, `invalid_api_key`), when the gateway has keys", body = crate::openapi::schema::ErrorResponse),
-        (status = 403, description = "The gateway has no keys and the request named a host that is not this machine's (`host_not_allowed`)", body = crate::openapi::schema::ErrorResponse),
+        crate::openapi::schema::CallerErrors,
         (status = 500, description = "The ledger failed (`ledger_error`)", body = crate::openapi::schema::ErrorResponse),
     ),
 )]
