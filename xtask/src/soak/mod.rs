@@ -171,8 +171,8 @@ pub(crate) struct Report {
     pub(crate) settle_secs: f64,
     pub(crate) graceful_stops: usize,
     pub(crate) capped_budget: u32,
-    /// Whether `imagegen resume` at the end succeeded.
-    pub(crate) resumed: bool,
+    /// How `imagegen resume` at the end went.
+    pub(crate) resumed: Resumed,
     /// Jobs it finished.
     pub(crate) resumed_jobs: usize,
 }
@@ -379,7 +379,7 @@ fn create_keys(binary: &Path, db: &str, dir: &Path, budget: u32) -> Result<Keys,
 
 /// `imagegen resume` on the run's ledger, the faults cleared: finishes the jobs the
 /// gateways left open (images they could not fetch in time). Whether it succeeded.
-fn resume(binary: &Path, sim: &SimHandle, db: &str, dir: &Path) -> Result<bool, String> {
+fn resume(binary: &Path, sim: &SimHandle, db: &str, dir: &Path) -> Result<Resumed, String> {
     let output = imagegen_command(binary, sim, dir)
         .env("KOALA_PLAN", "professional")
         .env("IMAGEGEN_DOWNLOAD_DEADLINE", "5")
@@ -387,7 +387,40 @@ fn resume(binary: &Path, sim: &SimHandle, db: &str, dir: &Path) -> Result<bool, 
         .output()
         .map_err(|e| format!("cannot run imagegen resume: {e}"))?;
     let _ = std::fs::write(dir.join("resume.stderr"), &output.stderr);
-    Ok(output.status.success())
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Ok(Resumed {
+        exit: output.status.code(),
+        summary: stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|line| line.starts_with("Finished"))
+            .map(str::to_owned),
+        failed_jobs: stderr.lines().filter(|l| l.contains(" failed: ")).count(),
+    })
+}
+
+/// What `imagegen resume` said at the end of the run.
+#[derive(Debug)]
+pub(crate) struct Resumed {
+    /// Its exit code (`None`: killed by a signal).
+    pub(crate) exit: Option<i32>,
+    /// Its `Finished …` line.
+    pub(crate) summary: Option<String>,
+    /// Jobs it closed as failed (the provider failed them; exit 0 only without any).
+    pub(crate) failed_jobs: usize,
+}
+
+impl Resumed {
+    fn describe(&self) -> String {
+        let exit = self
+            .exit
+            .map_or_else(|| "killed".to_owned(), |code| format!("exit {code}"));
+        let summary = self.summary.as_deref().unwrap_or("no summary");
+        format!(
+            "`{summary}`, {} failed by the provider, {exit}",
+            self.failed_jobs
+        )
+    }
 }
 
 impl Report {
@@ -538,15 +571,7 @@ impl Report {
             ),
             (
                 "jobs `imagegen resume` finished at the end (faults off)".into(),
-                format!(
-                    "{}{}",
-                    self.resumed_jobs,
-                    if self.resumed {
-                        ""
-                    } else {
-                        " (it reported jobs it could not finish)"
-                    }
-                ),
+                format!("{} ({})", self.resumed_jobs, self.resumed.describe()),
             ),
         ];
         for (name, value) in rows {
