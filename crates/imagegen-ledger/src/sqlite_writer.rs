@@ -47,7 +47,15 @@ impl Writer {
         let held = tokio::time::timeout(self.acquire_timeout, Arc::clone(&self.conn).lock_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        OwnedMutexGuard::try_map(held, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
+        let mut conn =
+            OwnedMutexGuard::try_map(held, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?;
+        if Manager::get_transaction_depth(&conn) > 0 {
+            // Left in a transaction by a caller cancelled while beginning one (or whose
+            // rollback is still queued, which makes this one a no-op): never hand out a
+            // connection whose writes would not commit.
+            Manager::rollback(&mut conn).await?;
+        }
+        Ok(conn)
     }
 
     /// A transaction that may read then write (`BEGIN IMMEDIATE`: the write lock is taken
@@ -163,6 +171,30 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count(&writer).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_begun_without_a_write_tx_is_not_left_open() {
+        let (dir, writer) = writer(Duration::from_secs(5)).await;
+        {
+            // As a `begin` cancelled after its BEGIN reached the connection.
+            let mut conn = writer.conn().await.unwrap();
+            Manager::begin(&mut conn, Some("BEGIN IMMEDIATE".into()))
+                .await
+                .unwrap();
+        }
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *writer.conn().await.unwrap())
+            .await
+            .unwrap();
+        // Committed: another connection sees it.
+        let options = SqliteConnectOptions::new().filename(dir.path().join("w.sqlite3"));
+        let mut other = SqliteConnection::connect_with(&options).await.unwrap();
+        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(seen, 1);
     }
 
     #[tokio::test]
