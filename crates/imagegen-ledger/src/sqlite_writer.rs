@@ -197,6 +197,60 @@ mod tests {
         assert_eq!(seen, 1);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_dropped_or_cancelled_leave_only_what_was_committed() {
+        let (dir, writer) = writer(Duration::from_secs(5)).await;
+        let writer = Arc::new(writer);
+        let mut tasks = Vec::new();
+        for i in 0..400_i64 {
+            let writer = Arc::clone(&writer);
+            tasks.push(tokio::spawn(async move {
+                let work = async {
+                    let mut tx = writer.begin().await?;
+                    sqlx::query("INSERT INTO t VALUES ($1)")
+                        .bind(i)
+                        .execute(&mut *tx)
+                        .await?;
+                    match i % 4 {
+                        0 => Ok(()), // dropped uncommitted
+                        2 => tx.rollback().await,
+                        _ => tx.commit().await,
+                    }
+                };
+                if i % 4 == 3 {
+                    // Cancelled wherever it got to: waiting, begun, inserted, committing.
+                    let after = Duration::from_micros(u64::try_from(i % 11).unwrap() * 30);
+                    let _ = tokio::time::timeout(after, work).await;
+                    Ok(())
+                } else {
+                    work.await
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        sqlx::query("INSERT INTO t VALUES (-1)")
+            .execute(&mut *writer.conn().await.unwrap())
+            .await
+            .unwrap();
+        // Read by another connection: exactly what was committed.
+        let options = SqliteConnectOptions::new().filename(dir.path().join("w.sqlite3"));
+        let mut other = SqliteConnection::connect_with(&options).await.unwrap();
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT v FROM t")
+            .fetch_all(&mut other)
+            .await
+            .unwrap();
+        assert!(rows.contains(&-1), "the last write is committed");
+        for i in 0..400_i64 {
+            match i % 4 {
+                0 | 2 => assert!(!rows.contains(&i), "row {i} was not committed"),
+                1 => assert!(rows.contains(&i), "row {i} was committed"),
+                _ => {}
+            }
+        }
+    }
+
     #[tokio::test]
     async fn waiting_for_a_held_connection_times_out_and_a_closed_one_is_refused() {
         let (_dir, writer) = writer(Duration::from_millis(20)).await;
