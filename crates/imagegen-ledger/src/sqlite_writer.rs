@@ -141,6 +141,16 @@ mod tests {
         (dir, Writer::new(conn, timeout))
     }
 
+    /// The rows another connection sees: what was committed.
+    async fn committed_rows(dir: &tempfile::TempDir) -> Vec<i64> {
+        let options = SqliteConnectOptions::new().filename(dir.path().join("w.sqlite3"));
+        let mut other = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query_scalar("SELECT v FROM t ORDER BY v")
+            .fetch_all(&mut other)
+            .await
+            .unwrap()
+    }
+
     async fn count(writer: &Writer) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM t")
             .fetch_one(&mut *writer.conn().await.unwrap())
@@ -187,14 +197,7 @@ mod tests {
             .execute(&mut *writer.conn().await.unwrap())
             .await
             .unwrap();
-        // Committed: another connection sees it.
-        let options = SqliteConnectOptions::new().filename(dir.path().join("w.sqlite3"));
-        let mut other = SqliteConnection::connect_with(&options).await.unwrap();
-        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
-            .fetch_one(&mut other)
-            .await
-            .unwrap();
-        assert_eq!(seen, 1);
+        assert_eq!(committed_rows(&dir).await, [1]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,13 +237,7 @@ mod tests {
             .execute(&mut *writer.conn().await.unwrap())
             .await
             .unwrap();
-        // Read by another connection: exactly what was committed.
-        let options = SqliteConnectOptions::new().filename(dir.path().join("w.sqlite3"));
-        let mut other = SqliteConnection::connect_with(&options).await.unwrap();
-        let rows: Vec<i64> = sqlx::query_scalar("SELECT v FROM t")
-            .fetch_all(&mut other)
-            .await
-            .unwrap();
+        let rows = committed_rows(&dir).await;
         assert!(rows.contains(&-1), "the last write is committed");
         for i in 0..400_i64 {
             match i % 4 {
