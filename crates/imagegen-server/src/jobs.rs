@@ -120,17 +120,39 @@ pub(crate) struct JobProgress {
     id: String,
     events: broadcast::Sender<JobEvent>,
     ledger: Arc<dyn Ledger>,
-    /// When progress was last written, or the generation started.
-    written: Mutex<Instant>,
+    /// The gateway's clock.
+    clock: imagegen::core::SharedClock,
+    /// When (on `clock`) progress was last written, or the generation started.
+    written: Mutex<Duration>,
+}
+
+impl JobProgress {
+    /// The sink of generation `id`, started now.
+    fn new(
+        id: &str,
+        events: broadcast::Sender<JobEvent>,
+        ledger: Arc<dyn Ledger>,
+        clock: imagegen::core::SharedClock,
+    ) -> Self {
+        let started = clock.now();
+        Self {
+            id: id.to_owned(),
+            events,
+            ledger,
+            clock,
+            written: Mutex::new(started),
+        }
+    }
 }
 
 impl ProgressSink for JobProgress {
     fn report(&self, event: ProgressEvent) {
         let due = {
             let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-            let due = written.elapsed() >= PROGRESS_EVERY;
+            let now = self.clock.now();
+            let due = now.saturating_sub(*written) >= PROGRESS_EVERY;
             if due {
-                *written = Instant::now();
+                *written = now;
             }
             due
         };
@@ -225,12 +247,12 @@ impl Jobs {
             },
         );
         drop(entries);
-        Ok(Arc::new(JobProgress {
-            id: id.to_owned(),
+        Ok(Arc::new(JobProgress::new(
+            id,
             events,
-            ledger: Arc::clone(&state.ledger),
-            written: Mutex::new(Instant::now()),
-        }))
+            Arc::clone(&state.ledger),
+            Arc::clone(&state.clock),
+        )))
     }
 
     /// `id` is done with `outcome`: in the ledger for every gateway, then here.
@@ -595,4 +617,67 @@ pub(crate) fn accepted(id: &str) -> Response {
         axum::Json(json!({"id": id, "object": "imagegen.generation", "status": "running"})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imagegen::core::{JobState, ManualClock};
+    use imagegen_ledger::{Lease, LedgerOptions, SqliteLedger};
+
+    /// The progress the ledger holds for `id`, polled every 5 ms up to `tries` times
+    /// for a write the sink spawned.
+    async fn written(ledger: &dyn Ledger, id: &str, tries: u32) -> Option<String> {
+        for _ in 0..tries {
+            let progress = ledger.generation(id).await.unwrap().unwrap().progress;
+            if progress.is_some() {
+                return progress;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn progress_reaches_the_ledger_once_the_generation_has_run_its_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::manual();
+        clock.advance(Duration::from_secs(60));
+        let options = LedgerOptions::default().with_clock(clock.shared());
+        let ledger: Arc<dyn Ledger> = Arc::new(
+            SqliteLedger::open_path(&dir.path().join("ledger.sqlite3"), &options)
+                .await
+                .unwrap(),
+        );
+        let lease = Lease::new("gw", u64::MAX / 2);
+        ledger
+            .create_generation(&NewGeneration::new("req_1", "local", lease))
+            .await
+            .unwrap();
+        let (events, mut followers) = broadcast::channel(EVENT_BUFFER);
+        let sink = JobProgress::new("req_1", events, Arc::clone(&ledger), clock.shared());
+        let event = |percent| {
+            ProgressEvent::new(
+                "kolbo",
+                "job-1",
+                JobState::Running,
+                Some(percent),
+                Duration::ZERO,
+            )
+        };
+
+        sink.report(event(10));
+        clock.advance(PROGRESS_EVERY - Duration::from_millis(1));
+        sink.report(event(20));
+        // Followers here hear every event; the ledger has none of them yet.
+        assert!(matches!(followers.recv().await, Ok(JobEvent::Progress(_))));
+        assert!(matches!(followers.recv().await, Ok(JobEvent::Progress(_))));
+        // (Before, the first event was written at once: it would show within 100 ms.)
+        assert_eq!(written(ledger.as_ref(), "req_1", 20).await, None);
+
+        clock.advance(Duration::from_millis(1));
+        sink.report(event(30));
+        let progress = written(ledger.as_ref(), "req_1", 400).await.unwrap();
+        assert!(progress.contains("30"), "{progress}");
+    }
 }
