@@ -383,31 +383,62 @@ fn resume(binary: &Path, sim: &SimHandle, db: &str, dir: &Path) -> Result<Resume
     let output = imagegen_command(binary, sim, dir)
         .env("KOALA_PLAN", "professional")
         .env("IMAGEGEN_DOWNLOAD_DEADLINE", "5")
-        .args(["--db", db, "resume"])
+        .args(["--db", db, "resume", "--json"])
         .output()
         .map_err(|e| format!("cannot run imagegen resume: {e}"))?;
     let _ = std::fs::write(dir.join("resume.stderr"), &output.stderr);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Its `--json` report: one row per job it took up, `closed` and `error` as the
+    // library's `ResumeReport` has them (none when it stopped before resuming anything).
+    let jobs = serde_json::from_slice::<serde_json::Value>(&output.stdout)
+        .ok()
+        .and_then(|report| report["jobs"].as_array().cloned());
+    let counts = jobs.map(|jobs| {
+        let closed = |failed: bool| {
+            jobs.iter()
+                .filter(|job| {
+                    job["closed"].as_bool() == Some(true) && job["error"].is_null() != failed
+                })
+                .count()
+        };
+        let (finished, failed) = (closed(false), closed(true));
+        JobCounts {
+            finished,
+            failed,
+            still_open: jobs.len() - finished - failed,
+        }
+    });
     Ok(Resumed {
         exit: output.status.code(),
-        summary: stderr
+        counts,
+        last_words: String::from_utf8_lossy(&output.stderr)
             .lines()
-            .map(str::trim)
-            .rfind(|line| line.starts_with("Finished"))
-            .map(str::to_owned),
-        failed_jobs: stderr.lines().filter(|l| l.contains(" failed: ")).count(),
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_owned(),
     })
 }
 
-/// What `imagegen resume` said at the end of the run.
+/// What `imagegen resume` reported at the end of the run.
 #[derive(Debug)]
 pub(crate) struct Resumed {
-    /// Its exit code (`None`: killed by a signal).
+    /// Its exit code (`None`: killed by a signal); not 0 when a job failed.
     pub(crate) exit: Option<i32>,
-    /// Its `Finished …` line.
-    pub(crate) summary: Option<String>,
-    /// Jobs it closed as failed (the provider failed them; exit 0 only without any).
-    pub(crate) failed_jobs: usize,
+    /// Its report's jobs, when it printed one.
+    pub(crate) counts: Option<JobCounts>,
+    /// The last line it wrote to stderr.
+    pub(crate) last_words: String,
+}
+
+/// The jobs `imagegen resume` took up, by how they ended.
+#[derive(Debug)]
+pub(crate) struct JobCounts {
+    /// Finished with their images.
+    pub(crate) finished: usize,
+    /// Closed as failed (the provider failed them).
+    pub(crate) failed: usize,
+    /// Left open.
+    pub(crate) still_open: usize,
 }
 
 impl Resumed {
@@ -415,11 +446,13 @@ impl Resumed {
         let exit = self
             .exit
             .map_or_else(|| "killed".to_owned(), |code| format!("exit {code}"));
-        let summary = self.summary.as_deref().unwrap_or("no summary");
-        format!(
-            "`{summary}`, {} failed by the provider, {exit}",
-            self.failed_jobs
-        )
+        match &self.counts {
+            Some(c) => format!(
+                "its report: {} finished, {} failed by the provider, {} still open; {exit}",
+                c.finished, c.failed, c.still_open
+            ),
+            None => format!("no report: `{}`; {exit}", self.last_words),
+        }
     }
 }
 
