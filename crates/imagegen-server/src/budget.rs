@@ -65,7 +65,8 @@ struct Held {
 }
 
 /// Holds the worst case of `request` on `budget` and caps `call` at it; see the
-/// [module docs](self). The hold has no lease: only this process ends it.
+/// [module docs](self). The hold has no lease: only this process ends it (the stdio MCP
+/// server's, which has no keeper to renew one).
 pub(crate) async fn reserve(
     ledger: &Arc<dyn Ledger>,
     client: &Client,
@@ -76,9 +77,11 @@ pub(crate) async fn reserve(
     reserve_with(ledger, client, budget, request, call, None).await
 }
 
-/// As [`reserve`], for gateway generation `generation_id`: the hold is leased to this
-/// gateway and names the generation, so if the gateway dies another resolves it from
-/// what was sent ([`crate::leases`]).
+/// As [`reserve`], for gateway generation `generation_id` (an API request's, or a
+/// `generate_image` call's on `/mcp`): the hold is leased to this gateway and names the
+/// generation, so if the gateway dies another resolves it from what was sent
+/// ([`crate::leases`]). The generation must be recorded with its request key before
+/// anything is sent for it.
 pub(crate) async fn reserve_for(
     state: &AppState,
     generation_id: &str,

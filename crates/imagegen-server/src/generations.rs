@@ -101,11 +101,7 @@ pub(crate) async fn handle(
         Err(error) => {
             if headers.contains_key(idempotency::HEADER) {
                 // Its generation was recorded as it claimed its key: it ends with this.
-                let answer = Recorded {
-                    status: error.status(),
-                    body: error.body(),
-                    inline: false,
-                };
+                let answer = Recorded::error(&error);
                 if let Err(e) = state
                     .ledger
                     .finish_generation(&id, answer.status.as_u16(), &answer.to_text())
@@ -356,11 +352,7 @@ async fn run(
                 Ok(recorded) => claim.finish(recorded).await,
                 // What was paid for is answered again, never paid for twice.
                 Err(error) if paid => {
-                    let recorded = Recorded {
-                        status: error.status(),
-                        body: error.body(),
-                        inline: false,
-                    };
+                    let recorded = Recorded::error(error);
                     claim.finish(&recorded).await;
                 }
                 Err(_) => claim.abandon().await,
@@ -368,42 +360,25 @@ async fn run(
             // Its answer, for whoever reads or follows it, here or on another gateway.
             let answer = match &rendered {
                 Ok(recorded) => recorded.clone(),
-                Err(error) => Recorded {
-                    status: error.status(),
-                    body: error.body(),
-                    inline: false,
-                },
+                Err(error) => Recorded::error(error),
             };
             state.jobs.finish(&state, &id, answer).await;
             (rendered, report.credits_charged())
         })
-    };
-    // A task that panicked answered nothing: its generation is closed with the error.
-    let stopped = |state: &Arc<AppState>, id: &str, e: tokio::task::JoinError| {
-        let error = ApiError::internal(format!(
-            "the generation stopped unexpectedly ({e}); any paid job is recorded in the ledger"
-        ))
-        .no_retry();
-        let answer = Recorded {
-            status: error.status(),
-            body: error.body(),
-            inline: false,
-        };
-        let (state, id) = (Arc::clone(state), id.to_owned());
-        tokio::spawn(async move { state.jobs.finish(&state, &id, answer).await });
-        error
     };
     if mode == Mode::Background {
         let state = Arc::clone(state);
         let job_id = id.to_owned();
         tokio::spawn(async move {
             if let Err(e) = task.await {
-                stopped(&state, &job_id, e);
+                crate::jobs::close_stopped(&state, &job_id, &e);
             }
         });
         return Ok(crate::jobs::accepted(id));
     }
-    let (rendered, credits) = task.await.map_err(|e| stopped(state, id, e))?;
+    let (rendered, credits) = task
+        .await
+        .map_err(|e| crate::jobs::close_stopped(state, id, &e))?;
     let recorded = rendered?;
     let mut response = deliver(state, recorded).await?;
     if let Ok(value) = HeaderValue::from_str(&credits.to_string()) {

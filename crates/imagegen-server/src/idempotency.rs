@@ -55,6 +55,15 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
+    /// The answer that is `error`.
+    pub(crate) fn error(error: &ApiError) -> Self {
+        Self {
+            status: error.status(),
+            body: error.body(),
+            inline: false,
+        }
+    }
+
     /// The text the ledger keeps.
     pub(crate) fn to_text(&self) -> String {
         json!({"v": 1, "inline": self.inline, "body": self.body}).to_string()
@@ -172,11 +181,7 @@ pub(crate) async fn begin(
     let answer = match &outcome {
         Ok(Begin::Replay(recorded)) => recorded.clone(),
         Ok(_) => return outcome,
-        Err(error) => Recorded {
-            status: error.status(),
-            body: error.body(),
-            inline: false,
-        },
+        Err(error) => Recorded::error(error),
     };
     if let Err(e) = ledger
         .finish_generation(&generation.id, answer.status.as_u16(), &answer.to_text())

@@ -11,8 +11,9 @@
 //! finished gets the `done` event only). A comment every 15 s keeps it alive.
 //!
 //! Every generation the gateway runs, background or waited on (`POST
-//! /v1/images/generations`, whose `x-request-id` is its id), is recorded in the ledger
-//! when it starts, with its latest progress and then its answer, so every gateway
+//! /v1/images/generations`, whose `x-request-id` is its id), or an MCP `generate_image`
+//! call on `/mcp` (whose answer is then the tool's structured result), is recorded in
+//! the ledger when it starts, with its latest progress and then its answer, so every gateway
 //! sharing the ledger answers for it: the one
 //! running it from memory (its followers hear each event as it happens), any other from
 //! the ledger (its followers hear the latest progress, looked up every
@@ -617,6 +618,24 @@ pub(crate) fn accepted(id: &str) -> Response {
         axum::Json(json!({"id": id, "object": "imagegen.generation", "status": "running"})),
     )
         .into_response()
+}
+
+/// Closes generation `id`, whose task stopped unexpectedly (it panicked) and answered
+/// nothing, with that error (on a task of its own), so it does not stay running for ever;
+/// the error, for the caller still waiting.
+pub(crate) fn close_stopped(
+    state: &Arc<AppState>,
+    id: &str,
+    stopped: &tokio::task::JoinError,
+) -> ApiError {
+    let error = ApiError::internal(format!(
+        "the generation stopped unexpectedly ({stopped}); any paid job is recorded in the ledger"
+    ))
+    .no_retry();
+    let answer = Recorded::error(&error);
+    let (state, id) = (Arc::clone(state), id.to_owned());
+    tokio::spawn(async move { state.jobs.finish(&state, &id, answer).await });
+    error
 }
 
 #[cfg(test)]

@@ -52,6 +52,11 @@ impl Access {
         }
     }
 
+    /// The gateway's caller; `None` on stdio.
+    pub(crate) fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
+
     /// The gateway key paying, if any.
     pub(crate) fn key(&self) -> Option<ApiKeyId> {
         match &self.caller {

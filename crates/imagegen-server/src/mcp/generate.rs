@@ -5,17 +5,34 @@
 //! moved into its store). The call waits at most the wait limit: past it, the task keeps
 //! going and the answer is `status: "pending"` with the job ids, paid for, which
 //! `get_generation` fetches.
+//!
+//! On the gateway (`/mcp`) a call is a gateway generation like an API request's: its
+//! hold is [`budget::reserve_for`] (leased to this gateway, naming the call's id), and
+//! its generation is recorded with [`Jobs::start`](crate::jobs::Jobs::start), naming the
+//! request key the facade writes its write-ahead under, before anything is sent (a
+//! failure to record refuses the call and gives the hold back). The keeper renews both
+//! with the call's jobs; if the gateway dies, another resolves the hold from what was
+//! sent and answers the generation ([`crate::leases`]). When the run ends (not when the
+//! call answers: past the wait limit it runs on) the hold settles and the generation is
+//! closed with [`Jobs::finish`](crate::jobs::Jobs::finish): its answer is the tool's
+//! structured result with the HTTP status the API would give the same run, which
+//! `GET /v1/generations/{id}` shows to the same caller (the id is the call's request id,
+//! in the gateway's log). Over stdio there is no gateway and no keeper: the hold is
+//! [`budget::reserve`], unleased, and no generation is recorded; only that process ends
+//! the hold.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use axum::http::StatusCode;
 use imagegen::job_log::{AcceptedRecord, JobLog, OpenJobs, SubmittingRecord};
 use imagegen::journal::Outcome;
 use imagegen::ledger_log::LedgerLog;
 use imagegen::{
-    CallOptions, Credits, GenerateOptions, GenerationRequest, JobHandle, RunReport, SavedImage, Usd,
+    CallOptions, Credits, GenerateOptions, GenerationRequest, JobHandle, ProgressEvent,
+    ProgressSink, RunReport, SavedImage, Usd,
 };
 use rmcp::model::CallToolResult;
 use serde_json::json;
@@ -27,6 +44,8 @@ use super::params::ImageParams;
 use super::progress::{Progress, Requested};
 use super::{ImagegenMcp, Shared, Surface};
 use crate::budget;
+use crate::error_map::api_error;
+use crate::idempotency::Recorded;
 use crate::openai_error::ApiError;
 use crate::store_log::StoreLog;
 
@@ -47,10 +66,27 @@ pub(crate) async fn run(
         Ok(slot) => slot,
         Err(error) => return api_tool_error(&error),
     };
+    // On the gateway: the gateway and the caller its generation is recorded for.
+    let gateway = match (&shared.surface, access.caller()) {
+        (Surface::Http(state), Some(caller)) => Some((state, caller)),
+        _ => None,
+    };
+    let id = server.next_id();
     let hold = match access.budget(shared).await {
         Ok(Some(name)) => {
-            match budget::reserve(&shared.ledger, &shared.client, &name, &request, &mut call).await
-            {
+            let held = match gateway {
+                // Leased to this gateway and naming the generation: if it dies, another
+                // resolves the hold from what was sent.
+                Some((state, _)) => {
+                    budget::reserve_for(state, &id, &name, &request, &mut call).await
+                }
+                // stdio: no gateway, no keeper to renew a lease; only this process ends it.
+                None => {
+                    budget::reserve(&shared.ledger, &shared.client, &name, &request, &mut call)
+                        .await
+                }
+            };
+            match held {
                 Ok(hold) => Some(hold),
                 Err(error) => return refusal(shared, &name, &request, &call, &error).await,
             }
@@ -58,11 +94,36 @@ pub(crate) async fn run(
         Ok(None) => None,
         Err(refused) => return refused,
     };
-    let id = server.next_id();
     tracing::info!(call = %id, caller = %access.label(), images = request.count(), "generate_image");
+    let (dir, log, store_log) = journal(shared, access, &id);
+    // The key the facade records the request under before its first submission (the
+    // write-ahead): the call's own folder makes it this call's alone.
+    let request_key = imagegen::job_log::request_key(&request, &call, &dir);
+    // On the gateway the generation is recorded, naming its request, before anything is
+    // sent: a hold whose gateway dies is resolved from it.
+    let followers = match gateway {
+        Some((state, caller)) => {
+            match state
+                .jobs
+                .start(state, &id, caller, request_key.clone(), false)
+                .await
+            {
+                Ok(sink) => Some(sink),
+                Err(start) => {
+                    // Nothing was sent: the hold is given back, not settled in full on drop.
+                    if let Some(hold) = hold {
+                        hold.settle(Credits::ZERO, false).await;
+                    }
+                    tracing::error!(call = %id, error = %start.error.message(), "generate_image refused: its generation could not be recorded");
+                    return tool_error("ledger_error", start.error.message(), json!({}));
+                }
+            }
+        }
+        None => None,
+    };
+    let gateway = gateway.map(|(state, _)| Arc::clone(state));
     let (done_tx, done_rx) = watch::channel(false);
     let (accepted_tx, mut accepted_rx) = watch::channel(Vec::<JobHandle>::new());
-    let (dir, log, store_log) = journal(shared, access, &id);
     let progress = Progress::start(progress, request.count());
     let _stop_progress = progress.stop_on_drop();
     let watch_log = Arc::new(WatchLog {
@@ -75,17 +136,23 @@ pub(crate) async fn run(
     let mut options = GenerateOptions::default()
         .journal(watch_log.clone())
         .out_dir(&dir)
+        .request_key(request_key)
         .call(call);
+    let mut sinks: Vec<Arc<dyn ProgressSink>> = followers.into_iter().collect();
     if progress.is_on() {
-        options = options.progress(Arc::new(progress.clone()));
+        sinks.push(Arc::new(progress.clone()));
     }
-    let guard = match &shared.surface {
-        Surface::Http(state) => Some(state.inflight.enter()),
-        Surface::Stdio { .. } => None,
-    };
+    match sinks.len() {
+        0 => {}
+        1 => options = options.progress(sinks.remove(0)),
+        _ => options = options.progress(Arc::new(EverySink(sinks))),
+    }
+    let guard = gateway.as_ref().map(|state| state.inflight.enter());
     let mut task = {
         let shared = Arc::clone(shared);
         let access = access.clone();
+        let gateway = gateway.clone();
+        let id = id.clone();
         tokio::spawn(async move {
             let _in_flight = (guard, slot);
             let report = shared
@@ -97,13 +164,20 @@ pub(crate) async fn run(
                 hold.settle(report.credits_charged(), !report.unfinished.is_empty())
                     .await;
             }
-            if matches!(shared.surface, Surface::Http(_))
+            if gateway.is_some()
                 && let Err(e) = tokio::fs::remove_dir(&dir).await
                 && e.kind() != io::ErrorKind::NotFound
             {
                 tracing::debug!(dir = %dir.display(), error = %e, "an incoming folder was kept");
             }
             let output = render(&shared, &report, images);
+            if let Some(state) = &gateway {
+                // Before the call answers: the answer an agent hears is in the ledger.
+                state
+                    .jobs
+                    .finish(state, &id, answer_of(&report, &output))
+                    .await;
+            }
             let _ = done_tx.send(true);
             let accepted = watch_log.accepted.borrow().clone();
             shared.running.remove(
@@ -138,6 +212,9 @@ pub(crate) async fn run(
             output.into_result().await
         }
         Some(Err(e)) => {
+            if let Some(state) = &gateway {
+                crate::jobs::close_stopped(state, &id, &e);
+            }
             progress.finish(Some("failed")).await;
             tool_error(
                 "internal_error",
@@ -148,9 +225,47 @@ pub(crate) async fn run(
             )
         }
         None => {
+            // The run goes on without the call; its generation is closed when it ends
+            // (above), or here if its task stops unexpectedly.
+            if let Some(state) = gateway {
+                tokio::spawn(async move {
+                    if let Err(e) = task.await {
+                        crate::jobs::close_stopped(&state, &id, &e);
+                    }
+                });
+            }
             progress.finish(None).await;
             let jobs = accepted_rx.borrow().clone();
             pending(shared, &jobs).into_result().await
+        }
+    }
+}
+
+/// What a gateway call's generation is closed with when its run ends (see
+/// [`crate::jobs`]): the tool's structured answer, and the HTTP status the API answers
+/// for the same run (200, or the status of its failure).
+fn answer_of(report: &RunReport, output: &GenerationOutput) -> Recorded {
+    let status = report
+        .error
+        .as_ref()
+        .map_or(StatusCode::OK, |error| api_error(error).status());
+    let body = serde_json::to_value(output)
+        .unwrap_or_else(|e| json!({"message": format!("the answer could not be kept: {e}")}));
+    Recorded {
+        status,
+        body,
+        inline: false,
+    }
+}
+
+/// A call's progress to each of its sinks: its generation's followers (gateway) and its
+/// `notifications/progress` (when the call carries a token).
+struct EverySink(Vec<Arc<dyn ProgressSink>>);
+
+impl ProgressSink for EverySink {
+    fn report(&self, event: ProgressEvent) {
+        for sink in &self.0 {
+            sink.report(event.clone());
         }
     }
 }
