@@ -81,6 +81,7 @@ pub mod lease;
 mod postgres;
 pub mod rate_slots;
 mod sqlite;
+mod sqlite_readers;
 mod sqlite_writer;
 mod target;
 #[cfg(feature = "testing")]

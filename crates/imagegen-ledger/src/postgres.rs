@@ -26,7 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 ///
 /// Its `Debug` shows the URL with the password redacted, never the connect options.
 pub struct PostgresLedger {
-    pool: Pool<Db>,
+    /// Reads.
+    readers: Pool<Db>,
     /// Writes: the same pool (PostgreSQL's writers do not wait on one another's locks
     /// the way SQLite's do).
     writer: Pool<Db>,
@@ -84,7 +85,7 @@ impl PostgresLedger {
             .connect_lazy_with(connect);
         Ok(Self {
             writer: pool.clone(),
-            pool,
+            readers: pool,
             url,
             clock: options.clock.clone(),
         })
@@ -103,6 +104,17 @@ async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, sqlx::Error> {
 
 async fn write_conn(pool: &Pool<Db>) -> Result<WriteConn, sqlx::Error> {
     pool.acquire().await
+}
+
+/// A connection for reads.
+type ReadConn = sqlx::pool::PoolConnection<Db>;
+
+async fn read_conn(pool: &Pool<Db>) -> Result<ReadConn, sqlx::Error> {
+    pool.acquire().await
+}
+
+async fn close_readers(pool: &Pool<Db>) {
+    pool.close().await;
 }
 
 impl PostgresLedger {

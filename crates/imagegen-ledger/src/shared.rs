@@ -73,6 +73,11 @@ impl Store {
         begin_write(&self.writer).await.map_err(E::db(op))
     }
 
+    /// A read connection.
+    async fn read(&self, op: &'static str) -> Result<ReadConn, LedgerError> {
+        read_conn(&self.readers).await.map_err(E::db(op))
+    }
+
     /// The write connection, for one statement in autocommit.
     async fn conn(&self, op: &'static str) -> Result<WriteConn, LedgerError> {
         write_conn(&self.writer).await.map_err(E::db(op))
@@ -93,7 +98,7 @@ impl Store {
             let images = sqlx::query(&sql)
                 .bind(job.provider.as_str())
                 .bind(&job.job_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read(op).await?)
                 .await
                 .map_err(E::db(op))?
                 .iter()
@@ -935,7 +940,7 @@ impl Ledger for Store {
         sqlx::query(&sql)
             .bind(provider.as_str())
             .bind(job_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read("read a job").await?)
             .await
             .map_err(E::db("read a job"))?
             .map(|row| job_from_row(&row))
@@ -948,7 +953,7 @@ impl Ledger for Store {
              ORDER BY j.accepted_at_ms, j.id"
         );
         sqlx::query(&sql)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read("list open jobs").await?)
             .await
             .map_err(E::db("list open jobs"))?
             .iter()
@@ -966,7 +971,7 @@ impl Ledger for Store {
         );
         let jobs = sqlx::query(&sql)
             .bind(request_key)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read(OP).await?)
             .await
             .map_err(E::db(OP))?
             .iter()
@@ -986,7 +991,7 @@ impl Ledger for Store {
         )
         .bind(i64::from(query.limit))
         .bind(contains_pattern(query.search.as_deref()))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read("read the history").await?)
         .await
         .map_err(E::db("read the history"))?;
         let mut entries: Vec<HistoryEntry> = Vec::new();
@@ -1046,7 +1051,7 @@ impl Ledger for Store {
             .bind(since)
             .bind(until)
             .bind(key)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read("sum the spend").await?)
             .await
             .map_err(E::db("sum the spend"))?;
         rows.iter()
@@ -1154,7 +1159,7 @@ impl Ledger for Store {
              FROM budgets WHERE name = $1",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read("read a budget").await?)
         .await
         .map_err(E::db("read a budget"))?
         .map(|row| budget_from_row(&row))
@@ -1291,7 +1296,7 @@ impl Ledger for Store {
         .bind(provider.as_str())
         .bind(model_key(model))
         .bind(int(now_ms, "a time")?)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read("read a cooldown").await?)
         .await
         .map_err(E::db("read a cooldown"))?
         .map(|row| get_u64(&row, "until_ms"))
@@ -1304,7 +1309,7 @@ impl Ledger for Store {
              ORDER BY provider, model",
         )
         .bind(int(now_ms, "a time")?)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read("list cooldowns").await?)
         .await
         .map_err(E::db("list cooldowns"))?
         .iter()
@@ -1372,7 +1377,7 @@ impl Ledger for Store {
         let sql = format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at_ms IS NULL"
         );
-        let mut conn = self.pool.acquire().await.map_err(E::db(OP))?;
+        let mut conn = self.read(OP).await?;
         let row = sqlx::query(&sql)
             .bind(key_hash)
             .fetch_optional(&mut *conn)
@@ -1390,7 +1395,7 @@ impl Ledger for Store {
         const OP: &str = "list gateway keys";
         let now_ms = unix_millis(self.clock.wall_time());
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at_ms, id");
-        let mut conn = self.pool.acquire().await.map_err(E::db(OP))?;
+        let mut conn = self.read(OP).await?;
         let rows = sqlx::query(&sql)
             .fetch_all(&mut *conn)
             .await
@@ -1506,7 +1511,7 @@ impl Ledger for Store {
             )
             .bind(scope)
             .bind(idem_key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read(OP).await?)
             .await
             .map_err(E::db(OP))?;
             if let Some(row) = existing {
@@ -1572,7 +1577,7 @@ impl Ledger for Store {
         )
         .bind(scope)
         .bind(idem_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read("read an idempotent request's generation").await?)
         .await
         .map_err(E::db("read an idempotent request's generation"))?;
         match row {
@@ -1621,7 +1626,7 @@ impl Ledger for Store {
             .bind(after_job)
             .bind(after_index)
             .bind(i64::from(query.limit.max(1)))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read(OP).await?)
             .await
             .map_err(E::db(OP))?;
         let mut jobs: std::collections::HashMap<(String, String), JobRecord> =
@@ -1656,7 +1661,7 @@ impl Ledger for Store {
         .bind(key.provider.as_str())
         .bind(&key.job_id)
         .bind(i64::from(key.index))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read("read an image").await?)
         .await
         .map_err(E::db("read an image"))?;
         let Some(row) = row else {
@@ -1702,11 +1707,7 @@ impl Ledger for Store {
     }
 
     async fn request_recorded(&self, request_key: &str) -> Result<bool, LedgerError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(E::db("look up a request"))?;
+        let mut conn = self.read("look up a request").await?;
         request_recorded_in(&mut conn, request_key).await
     }
 
@@ -1718,7 +1719,7 @@ impl Ledger for Store {
         );
         let jobs = sqlx::query(&sql)
             .bind(request_key)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read(OP).await?)
             .await
             .map_err(E::db(OP))?
             .iter()
@@ -1858,7 +1859,7 @@ impl Ledger for Store {
     async fn generation(&self, id: &str) -> Result<Option<GenerationRecord>, LedgerError> {
         sqlx::query(&format!("SELECT {GENERATION_COLUMNS} FROM generations WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read("read a generation").await?)
             .await
             .map_err(E::db("read a generation"))?
             .map(|row| generation_from_row(&row))
@@ -2025,7 +2026,7 @@ impl Ledger for Store {
 
     async fn close(&self) {
         self.writer.close().await;
-        self.pool.close().await;
+        close_readers(&self.readers).await;
     }
 
     async fn reserve_leased(
@@ -2054,7 +2055,7 @@ impl Ledger for Store {
         .bind(&lease.owner)
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read(OP).await?)
         .await
         .map_err(E::db(OP))?;
         let mut resolved = Vec::with_capacity(candidates.len());

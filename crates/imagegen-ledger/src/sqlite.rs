@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use imagegen_core::SharedClock;
+use sqlx::Connection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, Pool};
 
 use crate::LedgerOptions;
+use crate::sqlite_readers::{ReadConn, Readers};
 use crate::sqlite_writer::{WriteConn, WriteTx, Writer};
 use crate::target::redact_url;
 
@@ -53,8 +53,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// # Ok(()) }
 /// ```
 pub struct SqliteLedger {
-    /// Reads.
-    pool: Pool<Db>,
+    /// Reads: several connections, without a pool (see `sqlite_readers`).
+    readers: Readers,
     /// Writes: one connection, `synchronous = NORMAL`, without a pool (see
     /// `sqlite_writer`); made durable by [`SqliteLedger::durable`].
     writer: Writer,
@@ -105,15 +105,13 @@ impl SqliteLedger {
             url: url.clone(),
             source,
         };
-        // A connection to a local file does not go stale: no ping before each use (for
-        // SQLite a ping is a round trip to the connection's worker thread).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(false)
-            .connect_with(connect.clone())
-            .await
-            .map_err(open_error)?;
+        // Opened when first needed; a connection to a local file does not go stale, so
+        // none is tested before or after a read.
+        let readers = Readers::new(
+            connect.clone(),
+            options.max_connections,
+            options.acquire_timeout,
+        );
         // The WAL is synced by `durable`, once for every write committed before it.
         let writer =
             SqliteConnection::connect_with(&connect.synchronous(SqliteSynchronous::Normal))
@@ -123,7 +121,7 @@ impl SqliteLedger {
         let mut wal = file.into_os_string();
         wal.push("-wal");
         Ok(Self {
-            pool,
+            readers,
             writer,
             wal: WalSync::new(std::path::PathBuf::from(wal)),
             url,
@@ -189,6 +187,14 @@ async fn begin_write(writer: &Writer) -> Result<WriteTx, sqlx::Error> {
 
 async fn write_conn(writer: &Writer) -> Result<WriteConn, sqlx::Error> {
     writer.conn().await
+}
+
+async fn read_conn(readers: &Readers) -> Result<ReadConn, sqlx::Error> {
+    readers.conn().await
+}
+
+async fn close_readers(readers: &Readers) {
+    readers.close().await;
 }
 
 impl SqliteLedger {

@@ -49,12 +49,7 @@ impl Writer {
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
         let mut conn =
             OwnedMutexGuard::try_map(held, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?;
-        if Manager::get_transaction_depth(&conn) > 0 {
-            // Left in a transaction by a caller cancelled while beginning one (or whose
-            // rollback is still queued, which makes this one a no-op): never hand out a
-            // connection whose writes would not commit.
-            Manager::rollback(&mut conn).await?;
-        }
+        settle_transaction(&mut conn).await?;
         Ok(conn)
     }
 
@@ -76,6 +71,17 @@ impl Writer {
             tracing::debug!(error = %e, "the ledger's write connection did not close cleanly");
         }
     }
+}
+
+/// Rolls back the transaction `conn` was left in by a caller cancelled while beginning
+/// one (or whose rollback is still queued, which makes this one a no-op), before the
+/// connection is handed out again: never one whose writes would not commit, nor whose
+/// reads would see an old snapshot.
+pub(crate) async fn settle_transaction(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    if Manager::get_transaction_depth(conn) > 0 {
+        Manager::rollback(conn).await?;
+    }
+    Ok(())
 }
 
 /// A write transaction on the [`Writer`]'s connection; rolled back unless committed.
