@@ -150,24 +150,6 @@ async fn after_the_lease(
     .expect("the dead gateway's hold was resolved")
 }
 
-/// Declares, for each `async fn NAME(Backend)`, the tests `NAME::sqlite` and
-/// `NAME::postgres`.
-macro_rules! on_both_ledgers {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(imagegen_ledger::Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(imagegen_ledger::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
-
 on_both_ledgers!(
     a_hold_of_a_gateway_killed_before_sending_is_given_back,
     a_hold_of_a_gateway_killed_while_sending_is_settled_in_full,

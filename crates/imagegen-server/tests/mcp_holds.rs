@@ -157,6 +157,11 @@ impl World {
         unix_millis(self.clock.wall_time())
     }
 
+    /// Generation `id`, which is in the ledger.
+    async fn generation(&self, id: &str) -> imagegen_ledger::GenerationRecord {
+        self.ledger.generation(id).await.unwrap().unwrap()
+    }
+
     /// `(reserved, spent)` of the key's budget.
     async fn budget(&self) -> (Credits, Credits) {
         let status = self.ledger.budget(&self.budget).await.unwrap().unwrap();
@@ -280,24 +285,6 @@ async fn resolve_after_the_lease(world: &World) -> imagegen_ledger::HoldResoluti
     resolved.remove(0)
 }
 
-/// Declares, for each `async fn NAME(Backend)`, the tests `NAME::sqlite` and
-/// `NAME::postgres`.
-macro_rules! on_both_ledgers {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(imagegen_ledger::Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(imagegen_ledger::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
-
 on_both_ledgers!(
     an_mcp_hold_of_a_gateway_killed_while_sending_is_settled_in_full,
     an_mcp_hold_of_a_gateway_killed_while_its_job_runs_is_settled_at_its_charge,
@@ -328,12 +315,7 @@ async fn an_mcp_hold_of_a_gateway_killed_while_sending_is_settled_in_full(backen
     let hold = resolve_after_the_lease(&world).await;
     assert_eq!(hold.owner, instance, "leased to the killed gateway");
     let generation_id = hold.generation_id.clone().expect("names its generation");
-    let generation = world
-        .ledger
-        .generation(&generation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let generation = world.generation(&generation_id).await;
     assert!(
         generation.caller.starts_with("key:"),
         "{}",
@@ -398,21 +380,11 @@ async fn an_mcp_hold_of_a_gateway_killed_while_its_job_runs_is_settled_at_its_ch
     assert_eq!(world.submissions(), 1, "nothing sent again");
     // And answers the generation it took over, with the image.
     until_kept(&world.clock, "the generation is answered", || async {
-        let generation = world
-            .ledger
-            .generation(&generation_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let generation = world.generation(&generation_id).await;
         generation.finished_at_ms.is_some()
     })
     .await;
-    let generation = world
-        .ledger
-        .generation(&generation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let generation = world.generation(&generation_id).await;
     assert_eq!(generation.status, Some(200), "{generation:?}");
     b.shutdown().await.unwrap();
     world.finish().await;
@@ -458,7 +430,7 @@ async fn an_mcp_call_settles_its_hold_and_closes_its_generation(backend: Backend
         .filter(char::is_ascii_alphanumeric)
         .collect();
     let id = format!("req_{unique}_1");
-    let generation = world.ledger.generation(&id).await.unwrap().unwrap();
+    let generation = world.generation(&id).await;
     assert_eq!(generation.status, Some(200), "{generation:?}");
     assert!(generation.request_key.is_some());
     let read: Value = reqwest::Client::new()

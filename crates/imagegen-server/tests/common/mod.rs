@@ -134,3 +134,22 @@ pub(crate) async fn error_of(response: reqwest::Response) -> (u16, Value, Option
     );
     (status, body, retry)
 }
+
+/// Declares, for each `async fn NAME(Backend)`, the tests `NAME::sqlite` and
+/// `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_ledgers {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(imagegen_ledger::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(imagegen_ledger::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
