@@ -60,16 +60,7 @@ impl Setup {
 async fn a_dead_gateway_holds_the_budget(backend: Backend, killed: Killed) -> Setup {
     let clock = ManualClock::manual();
     let dir = tempfile::tempdir().unwrap();
-    let (url, pg_name) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("ledger.sqlite3").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = imagegen_ledger::testing::fresh_database().await;
-            (url, Some(name))
-        }
-    };
+    let (url, pg_name) = common::ledger_url(backend, dir.path()).await;
     let options = LedgerOptions::default().with_clock(clock.shared());
     let ledger: Arc<dyn Ledger> = imagegen_ledger::open_with(&url, &options).await.unwrap();
     let key = ApiKey::generate().unwrap();

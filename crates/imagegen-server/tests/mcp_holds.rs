@@ -63,16 +63,7 @@ struct World {
 impl World {
     async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (ledger_url, pg_name) = match backend {
-            Backend::Sqlite => (
-                format!("sqlite://{}", dir.path().join("ledger.sqlite3").display()),
-                None,
-            ),
-            Backend::Postgres => {
-                let (url, name) = imagegen_ledger::testing::fresh_database().await;
-                (url, Some(name))
-            }
-        };
+        let (ledger_url, pg_name) = common::ledger_url(backend, dir.path()).await;
         let clock = ManualClock::manual();
         let ledger = open_ledger(ledger_url.clone(), clock.shared()).await;
         let key = ApiKey::generate().unwrap();

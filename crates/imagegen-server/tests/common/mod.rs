@@ -135,6 +135,24 @@ pub(crate) async fn error_of(response: reqwest::Response) -> (u16, Value, Option
     (status, body, retry)
 }
 
+/// A ledger for `backend`: a SQLite file in `dir`, or a fresh PostgreSQL database; its
+/// URL, and the database's name to drop when done (PostgreSQL).
+pub(crate) async fn ledger_url(
+    backend: imagegen_ledger::Backend,
+    dir: &std::path::Path,
+) -> (String, Option<String>) {
+    match backend {
+        imagegen_ledger::Backend::Postgres => {
+            let (url, name) = imagegen_ledger::testing::fresh_database().await;
+            (url, Some(name))
+        }
+        _ => (
+            format!("sqlite://{}", dir.join("ledger.sqlite3").display()),
+            None,
+        ),
+    }
+}
+
 /// Declares, for each `async fn NAME(Backend)`, the tests `NAME::sqlite` and
 /// `NAME::postgres`.
 #[macro_export]
