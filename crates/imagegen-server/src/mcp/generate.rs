@@ -138,14 +138,20 @@ pub(crate) async fn run(
         .out_dir(&dir)
         .request_key(request_key)
         .call(call);
-    let mut sinks: Vec<Arc<dyn ProgressSink>> = followers.into_iter().collect();
-    if progress.is_on() {
-        sinks.push(Arc::new(progress.clone()));
-    }
-    match sinks.len() {
-        0 => {}
-        1 => options = options.progress(sinks.remove(0)),
-        _ => options = options.progress(Arc::new(EverySink(sinks))),
+    // Progress to the generation's followers (gateway) and to the call's
+    // `notifications/progress` (when it carries a token).
+    let notify = progress.is_on().then(|| progress.clone());
+    let sink: Option<Arc<dyn ProgressSink>> = match (followers, notify) {
+        (Some(followers), Some(notify)) => Some(Arc::new(move |event: ProgressEvent| {
+            followers.report(event.clone());
+            notify.report(event);
+        })),
+        (Some(followers), None) => Some(followers),
+        (None, Some(notify)) => Some(Arc::new(notify)),
+        (None, None) => None,
+    };
+    if let Some(sink) = sink {
+        options = options.progress(sink);
     }
     let guard = gateway.as_ref().map(|state| state.inflight.enter());
     let mut task = {
@@ -255,18 +261,6 @@ fn answer_of(report: &RunReport, output: &GenerationOutput) -> Recorded {
         status,
         body,
         inline: false,
-    }
-}
-
-/// A call's progress to each of its sinks: its generation's followers (gateway) and its
-/// `notifications/progress` (when the call carries a token).
-struct EverySink(Vec<Arc<dyn ProgressSink>>);
-
-impl ProgressSink for EverySink {
-    fn report(&self, event: ProgressEvent) {
-        for sink in &self.0 {
-            sink.report(event.clone());
-        }
     }
 }
 
