@@ -5,8 +5,8 @@
 //! every connection it takes back, from a task of its own, and for SQLite a ping is a
 //! round trip to the connection's worker thread. A gateway request reads the ledger once
 //! (its caller's key), so every request paid a second round trip and the thread switches
-//! that go with it. Here each connection sits behind a mutex of its own and a semaphore
-//! counts the free ones: taking one is a lock, giving it back is an unlock.
+//! that go with it. Here the idle connections wait in a list and a semaphore counts the
+//! reads in flight: taking one is a pop, giving it back a push.
 //!
 //! What the pool did that matters here is kept: at most `max` connections, opened when
 //! first needed; waiting for one gives up after the ledger's acquire timeout
@@ -16,45 +16,48 @@
 //! again, so no read ever sees an old snapshot.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::sqlite_writer::settle_transaction;
 
 /// The read connections; see the [module docs](self).
 pub(crate) struct Readers {
-    /// `None` until first needed, and again once closed.
-    slots: Vec<Arc<Mutex<Option<SqliteConnection>>>>,
-    /// One permit per slot not held.
+    /// The connections opened and not held.
+    idle: Arc<Mutex<Vec<SqliteConnection>>>,
+    /// One permit per read that may run: `max` in all.
     free: Arc<Semaphore>,
+    max: u32,
     connect: SqliteConnectOptions,
     acquire_timeout: Duration,
 }
 
-/// A read connection, held until dropped.
+/// A read connection, held until dropped (then idle again).
 pub(crate) struct ReadConn {
-    // Declared first, so dropped first: the slot is free before its permit is.
-    conn: OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>,
+    /// `None` only while being dropped.
+    conn: Option<SqliteConnection>,
+    idle: Arc<Mutex<Vec<SqliteConnection>>>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Readers {
     /// At most `max` (at least 1) connections opened with `connect`.
     pub(crate) fn new(connect: SqliteConnectOptions, max: u32, acquire_timeout: Duration) -> Self {
-        let max = usize::try_from(max.max(1)).unwrap_or(1);
+        let max = max.max(1);
         Self {
-            slots: (0..max).map(|_| Arc::new(Mutex::new(None))).collect(),
-            free: Arc::new(Semaphore::new(max)),
+            idle: Arc::new(Mutex::new(Vec::new())),
+            free: Arc::new(Semaphore::new(usize::try_from(max).unwrap_or(1))),
+            max,
             connect,
             acquire_timeout,
         }
     }
 
-    /// A free connection, opened if it is the slot's first use.
+    /// An idle connection, or a new one when none is.
     pub(crate) async fn conn(&self) -> Result<ReadConn, sqlx::Error> {
         tokio::time::timeout(self.acquire_timeout, self.take())
             .await
@@ -66,42 +69,45 @@ impl Readers {
             .acquire_owned()
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
-        // A permit means a slot is free: every holder of a slot holds a permit, and gives
-        // the slot back before it.
-        let held = self
-            .slots
-            .iter()
-            .find_map(|slot| Arc::clone(slot).try_lock_owned().ok());
-        let mut conn = match held {
-            Some(held) => held,
-            None => {
-                // Only if a holder's slot outlived its permit, which the field order of
-                // `ReadConn` rules out; wait for one rather than fail.
-                Arc::clone(&self.slots[0]).lock_owned().await
+        let idle = lock(&self.idle).pop();
+        let conn = match idle {
+            Some(mut conn) => {
+                settle_transaction(&mut conn).await?;
+                conn
             }
+            None => SqliteConnection::connect_with(&self.connect).await?,
         };
-        match conn.as_mut() {
-            Some(open) => settle_transaction(open).await?,
-            None => *conn = Some(SqliteConnection::connect_with(&self.connect).await?),
-        }
-        let conn =
-            OwnedMutexGuard::try_map(conn, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?;
         Ok(ReadConn {
-            conn,
+            conn: Some(conn),
+            idle: Arc::clone(&self.idle),
             _permit: permit,
         })
     }
 
-    /// Refuses new reads, then closes every connection once its read (if any) is done.
+    /// Refuses new reads, then closes every connection once the reads in flight are done.
     pub(crate) async fn close(&self) {
+        // Every permit: no read holds a connection after this.
+        let all = Arc::clone(&self.free).acquire_many_owned(self.max).await;
         self.free.close();
-        for slot in &self.slots {
-            let conn = slot.lock().await.take();
-            if let Some(conn) = conn
-                && let Err(e) = conn.close().await
-            {
+        drop(all);
+        let idle = std::mem::take(&mut *lock(&self.idle));
+        for conn in idle {
+            if let Err(e) = conn.close().await {
                 tracing::debug!(error = %e, "a read connection of the ledger did not close cleanly");
             }
+        }
+    }
+}
+
+fn lock(idle: &Mutex<Vec<SqliteConnection>>) -> std::sync::MutexGuard<'_, Vec<SqliteConnection>> {
+    idle.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Drop for ReadConn {
+    fn drop(&mut self) {
+        // Back before the permit goes: the next holder of a permit finds it idle.
+        if let Some(conn) = self.conn.take() {
+            lock(&self.idle).push(conn);
         }
     }
 }
@@ -110,13 +116,17 @@ impl Deref for ReadConn {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        &self.conn
+        self.conn
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only on drop"))
     }
 }
 
 impl DerefMut for ReadConn {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+        self.conn
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("taken only on drop"))
     }
 }
 
