@@ -117,6 +117,10 @@ pub struct LedgerOptions {
     pub busy_timeout: Duration,
     /// How long an operation waits for a free connection (default 30 s).
     pub acquire_timeout: Duration,
+    /// PostgreSQL only: a connection idle for at least this long is pinged before it is
+    /// used again, and replaced when it does not answer (default 1 s). One used again
+    /// sooner is not: it answered a ping as it went back (see `postgres.rs`).
+    pub recheck_idle_after: Duration,
     /// The clock that stamps reservations and budgets (the real clock by default).
     pub clock: SharedClock,
 }
@@ -127,6 +131,7 @@ impl Default for LedgerOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(30),
+            recheck_idle_after: Duration::from_secs(1),
             clock: TokioClock::shared(),
         }
     }
@@ -151,6 +156,13 @@ impl LedgerOptions {
     #[must_use]
     pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long a PostgreSQL connection may sit idle before it is pinged again.
+    #[must_use]
+    pub fn with_recheck_idle_after(mut self, idle: Duration) -> Self {
+        self.recheck_idle_after = idle;
         self
     }
 

@@ -79,9 +79,23 @@ impl PostgresLedger {
                 source,
             })?;
         conn.close().await.map_err(open_error)?;
+        // sqlx pings every connection as it goes back to the pool, and by default again
+        // before it hands it out: two round trips to the server around each statement's
+        // one. The second only finds a connection that broke while idle (a restarted
+        // server, a dropped socket), so it is kept for connections idle for a while.
+        let recheck_idle_after = options.recheck_idle_after;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= recheck_idle_after {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(connect);
         Ok(Self {
             writer: pool.clone(),

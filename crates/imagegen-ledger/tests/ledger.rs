@@ -2125,3 +2125,53 @@ async fn holds_of_a_dead_gateway_are_resolved_from_what_was_sent(ledger: Arc<dyn
     assert_eq!(all.len(), 24, "no hold resolved twice");
     assert_eq!(figures(Arc::clone(&ledger)).await, (cr("0"), cr("18")));
 }
+
+/// Cuts every other connection to `db`'s PostgreSQL database, as a restarted server or a
+/// dropped socket would, and waits until they are gone.
+async fn cut_connections(db: &TestDb) {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!cut.is_empty() && cut.iter().all(|&c| c), "{cut:?}");
+    admin.close().await.unwrap();
+}
+
+/// PostgreSQL: a connection the server cut while it sat idle is found by a ping before
+/// its next use, once it has been idle for `recheck_idle_after`, and replaced: the
+/// operation succeeds. One used again sooner is not pinged (sqlx pinged it as it went
+/// back): the operation on it fails with the cause, sqlx's ping as it goes back finds it
+/// broken, and the next operation gets a new connection.
+#[tokio::test]
+async fn postgres_replaces_connections_the_server_cut() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let rechecked = LedgerOptions::default()
+        .with_max_connections(2)
+        .with_recheck_idle_after(std::time::Duration::ZERO);
+    let ledger = db.open_with(&rechecked).await;
+    ledger.list_api_keys().await.unwrap();
+    cut_connections(&db).await;
+    ledger.list_api_keys().await.unwrap();
+    ledger.set_budget("b", Some(cr("5"))).await.unwrap();
+    ledger.close().await;
+
+    let trusted = LedgerOptions::default()
+        .with_max_connections(1)
+        .with_recheck_idle_after(std::time::Duration::from_secs(3600));
+    let ledger = db.open_with(&trusted).await;
+    ledger.list_api_keys().await.unwrap();
+    cut_connections(&db).await;
+    let error = ledger.list_api_keys().await.unwrap_err();
+    assert!(matches!(error, LedgerError::Database { .. }), "{error:?}");
+    assert_eq!(
+        ledger.budget("b").await.unwrap().unwrap().limit,
+        Some(cr("5"))
+    );
+    ledger.close().await;
+    db.finish().await;
+}
