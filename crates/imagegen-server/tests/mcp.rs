@@ -226,6 +226,8 @@ async fn a_wait_past_the_limit_is_pending_then_fetched() {
     let out = structured(&started).clone();
     assert_eq!(out["status"], "pending", "{out}");
     let job_id = out["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    let generation_id = out["generation_id"].as_str().expect("names its generation");
+    let generation_url = format!("{url}/v1/generations/{generation_id}");
     assert_eq!(posts(&gateway), 1);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -242,6 +244,24 @@ async fn a_wait_past_the_limit_is_pending_then_fetched() {
         );
     }
     assert_eq!(posts(&gateway), 1, "fetched, never submitted again");
+    // The generation the pending answer named reads back through the API, closed with
+    // the tool's answer once the run ends.
+    loop {
+        let read: Value = reqwest::get(&generation_url)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if read["status"] == "succeeded" {
+            assert_eq!(read["response"]["jobs"][0]["job_id"], job_id.as_str());
+            assert_eq!(read["response"]["generation_id"], generation_id);
+            break;
+        }
+        assert_eq!(read["status"], "running", "{read}");
+        assert!(std::time::Instant::now() < deadline, "never closed: {read}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     agent.cancel().await.unwrap();
     gateway.server.shutdown().await.unwrap();
 }

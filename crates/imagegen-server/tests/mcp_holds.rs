@@ -421,6 +421,7 @@ async fn an_mcp_call_settles_its_hold_and_closes_its_generation(backend: Backend
         .filter(char::is_ascii_alphanumeric)
         .collect();
     let id = format!("req_{unique}_1");
+    assert_eq!(out["generation_id"], id.as_str(), "the answer names it");
     let generation = world.generation(&id).await;
     assert_eq!(generation.status, Some(200), "{generation:?}");
     assert!(generation.request_key.is_some());

@@ -16,8 +16,8 @@
 //! call answers: past the wait limit it runs on) the hold settles and the generation is
 //! closed with [`Jobs::finish`](crate::jobs::Jobs::finish): its answer is the tool's
 //! structured result with the HTTP status the API would give the same run, which
-//! `GET /v1/generations/{id}` shows to the same caller (the id is the call's request id,
-//! in the gateway's log). Over stdio there is no gateway and no keeper: the hold is
+//! `GET /v1/generations/{id}` shows to the same caller (the id is the answer's
+//! `generation_id`, also when it answers "pending"). Over stdio there is no gateway and no keeper: the hold is
 //! [`budget::reserve`], unleased, and no generation is recorded; only that process ends
 //! the hold.
 
@@ -122,6 +122,8 @@ pub(crate) async fn run(
         None => None,
     };
     let gateway = gateway.map(|(state, _)| Arc::clone(state));
+    // The answer names the generation an agent can read it back by (gateway only).
+    let generation_id = gateway.is_some().then(|| id.clone());
     let (done_tx, done_rx) = watch::channel(false);
     let (accepted_tx, mut accepted_rx) = watch::channel(Vec::<JobHandle>::new());
     let progress = Progress::start(progress, request.count());
@@ -159,6 +161,7 @@ pub(crate) async fn run(
         let access = access.clone();
         let gateway = gateway.clone();
         let id = id.clone();
+        let generation_id = generation_id.clone();
         tokio::spawn(async move {
             let _in_flight = (guard, slot);
             let report = shared
@@ -176,7 +179,7 @@ pub(crate) async fn run(
             {
                 tracing::debug!(dir = %dir.display(), error = %e, "an incoming folder was kept");
             }
-            let output = render(&shared, &report, images);
+            let output = render(&shared, &report, images, generation_id);
             if let Some(state) = &gateway {
                 // Before the call answers: the answer an agent hears is in the ledger.
                 state
@@ -242,7 +245,7 @@ pub(crate) async fn run(
             }
             progress.finish(None).await;
             let jobs = accepted_rx.borrow().clone();
-            pending(shared, &jobs).into_result().await
+            pending(shared, &jobs, generation_id).into_result().await
         }
     }
 }
@@ -439,7 +442,12 @@ pub(crate) fn absolute(path: &Path) -> String {
 }
 
 /// The answer to a run that ended.
-fn render(shared: &Shared, report: &RunReport, images: Vec<ImageOutput>) -> GenerationOutput {
+fn render(
+    shared: &Shared,
+    report: &RunReport,
+    images: Vec<ImageOutput>,
+    generation_id: Option<String>,
+) -> GenerationOutput {
     let attempts = report.attempts();
     let mut jobs: Vec<JobOutput> = Vec::new();
     for attempt in &attempts {
@@ -508,11 +516,16 @@ fn render(shared: &Shared, report: &RunReport, images: Vec<ImageOutput>) -> Gene
             .map(|g| g.warnings.clone())
             .unwrap_or_default(),
         simulated: shared.client.is_simulated(),
+        generation_id,
     }
 }
 
 /// The answer when the wait limit passed: the jobs, paid, to fetch later.
-pub(crate) fn pending(shared: &Shared, jobs: &[JobHandle]) -> GenerationOutput {
+pub(crate) fn pending(
+    shared: &Shared,
+    jobs: &[JobHandle],
+    generation_id: Option<String>,
+) -> GenerationOutput {
     let ids: Vec<String> = jobs
         .iter()
         .map(|j| format!("{} {}", j.provider, j.job_id))
@@ -543,6 +556,7 @@ pub(crate) fn pending(shared: &Shared, jobs: &[JobHandle]) -> GenerationOutput {
         usd: None,
         warnings: Vec::new(),
         simulated: shared.client.is_simulated(),
+        generation_id,
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) async fn get(
             None => finish(shared, record.clone()).await,
         };
         if !done {
-            return pending(shared, std::slice::from_ref(&record.handle))
+            return pending(shared, std::slice::from_ref(&record.handle), None)
                 .into_result()
                 .await;
         }
@@ -249,5 +249,6 @@ async fn output_of(shared: &Shared, access: &Access, record: &JobRecord) -> Gene
         usd: None,
         warnings: Vec::new(),
         simulated: shared.client.is_simulated(),
+        generation_id: None,
     }
 }

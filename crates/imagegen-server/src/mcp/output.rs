@@ -47,6 +47,11 @@ pub(crate) struct GenerationOutput {
     pub(crate) warnings: Vec<String>,
     /// Whether it ran on the built-in simulator (no real provider was paid).
     pub(crate) simulated: bool,
+    /// On the gateway (`/mcp`), `generate_image`'s generation: `GET
+    /// /v1/generations/{id}` with the same key shows where it stands and, once it ends,
+    /// this answer, also after the call answered "pending" or the gateway restarted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) generation_id: Option<String>,
 }
 
 /// One saved image.
