@@ -136,12 +136,10 @@ pub(crate) async fn begin(
     let mut hashed = b"POST /v1/images/generations\n".to_vec();
     hashed.extend_from_slice(body);
     let hash = request_hash(&hashed);
-    ledger.create_generation(generation).await.map_err(|e| {
-        ApiError::internal(format!(
-            "the generation could not be recorded in the ledger ({e}); nothing was sent"
-        ))
-        .code("ledger_error")
-    })?;
+    ledger
+        .create_generation(generation)
+        .await
+        .map_err(|e| crate::jobs::not_recorded(&e))?;
     let begun = ledger
         .begin_idempotent(&scope, key, &hash, Some(&generation.id), now_ms)
         .await

@@ -204,9 +204,7 @@ impl Jobs {
         recorded: bool,
     ) -> Result<Arc<dyn ProgressSink>, StartError> {
         let not_recorded = |e: imagegen_ledger::LedgerError| StartError {
-            error: ApiError::internal(format!(
-                "the generation could not be recorded in the ledger ({e}); nothing was sent"
-            )),
+            error: not_recorded(&e),
             taken_over: false,
         };
         if recorded {
@@ -636,6 +634,15 @@ pub(crate) fn close_stopped(
     let (state, id) = (Arc::clone(state), id.to_owned());
     tokio::spawn(async move { state.jobs.finish(&state, &id, answer).await });
     error
+}
+
+/// The answer when a generation cannot be recorded before anything is sent: the request
+/// is refused (a hold given back), as every path that records one says it.
+pub(crate) fn not_recorded(error: &imagegen_ledger::LedgerError) -> ApiError {
+    ApiError::internal(format!(
+        "the generation could not be recorded in the ledger ({error}); nothing was sent"
+    ))
+    .code("ledger_error")
 }
 
 #[cfg(test)]

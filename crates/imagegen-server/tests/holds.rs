@@ -144,6 +144,7 @@ async fn after_the_lease(
 on_both_ledgers!(
     a_hold_of_a_gateway_killed_before_sending_is_given_back,
     a_hold_of_a_gateway_killed_while_sending_is_settled_in_full,
+    a_request_whose_generation_cannot_be_recorded_sends_nothing_and_holds_nothing,
 );
 
 async fn a_hold_of_a_gateway_killed_before_sending_is_given_back(backend: Backend) {
@@ -191,5 +192,35 @@ async fn a_hold_of_a_gateway_killed_while_sending_is_settled_in_full(backend: Ba
     assert_eq!(status, 402, "{body}");
     assert_eq!(body["error"]["code"], "budget_exceeded");
     assert_eq!(gateway.submissions(), 0, "nothing sent again");
+    setup.finish().await;
+}
+
+async fn a_request_whose_generation_cannot_be_recorded_sends_nothing_and_holds_nothing(
+    backend: Backend,
+) {
+    let setup = a_dead_gateway_holds_the_budget(backend, Killed::BeforeSending).await;
+    let (gateway, key, budget) = (&setup.gateway, &setup.key, &setup.budget);
+    // The dead gateway's hold given back first, so the key has its credit to spend.
+    let given_back = after_the_lease(gateway, &setup.clock, budget).await;
+    assert_eq!(given_back, (Credits::ZERO, Credits::ZERO));
+    let url = gateway.server.ledger().url().to_owned();
+    common::refuse_generation_rows(backend, &url).await;
+
+    let (status, body, _) = error_of(post(gateway, key).await).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "ledger_error", "{body}");
+    assert_eq!(gateway.submissions(), 0, "nothing was sent");
+    let status = gateway
+        .server
+        .ledger()
+        .budget(budget)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (status.reserved, status.spent),
+        (Credits::ZERO, Credits::ZERO),
+        "the hold was given back, not settled"
+    );
     setup.finish().await;
 }

@@ -280,6 +280,7 @@ on_both_ledgers!(
     an_mcp_hold_of_a_gateway_killed_while_sending_is_settled_in_full,
     an_mcp_hold_of_a_gateway_killed_while_its_job_runs_is_settled_at_its_charge,
     an_mcp_call_settles_its_hold_and_closes_its_generation,
+    an_mcp_call_whose_generation_cannot_be_recorded_sends_nothing_and_holds_nothing,
 );
 
 async fn an_mcp_hold_of_a_gateway_killed_while_sending_is_settled_in_full(backend: Backend) {
@@ -450,6 +451,48 @@ async fn an_mcp_call_settles_its_hold_and_closes_its_generation(backend: Backend
             .unwrap()
             .is_empty()
     );
+    gateway.shutdown().await.unwrap();
+    world.finish().await;
+}
+
+async fn an_mcp_call_whose_generation_cannot_be_recorded_sends_nothing_and_holds_nothing(
+    backend: Backend,
+) {
+    let world = World::new(backend).await;
+    common::refuse_generation_rows(backend, &world.ledger_url).await;
+    let gateway = world.serve("images").await;
+    let agent = connect(&gateway.url(), &world.key).await;
+    let refused = generate(
+        &agent,
+        json!({"prompt": "a fox", "model": "kolbo/z-image/turbo"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    let out = refused.structured_content.clone().unwrap();
+    assert_eq!(out["error"], "ledger_error", "{out}");
+    assert!(
+        out["message"].as_str().unwrap().contains("generation"),
+        "says what could not be recorded: {out}"
+    );
+    assert_eq!(world.submissions(), 0, "nothing was sent");
+    assert_eq!(
+        world.budget().await,
+        (Credits::ZERO, Credits::ZERO),
+        "the hold was given back, not settled"
+    );
+    // No hold is left for another gateway to resolve.
+    world.clock.advance(LEASE + Duration::from_secs(1));
+    let lease = Lease::new("gw-test", world.now_ms() + 60_000);
+    assert!(
+        world
+            .ledger
+            .resolve_expired_holds(&lease, 16)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    agent.cancel().await.unwrap();
     gateway.shutdown().await.unwrap();
     world.finish().await;
 }

@@ -153,6 +153,38 @@ pub(crate) async fn ledger_url(
     }
 }
 
+/// Makes every new generation row of the ledger at `url` fail to insert, in the database
+/// itself (a trigger), as a full disk or a lost database would.
+pub(crate) async fn refuse_generation_rows(backend: imagegen_ledger::Backend, url: &str) {
+    use sqlx::Connection;
+    match backend {
+        imagegen_ledger::Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TRIGGER refuse_generations BEFORE INSERT ON generations \
+                 BEGIN SELECT RAISE(ABORT, 'injected: no generation row'); END",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        _ => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE FUNCTION refuse_generations() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'injected: no generation row'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_generations BEFORE INSERT ON generations \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_generations();",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
 /// Declares, for each `async fn NAME(Backend)`, the tests `NAME::sqlite` and
 /// `NAME::postgres`.
 #[macro_export]
