@@ -184,7 +184,12 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// A failed database operation `op`. It also has every connection that may break
+    /// checked before its next use ([`note_failure`](crate::connections::note_failure)).
     pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| Self::Database { op, source }
+        move |source| {
+            crate::connections::note_failure();
+            Self::Database { op, source }
+        }
     }
 }

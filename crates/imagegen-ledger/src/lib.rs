@@ -70,6 +70,7 @@ use async_trait::async_trait;
 use imagegen_core::{Credits, ModelId, ProviderId, SharedClock, TokioClock};
 
 pub mod api_keys;
+mod connections;
 mod convert;
 pub mod digest;
 mod error;
@@ -81,11 +82,11 @@ pub mod lease;
 mod postgres;
 pub mod rate_slots;
 mod sqlite;
-mod sqlite_readers;
 mod sqlite_writer;
 mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tx;
 mod types;
 
 pub use api_keys::{ApiKey, ApiKeyId, ApiKeyRecord, KeyPeriod, NewApiKey, api_key_hash};
@@ -119,7 +120,8 @@ pub struct LedgerOptions {
     pub acquire_timeout: Duration,
     /// PostgreSQL only: a connection idle for at least this long is pinged before it is
     /// used again, and replaced when it does not answer (default 1 s). One used again
-    /// sooner is not: it answered a ping as it went back (see `postgres.rs`).
+    /// sooner is not, unless a ledger operation failed since it was last handed out (that
+    /// failure may have been its breaking).
     pub recheck_idle_after: Duration,
     /// The clock that stamps reservations and budgets (the real clock by default).
     pub clock: SharedClock,

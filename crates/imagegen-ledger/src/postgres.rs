@@ -2,11 +2,15 @@
 //! processes and machines.
 
 use imagegen_core::SharedClock;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
-use sqlx::{Connection, Pool};
+use std::sync::Arc;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 
 use crate::LedgerOptions;
+use crate::connections::{Connections, Held};
 use crate::target::redact_url;
+use crate::tx::Tx;
 
 type Db = sqlx::Postgres;
 type DbConn = PgConnection;
@@ -26,11 +30,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 ///
 /// Its `Debug` shows the URL with the password redacted, never the connect options.
 pub struct PostgresLedger {
-    /// Reads.
-    readers: Pool<Db>,
-    /// Writes: the same pool (PostgreSQL's writers do not wait on one another's locks
-    /// the way SQLite's do).
-    writer: Pool<Db>,
+    /// Reads, without a pool (see `connections`).
+    readers: Arc<Connections<PgConnection>>,
+    /// Writes: the same connections (PostgreSQL's writers do not wait on one another's
+    /// locks the way SQLite's do).
+    writer: Arc<Connections<PgConnection>>,
     url: String,
     clock: SharedClock,
 }
@@ -79,27 +83,19 @@ impl PostgresLedger {
                 source,
             })?;
         conn.close().await.map_err(open_error)?;
-        // sqlx pings every connection as it goes back to the pool, and by default again
-        // before it hands it out: two round trips to the server around each statement's
-        // one. The second only finds a connection that broke while idle (a restarted
-        // server, a dropped socket), so it is kept for connections idle for a while.
-        let recheck_idle_after = options.recheck_idle_after;
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= recheck_idle_after {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_lazy_with(connect);
+        // Without an sqlx pool, which pings every connection as it goes back (and by
+        // default again before it hands it out): a statement is one round trip to the
+        // server, not two or three. A connection that may have broken is still checked
+        // before use (see `connections`).
+        let connections = Arc::new(Connections::new(
+            connect,
+            options.max_connections,
+            options.acquire_timeout,
+            Some(options.recheck_idle_after),
+        ));
         Ok(Self {
-            writer: pool.clone(),
-            readers: pool,
+            writer: Arc::clone(&connections),
+            readers: connections,
             url,
             clock: options.clock.clone(),
         })
@@ -107,28 +103,28 @@ impl PostgresLedger {
 }
 
 /// A write transaction.
-type WriteTx = sqlx::Transaction<'static, Db>;
+type WriteTx = Tx<Held<PgConnection>>;
 
 /// A connection for one write statement.
-type WriteConn = sqlx::pool::PoolConnection<Db>;
+type WriteConn = Held<PgConnection>;
 
-async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, sqlx::Error> {
-    pool.begin().await
+async fn begin_write(connections: &Connections<PgConnection>) -> Result<WriteTx, sqlx::Error> {
+    Tx::begin(connections.conn().await?, None).await
 }
 
-async fn write_conn(pool: &Pool<Db>) -> Result<WriteConn, sqlx::Error> {
-    pool.acquire().await
+async fn write_conn(connections: &Connections<PgConnection>) -> Result<WriteConn, sqlx::Error> {
+    connections.conn().await
 }
 
 /// A connection for reads.
-type ReadConn = sqlx::pool::PoolConnection<Db>;
+type ReadConn = Held<PgConnection>;
 
-async fn read_conn(pool: &Pool<Db>) -> Result<ReadConn, sqlx::Error> {
-    pool.acquire().await
+async fn read_conn(connections: &Connections<PgConnection>) -> Result<ReadConn, sqlx::Error> {
+    connections.conn().await
 }
 
-async fn close_readers(pool: &Pool<Db>) {
-    pool.close().await;
+async fn close_readers(connections: &Connections<PgConnection>) {
+    connections.close().await;
 }
 
 impl PostgresLedger {

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 };
 
 use crate::LedgerOptions;
-use crate::sqlite_readers::{ReadConn, Readers};
+use crate::connections::{Connections, Held};
 use crate::sqlite_writer::{WriteConn, WriteTx, Writer};
 use crate::target::redact_url;
 
@@ -53,8 +53,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// # Ok(()) }
 /// ```
 pub struct SqliteLedger {
-    /// Reads: several connections, without a pool (see `sqlite_readers`).
-    readers: Readers,
+    /// Reads: several connections, without a pool (see `connections`).
+    readers: Connections<SqliteConnection>,
     /// Writes: one connection, `synchronous = NORMAL`, without a pool (see
     /// `sqlite_writer`); made durable by [`SqliteLedger::durable`].
     writer: Writer,
@@ -107,10 +107,11 @@ impl SqliteLedger {
         };
         // Opened when first needed; a connection to a local file does not go stale, so
         // none is tested before or after a read.
-        let readers = Readers::new(
+        let readers = Connections::new(
             connect.clone(),
             options.max_connections,
             options.acquire_timeout,
+            None,
         );
         // The WAL is synced by `durable`, once for every write committed before it.
         let writer =
@@ -189,11 +190,14 @@ async fn write_conn(writer: &Writer) -> Result<WriteConn, sqlx::Error> {
     writer.conn().await
 }
 
-async fn read_conn(readers: &Readers) -> Result<ReadConn, sqlx::Error> {
+/// A read connection.
+type ReadConn = Held<SqliteConnection>;
+
+async fn read_conn(readers: &Connections<SqliteConnection>) -> Result<ReadConn, sqlx::Error> {
     readers.conn().await
 }
 
-async fn close_readers(readers: &Readers) {
+async fn close_readers(readers: &Connections<SqliteConnection>) {
     readers.close().await;
 }
 

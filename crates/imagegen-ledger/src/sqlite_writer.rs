@@ -14,15 +14,14 @@
 //! before its commit is rolled back before the connection's next statement, as sqlx's own
 //! [`Transaction`](sqlx::Transaction) does.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, TransactionManager};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
-type Manager = <sqlx::Sqlite as sqlx::Database>::TransactionManager;
+use crate::tx::{Tx, settle_transaction};
 
 /// The write connection; see the [module docs](self).
 pub(crate) struct Writer {
@@ -33,6 +32,9 @@ pub(crate) struct Writer {
 
 /// The write connection, held: no other write runs until it is dropped.
 pub(crate) type WriteConn = OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>;
+
+/// A write transaction on the [`Writer`]'s connection; rolled back unless committed.
+pub(crate) type WriteTx = Tx<WriteConn>;
 
 impl Writer {
     pub(crate) fn new(conn: SqliteConnection, acquire_timeout: Duration) -> Self {
@@ -49,16 +51,14 @@ impl Writer {
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
         let mut conn =
             OwnedMutexGuard::try_map(held, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?;
-        settle_transaction(&mut conn).await?;
+        settle_transaction(&mut *conn).await?;
         Ok(conn)
     }
 
     /// A transaction that may read then write (`BEGIN IMMEDIATE`: the write lock is taken
     /// first, so a read is never followed by a write another process got in before).
     pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
-        let mut conn = self.conn().await?;
-        Manager::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
-        Ok(WriteTx { conn, open: true })
+        Tx::begin(self.conn().await?, Some("BEGIN IMMEDIATE")).await
     }
 
     /// Closes the connection once the write holding it (if any) is done; later writes
@@ -73,66 +73,13 @@ impl Writer {
     }
 }
 
-/// Rolls back the transaction `conn` was left in by a caller cancelled while beginning
-/// one (or whose rollback is still queued, which makes this one a no-op), before the
-/// connection is handed out again: never one whose writes would not commit, nor whose
-/// reads would see an old snapshot.
-pub(crate) async fn settle_transaction(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    if Manager::get_transaction_depth(conn) > 0 {
-        Manager::rollback(conn).await?;
-    }
-    Ok(())
-}
-
-/// A write transaction on the [`Writer`]'s connection; rolled back unless committed.
-pub(crate) struct WriteTx {
-    conn: WriteConn,
-    /// Begun and not yet committed nor rolled back.
-    open: bool,
-}
-
-impl WriteTx {
-    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        Manager::commit(&mut self.conn).await?;
-        self.open = false;
-        Ok(())
-    }
-
-    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        Manager::rollback(&mut self.conn).await?;
-        self.open = false;
-        Ok(())
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.conn
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
-    }
-}
-
-impl Drop for WriteTx {
-    fn drop(&mut self) {
-        if self.open {
-            // Queued to the connection's worker ahead of any later statement, which can
-            // only come once this guard is released.
-            Manager::start_rollback(&mut self.conn);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::TransactionManager;
     use sqlx::sqlite::SqliteConnectOptions;
+
+    type Manager = <sqlx::Sqlite as sqlx::Database>::TransactionManager;
 
     async fn writer(timeout: Duration) -> (tempfile::TempDir, Writer) {
         let dir = tempfile::tempdir().unwrap();

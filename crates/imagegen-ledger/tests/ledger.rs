@@ -2144,9 +2144,9 @@ async fn cut_connections(db: &TestDb) {
 
 /// PostgreSQL: a connection the server cut while it sat idle is found by a ping before
 /// its next use, once it has been idle for `recheck_idle_after`, and replaced: the
-/// operation succeeds. One used again sooner is not pinged (sqlx pinged it as it went
-/// back): the operation on it fails with the cause, sqlx's ping as it goes back finds it
-/// broken, and the next operation gets a new connection.
+/// operation succeeds. One used again sooner is not pinged: the operation on it fails
+/// with the cause, and that failure has the connection checked before its next use, so
+/// the next operation gets a new one.
 #[tokio::test]
 async fn postgres_replaces_connections_the_server_cut() {
     let db = TestDb::new(Backend::Postgres).await;
