@@ -117,6 +117,18 @@ async fn post(gateway: &Gateway, key: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `(reserved, spent)` of `budget` now.
+async fn budget_of(gateway: &Gateway, budget: &str) -> (Credits, Credits) {
+    let status = gateway
+        .server
+        .ledger()
+        .budget(budget)
+        .await
+        .unwrap()
+        .unwrap();
+    (status.reserved, status.spent)
+}
+
 /// Lets the dead gateway's lease run out and waits until the live gateway's keeper has
 /// resolved its hold: `(reserved, spent)` of `budget` then.
 async fn after_the_lease(
@@ -124,13 +136,12 @@ async fn after_the_lease(
     clock: &ManualClock,
     budget: &str,
 ) -> (Credits, Credits) {
-    let ledger = gateway.server.ledger().clone();
     clock.advance(Duration::from_secs(31));
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let status = ledger.budget(budget).await.unwrap().unwrap();
-            if status.reserved.is_zero() {
-                return (status.reserved, status.spent);
+            let (reserved, spent) = budget_of(gateway, budget).await;
+            if reserved.is_zero() {
+                return (reserved, spent);
             }
             // The keeper sleeps a third of a lease on the manual clock.
             clock.advance(Duration::from_secs(10));
@@ -169,15 +180,10 @@ async fn a_hold_of_a_gateway_killed_before_sending_is_given_back(backend: Backen
     let (status, _, _) = error_of(post(gateway, key).await).await;
     assert_eq!(status, 402);
     assert_eq!(gateway.submissions(), 2);
-    let status = gateway
-        .server
-        .ledger()
-        .budget(budget)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.spent, Credits::whole(1));
-    assert!(status.reserved.is_zero());
+    assert_eq!(
+        budget_of(gateway, budget).await,
+        (Credits::ZERO, Credits::whole(1))
+    );
     setup.finish().await;
 }
 
@@ -210,15 +216,8 @@ async fn a_request_whose_generation_cannot_be_recorded_sends_nothing_and_holds_n
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"]["code"], "ledger_error", "{body}");
     assert_eq!(gateway.submissions(), 0, "nothing was sent");
-    let status = gateway
-        .server
-        .ledger()
-        .budget(budget)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        (status.reserved, status.spent),
+        budget_of(gateway, budget).await,
         (Credits::ZERO, Credits::ZERO),
         "the hold was given back, not settled"
     );

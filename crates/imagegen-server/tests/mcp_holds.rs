@@ -159,6 +159,13 @@ impl World {
         (status.reserved, status.spent)
     }
 
+    /// No hold is left for another gateway to resolve.
+    async fn assert_no_hold_left(&self) {
+        let lease = Lease::new("gw-test", self.now_ms() + 60_000);
+        let left = self.ledger.resolve_expired_holds(&lease, 16).await.unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
     fn submissions(&self) -> usize {
         self.sim.request_log().count(Route::KolboGenerate)
             + self.sim.request_log().count(Route::KoalaGenerate)
@@ -441,16 +448,7 @@ async fn an_mcp_call_settles_its_hold_and_closes_its_generation(backend: Backend
         read["response"]["images"][0]["job_id"],
         out["images"][0]["job_id"]
     );
-    // No hold is left for another gateway to resolve.
-    let lease = Lease::new("gw-test", world.now_ms() + 60_000);
-    assert!(
-        world
-            .ledger
-            .resolve_expired_holds(&lease, 16)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    world.assert_no_hold_left().await;
     gateway.shutdown().await.unwrap();
     world.finish().await;
 }
@@ -481,17 +479,8 @@ async fn an_mcp_call_whose_generation_cannot_be_recorded_sends_nothing_and_holds
         (Credits::ZERO, Credits::ZERO),
         "the hold was given back, not settled"
     );
-    // No hold is left for another gateway to resolve.
     world.clock.advance(LEASE + Duration::from_secs(1));
-    let lease = Lease::new("gw-test", world.now_ms() + 60_000);
-    assert!(
-        world
-            .ledger
-            .resolve_expired_holds(&lease, 16)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    world.assert_no_hold_left().await;
     agent.cancel().await.unwrap();
     gateway.shutdown().await.unwrap();
     world.finish().await;
