@@ -9,7 +9,9 @@
 //! the operations in flight: taking one is a pop, giving it back a push.
 //!
 //! What the pool did that matters here is kept:
-//! - at most `max` connections, opened when first needed; waiting for one gives up after
+//! - at most `max` connections, opened when first needed and kept while the ledger is
+//!   open (no idle timeout nor lifetime: a PostgreSQL server that closes idle sessions is
+//!   answered by the check below); waiting for one gives up after
 //!   the ledger's acquire timeout ([`sqlx::Error::PoolTimedOut`]); after
 //!   [`Connections::close`] an operation is refused ([`sqlx::Error::PoolClosed`]);
 //! - a connection left inside a transaction (an operation cancelled between its `BEGIN`
