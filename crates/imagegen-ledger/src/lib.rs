@@ -108,11 +108,12 @@ pub use types::{
     SavedJob, Settlement, SpendGroup, SpendQuery, SpendRow,
 };
 
-/// How a ledger is opened: pool size, waits and the clock that stamps rows.
+/// How a ledger is opened: how many connections, waits and the clock that stamps rows.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LedgerOptions {
-    /// Connections in the pool (default 8).
+    /// At most this many connections (default 8): SQLite's readers, or every PostgreSQL
+    /// connection.
     pub max_connections: u32,
     /// How long a SQLite statement waits for another writer's lock (default 30 s).
     pub busy_timeout: Duration,
