@@ -1,9 +1,9 @@
 //! [`PostgresLedger`]: the ledger in a PostgreSQL database, shared by any number of
 //! processes and machines.
 
-use imagegen_core::SharedClock;
 use std::sync::Arc;
 
+use imagegen_core::SharedClock;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 

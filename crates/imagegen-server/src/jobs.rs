@@ -203,7 +203,7 @@ impl Jobs {
         request_key: String,
         recorded: bool,
     ) -> Result<Arc<dyn ProgressSink>, StartError> {
-        let not_recorded = |e: imagegen_ledger::LedgerError| StartError {
+        let refused = |e: imagegen_ledger::LedgerError| StartError {
             error: not_recorded(&e),
             taken_over: false,
         };
@@ -212,7 +212,7 @@ impl Jobs {
                 .ledger
                 .set_generation_request_key(id, &state.instance, &request_key)
                 .await
-                .map_err(not_recorded)?;
+                .map_err(refused)?;
             if !named {
                 return Err(StartError {
                     error: ApiError::new(
@@ -231,7 +231,7 @@ impl Jobs {
                 .ledger
                 .create_generation(&generation)
                 .await
-                .map_err(not_recorded)?;
+                .map_err(refused)?;
         }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let mut entries = self.lock();

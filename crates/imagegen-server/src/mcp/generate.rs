@@ -17,9 +17,9 @@
 //! closed with [`Jobs::finish`](crate::jobs::Jobs::finish): its answer is the tool's
 //! structured result with the HTTP status the API would give the same run, which
 //! `GET /v1/generations/{id}` shows to the same caller (the id is the answer's
-//! `generation_id`, also when it answers "pending"). Over stdio there is no gateway and no keeper: the hold is
-//! [`budget::reserve`], unleased, and no generation is recorded; only that process ends
-//! the hold.
+//! `generation_id`, also when it answers "pending"). Over stdio there is no gateway and
+//! no keeper: the hold is [`budget::reserve`], unleased, and no generation is recorded;
+//! only that process ends the hold.
 
 use std::io;
 use std::path::Path;
@@ -115,7 +115,7 @@ pub(crate) async fn run(
                         hold.settle(Credits::ZERO, false).await;
                     }
                     tracing::error!(call = %id, error = %start.error.message(), "generate_image refused: its generation could not be recorded");
-                    return tool_error("ledger_error", start.error.message(), json!({}));
+                    return api_tool_error(&start.error);
                 }
             }
         }
