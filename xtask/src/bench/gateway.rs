@@ -7,8 +7,9 @@
 //!   hand: KoalaImages' `POST /api/image-generation/` (answered synchronously, speed 0,
 //!   16 px images), then `GET` of the image URL it answers.
 //! - **`imagegen serve`** (the release binary, its own process, a SQLite ledger in a
-//!   temporary folder) in front of that simulator: `POST /v1/images/generations` with
-//!   `koala/gpt-image-2`, `n: 1`, `response_format: "url"`.
+//!   folder of its own, kept after the run: see [`super::run_dir`]) in front of that
+//!   simulator: `POST /v1/images/generations` with `koala/gpt-image-2`, `n: 1`,
+//!   `response_format: "url"`.
 //! - **fake upstream, direct**: a tiny hyper server in this process answering OpenAI's
 //!   `POST /v1/images/generations` with a fixed-shape body (one `url`).
 //! - **LiteLLM's proxy** (`litellm[proxy]` from PyPI, in `target/bench-venv`, one
@@ -45,6 +46,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use imagegen_core::Clock as _;
 use imagegen_sim::{ImageSize, SimConfig, SimHandle};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -216,7 +218,9 @@ pub(crate) fn run(quick: bool, without_litellm: bool) -> Result<GatewayResult, S
     } else {
         install_litellm()
     };
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // Kept after the run (see `run_dir`): removing it would slow the next run's gateway.
+    let wall = imagegen_core::TokioClock::new();
+    let work = super::run_dir::create("gateway", wall.wall_time())?;
     // The simulator and the fake upstream: one thread of their own.
     let servers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -237,7 +241,7 @@ pub(crate) fn run(quick: bool, without_litellm: bool) -> Result<GatewayResult, S
 
     // Ours, and the simulator direct.
     {
-        let gateway = start_gateway(&binary, &sim, work.path())?;
+        let gateway = start_gateway(&binary, &sim, &work)?;
         let sim_addr = addr_of(sim.api_origin())?;
         let direct = Endpoint {
             target: Target::SimDirect,
@@ -299,7 +303,7 @@ pub(crate) fn run(quick: bool, without_litellm: bool) -> Result<GatewayResult, S
                 auth: Some(format!("Bearer {FAKE_KEY}")),
             };
             eprintln!("bench 6: starting LiteLLM {version}");
-            let proxy = load.block_on(start_litellm(&venv, fake, work.path()))?;
+            let proxy = load.block_on(start_litellm(&venv, fake, &work))?;
             let proxied = Endpoint {
                 target: Target::LiteLlm,
                 addr: proxy.addr,
@@ -355,6 +359,11 @@ pub(crate) fn run(quick: bool, without_litellm: bool) -> Result<GatewayResult, S
         }
     };
     servers.shutdown_timeout(Duration::from_secs(5));
+    super::run_dir::remove_old(&work, wall.wall_time());
+    eprintln!(
+        "bench 6: this run's ledger and images are kept in {}",
+        work.display()
+    );
     Ok(GatewayResult {
         open,
         closed,

@@ -17,6 +17,7 @@ pub(crate) mod instances;
 pub(crate) mod measure;
 pub(crate) mod overhead;
 pub(crate) mod polling;
+pub(crate) mod run_dir;
 pub(crate) mod scale;
 
 use std::fmt::Write as _;
