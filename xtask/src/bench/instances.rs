@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use imagegen_core::Clock as _;
 use imagegen_sim::{ImageSize, KolboRateLimits, Route, SimConfig, SimHandle};
 use serde_json::json;
 
@@ -387,8 +388,10 @@ async fn throughput_run(
     requests: usize,
 ) -> Result<ThroughputResult, String> {
     let sim = start_sim(SimConfig::default().with_speed(0.0).without_rate_limits()).await?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let gateways = start_gateways(binary, &sim, db, dir.path(), instances, &[])?;
+    // Kept after the run (see `run_dir`): removing it would slow the next run's gateways.
+    let wall = imagegen_core::TokioClock::new();
+    let dir = super::run_dir::create(&format!("instances-{instances}"), wall.wall_time())?;
+    let gateways = start_gateways(binary, &sim, db, &dir, instances, &[])?;
     // Warm-up: a connection and a first generation on each gateway.
     send(&gateways, KOALA_MODEL, instances, instances).await?;
     let started = Instant::now();
@@ -396,6 +399,7 @@ async fn throughput_run(
     let seconds = started.elapsed().as_secs_f64();
     drop(gateways);
     sim.shutdown().await;
+    super::run_dir::remove_old(&dir, wall.wall_time());
     Ok(ThroughputResult {
         instances,
         requests,

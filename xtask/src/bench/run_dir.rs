@@ -1,6 +1,6 @@
-//! The folder a benchmark run's processes write to (`target/bench-runs/<name>-<time>-<pid>`),
-//! kept after the run; each run removes the folders of runs over an hour old, after it has
-//! measured.
+//! The folder a benchmark run's gateways write to (`target/bench-runs/<name>-<time>-<pid>`:
+//! benchmark 6, and benchmark 5's throughput runs), kept after the run; each run removes the
+//! folders of runs over an hour old, after it has measured.
 //!
 //! Why not a temporary folder removed at the run's end: the removal slowed the next run.
 //! On this machine's ext4 (no journal), allocating an inode skips, one at a time, every
