@@ -33,6 +33,13 @@ pub(super) fn write_new(dir: &Path, target: &Path, bytes: &[u8]) -> io::Result<W
     use rustix::fs::{AtFlags, CWD, Mode, OFlags};
     use rustix::io::Errno;
 
+    // The unnamed file is reached through its descriptor's entry in /proc: linking it by
+    // descriptor alone (`AT_EMPTY_PATH`) needs a capability a server rarely has. Without
+    // /proc (checked once per process), nothing is written.
+    static PROC_FDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*PROC_FDS.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+        return Ok(WrittenNew::Unsupported);
+    }
     let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
     let fd = match rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o644)) {
         Ok(fd) => fd,
@@ -46,8 +53,6 @@ pub(super) fn write_new(dir: &Path, target: &Path, bytes: &[u8]) -> io::Result<W
     let mut file = std::fs::File::from(fd);
     file.write_all(bytes)?;
     file.sync_data()?;
-    // The unnamed file is reached through its descriptor's entry in /proc: linking it by
-    // descriptor alone (`AT_EMPTY_PATH`) needs a capability a server rarely has.
     let by_descriptor = format!("/proc/self/fd/{}", file.as_raw_fd());
     match rustix::fs::linkat(
         CWD,
@@ -58,10 +63,6 @@ pub(super) fn write_new(dir: &Path, target: &Path, bytes: &[u8]) -> io::Result<W
     ) {
         Ok(()) => Ok(WrittenNew::Written),
         Err(e) if e == Errno::EXIST => Ok(WrittenNew::AlreadyThere),
-        // No /proc here: the descriptor cannot be named. The unnamed file goes with it.
-        Err(e) if e == Errno::NOENT && !Path::new("/proc/self/fd").is_dir() => {
-            Ok(WrittenNew::Unsupported)
-        }
         Err(e) => Err(e.into()),
     }
 }
